@@ -1,0 +1,39 @@
+# loglake: `make demo` builds and queries a local lake; `make test` runs every check.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint format bench dagster clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/loglake demo --lake ./lake
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	LOGLAKE_LAKE=./lake $(BIN)/dagster definitions validate -m dagster_project.definitions
+	$(BIN)/pytest -q
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+dagster: $(STAMP)
+	$(BIN)/loglake dagster --lake ./lake
+
+clean:
+	rm -rf $(VENV) lake .tmp_dagster_home_* .dagster_home

@@ -1,0 +1,189 @@
+"""Ingest benchmark: push throughput, flush throughput and stored/raw size, as ratios.
+
+Run: `python bench/ingest.py [--mb 200] [--clients 4] [--streams 50]`.
+
+Everything is measured in one run on the same generated data (loglake's deterministic
+application-log generator, ~140-byte logfmt lines):
+
+- push: a `loglake serve` process on loopback receives protobuf+snappy pushes of 1000-line
+  batches from concurrent clients; figure = raw MB per CPU-second of the server process
+  (user+sys from /proc), next to the baseline of appending the same lines to a file with
+  an fsync per batch in this process (raw MB per CPU-second of this process);
+- flush: landing → chunks in this process; raw MB per CPU-second (process time, which
+  counts Arrow's and DuckDB's threads);
+- storage: bytes of chunks + manifest on disk / raw bytes.
+
+Machines here are noisy, so the figures that matter are the ratios printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from loglake.client import PushClient  # noqa: E402
+from loglake.config import load_settings  # noqa: E402
+from loglake.generate.applogs import AppLogConfig, loki_push_batches  # noqa: E402
+from loglake.ingest.push_proto import encode_push  # noqa: E402
+from loglake.lake import Lake  # noqa: E402
+from loglake.serverprocess import ServerProcess  # noqa: E402
+
+console = Console()
+TARGETS = {"push": 50.0, "flush": 200.0, "stored_ratio": 0.1}
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (and its reaped children) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def make_batches(mb: float, streams: int) -> tuple[list[bytes], list[list[str]], int]:
+    """Pre-encode the push bodies (not timed) and keep the lines for the baseline."""
+    now = time.time_ns()
+    config = AppLogConfig(
+        seed=42,
+        streams=streams,
+        total_bytes=int(mb * 1e6),
+        start_ns=now - 3600 * 10**9,
+        end_ns=now - 60 * 10**9,
+    )
+    bodies, lines, raw = [], [], 0
+    for batch in loki_push_batches(config, 1000):
+        bodies.append(encode_push(batch.items()))
+        batch_lines = [line for entries in batch.values() for _, line in entries]
+        lines.append(batch_lines)
+        raw += sum(len(line) for line in batch_lines)
+    return bodies, lines, raw
+
+
+def baseline_file_append(lines: list[list[str]], workdir: Path) -> float:
+    """Raw MB per CPU-second of appending every batch to a file with an fsync each."""
+    path = workdir / "baseline.log"
+    raw = 0
+    cpu0 = time.process_time()
+    with open(path, "ab") as f:
+        for batch in lines:
+            data = ("\n".join(batch) + "\n").encode()
+            raw += len(data) - len(batch)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return raw / 1e6 / (time.process_time() - cpu0)
+
+
+def push_all(server: ServerProcess, bodies: list[bytes], clients: int) -> tuple[float, float]:
+    """Push every body with `clients` threads; returns (server CPU s, wall s)."""
+    import httpx
+
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        with httpx.Client(
+            base_url=server.addr, headers={"Content-Type": "application/x-protobuf"}
+        ) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                response = http.post("/loki/api/v1/push", content=body)
+                if response.status_code != 204:
+                    errors.append(response.text)
+                    return
+
+    assert server.proc is not None
+    cpu0, wall0 = proc_cpu_seconds(server.proc.pid), time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"push failed: {errors[0]}")
+    return proc_cpu_seconds(server.proc.pid) - cpu0, time.perf_counter() - wall0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=200.0, help="raw MB of log lines")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--streams", type=int, default=50)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="loglake-bench-"))
+    lake_dir = workdir / "lake"
+    console.print(f"generating {args.mb:.0f} MB of logs ({args.streams} streams) …")
+    bodies, lines, raw = make_batches(args.mb, args.streams)
+    console.print(f"{len(bodies)} push bodies, {raw / 1e6:.1f} MB raw")
+
+    baseline = baseline_file_append(lines, workdir)
+
+    server = ServerProcess(
+        str(lake_dir),
+        workdir,
+        {"limits_config": {"ingestion_rate_mb": 100000, "ingestion_burst_size_mb": 100000}},
+    ).start()
+    try:
+        with PushClient(server.addr) as warm:  # first request pays imports; not timed
+            warm.push({'{job="warmup"}': [(time.time_ns(), "warm up")]})
+        server_cpu, wall = push_all(server, bodies, args.clients)
+    finally:
+        server.stop()
+    push_rate = raw / 1e6 / server_cpu
+
+    lake = Lake.open(load_settings(lake=str(lake_dir)))
+    cpu0 = time.process_time()
+    result = lake.flush()
+    flush_cpu = time.process_time() - cpu0
+    flush_rate = result.raw_bytes / 1e6 / flush_cpu
+    stored = dir_size(lake_dir / "chunks") + dir_size(lake_dir / "manifest")
+    ratio = stored / raw
+
+    table = Table(title="loglake ingest benchmark")
+    for col in ("measure", "figure", "baseline", "ratio", "target"):
+        table.add_column(col)
+    table.add_row(
+        "push (server, raw MB per CPU-s)",
+        f"{push_rate:.1f}",
+        f"{baseline:.1f} (file append+fsync)",
+        f"{push_rate / baseline:.3f}",
+        f"≥ {TARGETS['push']:.0f}",
+    )
+    table.add_row(
+        "flush (raw MB per CPU-s)",
+        f"{flush_rate:.1f}",
+        f"{baseline:.1f} (file append+fsync)",
+        f"{flush_rate / baseline:.3f}",
+        f"≥ {TARGETS['flush']:.0f}",
+    )
+    table.add_row(
+        "stored / raw", f"{ratio:.4f}", f"{raw / 1e6:.1f} MB raw", f"1/{1 / ratio:.1f}", "≤ 1/10"
+    )
+    console.print(table)
+    console.print(
+        f"push wall {wall:.1f}s ({raw / 1e6 / wall:.1f} MB/s wall, {args.clients} clients); "
+        f"flush {result.rows} rows into {result.chunks} chunks in {result.seconds:.1f}s; "
+        f"stored {stored / 1e6:.1f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

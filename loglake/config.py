@@ -1,0 +1,248 @@
+"""Settings: one typed object loaded from a YAML file whose sections reuse Loki's names.
+
+A Loki operator recognises the file: `auth_enabled`, `server`, `limits_config` and a
+`runtime_config` file with per-tenant `overrides`, all with Loki's names and defaults.
+loglake's own settings live in `storage` (where the lake is) and `lake` (how it is laid out).
+
+    auth_enabled: false
+    server: {http_listen_address: 127.0.0.1, http_listen_port: 3100}
+    storage: {lake: s3://logs/prod, s3: {endpoint: http://127.0.0.1:9000, region: us-east-1}}
+    lake: {partition_labels: [service_name], flush_interval: 30s}
+    limits_config: {ingestion_rate_mb: 8, max_line_size: 256KB}
+    runtime_config: {file: overrides.yaml}   # overrides: {tenant-a: {ingestion_rate_mb: 16}}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_DISCOVER_SERVICE_NAME = (
+    "service",
+    "app",
+    "application",
+    "app_name",
+    "name",
+    "app_kubernetes_io_name",
+    "container",
+    "container_name",
+    "k8s_container_name",
+    "component",
+    "workload",
+    "job",
+    "k8s_job_name",
+)
+"""Loki 3's default `discover_service_name` list, in its order of preference."""
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|y|w|d|h|m|s)")
+_DURATION_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 7 * 86_400_000_000_000,
+    "y": 365 * 86_400_000_000_000,
+}
+_BYTES_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+def parse_duration_ns(text: str | int | float) -> int:
+    """Parse a Prometheus/Go duration (`1h30m`, `10s`, `1w`) into nanoseconds.
+
+    >>> parse_duration_ns("1h30m")
+    5400000000000
+    >>> parse_duration_ns("0s")
+    0
+    """
+    if isinstance(text, int | float):
+        return int(text * 1_000_000_000)
+    s = text.strip()
+    if s in ("0", ""):
+        return 0
+    pos, total = 0, 0
+    for m in _DURATION_PART.finditer(s):
+        if m.start() != pos:
+            break
+        total += int(float(m.group(1)) * _DURATION_NS[m.group(2)])
+        pos = m.end()
+    if pos != len(s) or pos == 0:
+        raise ValueError(f"not a valid duration string: {text!r}")
+    return total
+
+
+def parse_bytes(text: str | int) -> int:
+    """Parse a byte size as Loki's flags do (`256KB` is 256 KiB, as in Loki's flagext).
+
+    >>> parse_bytes("256KB")
+    262144
+    >>> parse_bytes(1024)
+    1024
+    """
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _BYTES_UNITS:
+        raise ValueError(f"invalid byte size: {text!r}")
+    unit = m.group(2).lower()
+    # Loki's ByteSize flags use binary multiples for KB/MB/GB (1KB = 1024 bytes).
+    factor = {"kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}.get(unit, _BYTES_UNITS[unit])
+    return int(float(m.group(1)) * factor)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Limits(_Section):
+    """Per-tenant limits, with Loki's `limits_config` names and defaults."""
+
+    ingestion_rate_mb: float = 4.0
+    ingestion_burst_size_mb: float = 6.0
+    max_line_size: int = 256 * 1024
+    max_line_size_truncate: bool = False
+    reject_old_samples: bool = True
+    reject_old_samples_max_age: int = Field(default=parse_duration_ns("1w"))
+    creation_grace_period: int = Field(default=parse_duration_ns("10m"))
+    max_label_names_per_series: int = 15
+    max_label_name_length: int = 1024
+    max_label_value_length: int = 2048
+    allow_structured_metadata: bool = True
+    max_structured_metadata_size: int = 64 * 1024
+    max_structured_metadata_entries_count: int = 128
+    discover_service_name: tuple[str, ...] = DEFAULT_DISCOVER_SERVICE_NAME
+    max_query_series: int = 500
+    max_entries_limit_per_query: int = 5000
+    query_timeout: int = Field(default=parse_duration_ns("1m"))
+    max_query_length: int = Field(default=parse_duration_ns("30d1h"))
+    max_query_bytes_read: int = 0
+
+    @field_validator(
+        "reject_old_samples_max_age",
+        "creation_grace_period",
+        "query_timeout",
+        "max_query_length",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration_ns(v) if isinstance(v, str) else int(v)
+
+    @field_validator(
+        "max_line_size", "max_structured_metadata_size", "max_query_bytes_read", mode="before"
+    )
+    @classmethod
+    def _bytes(cls, v: Any) -> int:
+        return parse_bytes(v) if isinstance(v, str) else int(v)
+
+
+class ServerConfig(_Section):
+    """Loki's `server` block: where the HTTP API listens."""
+
+    http_listen_address: str = "127.0.0.1"
+    http_listen_port: int = 3100
+
+
+class S3Config(_Section):
+    """Endpoint and credentials for an `s3://` lake; unset fields fall back to AWS_* env."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+class StorageConfig(_Section):
+    """Where the lake lives: a local directory or `s3://bucket/prefix`."""
+
+    lake: str = "./lake"
+    s3: S3Config = S3Config()
+
+
+class LakeConfig(_Section):
+    """How the lake is laid out and maintained."""
+
+    partition_labels: tuple[str, ...] = ("service_name",)
+    max_partition_values: int = 512
+    flush_interval: int = 0
+    group_commit_max_bytes: int = 64 * 1024 * 1024
+
+    @field_validator("flush_interval", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration_ns(v) if isinstance(v, str) else int(v)
+
+
+class RuntimeConfig(_Section):
+    """Loki's `runtime_config`: a file of per-tenant `overrides`."""
+
+    file: str | None = None
+
+
+class Settings(_Section):
+    """The whole configuration file."""
+
+    auth_enabled: bool = False
+    no_auth_tenant: str = "fake"
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    lake: LakeConfig = LakeConfig()
+    limits_config: Limits = Limits()
+    runtime_config: RuntimeConfig = RuntimeConfig()
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def limits_for(self, tenant: str) -> Limits:
+        """The limits in force for `tenant`: `limits_config` with its overrides applied."""
+        override = self.overrides.get(tenant)
+        if not override:
+            return self.limits_config
+        return Limits.model_validate({**self.limits_config.model_dump(), **override})
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load settings from a YAML file (optional), then the runtime overrides file, then
+    `LOGLAKE_LAKE` from the environment, then keyword overrides (CLI flags)."""
+    data: dict[str, Any] = {}
+    base = Path(".")
+    if path is not None:
+        base = Path(path).parent
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    settings = Settings.model_validate(data)
+    if settings.runtime_config.file:
+        runtime_path = base / settings.runtime_config.file
+        runtime = yaml.safe_load(runtime_path.read_text()) or {}
+        settings.overrides = dict(runtime.get("overrides") or {})
+    env_lake = os.environ.get("LOGLAKE_LAKE")
+    if env_lake and path is None:
+        settings.storage.lake = env_lake
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "lake":
+            settings.storage.lake = value
+        elif key == "host":
+            settings.server.http_listen_address = value
+        elif key == "port":
+            settings.server.http_listen_port = value
+        else:
+            raise TypeError(f"unknown settings override {key!r}")
+    return settings

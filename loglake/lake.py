@@ -1,0 +1,77 @@
+"""`Lake`: the lake as the service sees it — settings, object store and the operations the
+CLI, the HTTP server and the Dagster assets share (flush, SQL over a tenant's logs).
+
+    >>> import tempfile
+    >>> lake = Lake.open(load_settings(lake=tempfile.mkdtemp()))
+    >>> lake.tenants()
+    []
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import pyarrow as pa
+
+from loglake.config import Settings, load_settings
+from storage import duck, manifest
+from storage.chunks import ChunkOptions
+from storage.flush import FlushResult, flush
+from storage.landing import landing_tenants
+from storage.objectstore import ObjectStore
+from storage.snapshot import take_snapshot
+
+__all__ = ["Lake", "load_settings"]
+
+
+class Lake:
+    """A lake opened with its settings."""
+
+    def __init__(self, settings: Settings, store: ObjectStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.chunk_options = ChunkOptions(
+            partition_labels=tuple(settings.lake.partition_labels),
+            max_partition_values=settings.lake.max_partition_values,
+        )
+
+    @classmethod
+    def open(cls, settings: Settings) -> Lake:
+        """Open the lake the settings point at (local directory or `s3://`)."""
+        s3 = settings.storage.s3
+        store = ObjectStore(
+            settings.storage.lake,
+            endpoint=s3.endpoint,
+            region=s3.region,
+            access_key_id=s3.access_key_id,
+            secret_access_key=s3.secret_access_key,
+        )
+        return cls(settings, store)
+
+    def tenants(self) -> list[str]:
+        """Tenants with flushed or landed data."""
+        return sorted(set(manifest.tenants(self.store)) | set(landing_tenants(self.store)))
+
+    def flush(
+        self,
+        tenants: list[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FlushResult:
+        """Turn landing objects into chunks and manifest commits (see `storage.flush`)."""
+        return flush(self.store, self.chunk_options, tenants=tenants, progress=progress)
+
+    def sql_connection(self, tenant: str, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the tenant's `logs` view over a pinned snapshot."""
+        con = duck.connect(self.store, threads=threads)
+        duck.register_logs(con, self.store, take_snapshot(self.store, tenant))
+        return con
+
+    def sql(self, query: str, tenant: str) -> pa.Table:
+        """Run a SQL query over the tenant's `logs` and return the result as Arrow."""
+        con = self.sql_connection(tenant)
+        try:
+            relation = con.sql(query)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        finally:
+            con.close()

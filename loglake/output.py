@@ -1,0 +1,90 @@
+"""Writing query results: a rich table on the terminal, or CSV / JSON / Parquet files.
+
+Map columns (labels, structured metadata) are shown as `{name="value", …}` in tables and
+CSV, and as JSON objects in JSON output, the way Loki prints label sets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def _is_map(t: pa.DataType) -> bool:
+    return pa.types.is_map(t)
+
+
+def _label_text(pairs: list[tuple[str, str]] | None) -> str:
+    if pairs is None:
+        return ""
+    inner = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(pairs))
+    return "{" + inner + "}"
+
+
+def _flatten_maps(table: pa.Table) -> pa.Table:
+    """Replace map columns with their `{k="v"}` text (for tables and CSV)."""
+    for i, f in enumerate(table.schema):
+        if _is_map(f.type):
+            text = pa.array([_label_text(v) for v in table.column(i).to_pylist()], pa.string())
+            table = table.set_column(i, f.name, text)
+    return table
+
+
+def _json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    rows = table.to_pylist()
+    maps = [f.name for f in table.schema if _is_map(f.type)]
+    for row in rows:
+        for name in maps:
+            if row[name] is not None:
+                row[name] = dict(row[name])
+    return rows
+
+
+def write_result(
+    table: pa.Table, fmt: str = "table", output: str | None = None, stream: TextIO | None = None
+) -> None:
+    """Write a result in `fmt` to `output` (a path) or the terminal."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        if not output:
+            raise ValueError("--format parquet needs --output FILE")
+        pq.write_table(table, output, compression="zstd")
+        return
+    if fmt == "csv":
+        flat = _flatten_maps(table)
+        if output:
+            pacsv.write_csv(flat, output)
+        else:
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(flat, sink)
+            (stream or sys.stdout).write(sink.getvalue().to_pybytes().decode())
+        return
+    if fmt == "json":
+        text = json.dumps(_json_rows(table), default=str, ensure_ascii=False, indent=1)
+        if output:
+            Path(output).write_text(text + "\n")
+        else:
+            (stream or sys.stdout).write(text + "\n")
+        return
+    console = Console(file=open(output, "w") if output else stream)  # noqa: SIM115
+    rich_table = Table(show_lines=False)
+    flat = _flatten_maps(table)
+    for name in flat.column_names:
+        rich_table.add_column(name, overflow="fold")
+    for row in flat.to_pylist():
+        rich_table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(rich_table)
+    console.print(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}", style="dim")
+    if output:
+        console.file.close()

@@ -1,0 +1,182 @@
+"""The HTTP server: Loki's push API over the lake, plus `/ready` and `/metrics`.
+
+`create_app(settings)` builds the ASGI app; `serve(settings)` runs it with uvicorn. Routes
+are thin: they resolve the tenant, hand the body to the ingest decoder and validator, wait
+for the landing group commit, and shape the answer exactly as Loki does (204 once the data
+is durable; Loki's status codes and plain-text messages otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from loglake.config import Settings
+from loglake.ingest.errors import PushError
+from loglake.ingest.labels import tenant_from_org_id
+from loglake.ingest.push import build_entries, decode_push
+from loglake.ingest.ratelimit import IngestionRateLimiter
+from loglake.lake import Lake
+from loglake.metrics import Metrics
+from storage.landing import GroupCommitter, list_landing
+
+log = logging.getLogger("loglake.server")
+
+
+def error_response(status: int, message: str) -> PlainTextResponse:
+    """A Loki-style error: the message as plain text with a trailing newline (Go's
+    `http.Error`)."""
+    return PlainTextResponse(
+        message + "\n", status_code=status, headers={"X-Content-Type-Options": "nosniff"}
+    )
+
+
+class Ingester:
+    """Push handling without HTTP: decode, validate, rate-limit, land durably, count."""
+
+    def __init__(self, lake: Lake, metrics: Metrics) -> None:
+        self.lake = lake
+        self.settings = lake.settings
+        self.metrics = metrics
+        self.committer = GroupCommitter(lake.store, lake.settings.lake.group_commit_max_bytes)
+        self.rate_limiter = IngestionRateLimiter()
+
+    def tenant(self, request: Request) -> str:
+        """The tenant of a request: `X-Scope-OrgID`, or `no_auth_tenant` without auth."""
+        if not self.settings.auth_enabled:
+            return self.settings.no_auth_tenant
+        return tenant_from_org_id(request.headers.get("X-Scope-OrgID"))
+
+    async def push(
+        self, tenant: str, body: bytes, content_type: str | None, encoding: str | None
+    ) -> None:
+        """Land one push request; raises PushError with Loki's status and message."""
+        limits = self.settings.limits_for(tenant)
+        streams = decode_push(body, content_type, encoding)
+        result = build_entries(streams, limits, tenant, time.time_ns())
+        for reason, discarded in result.discarded.items():
+            self.metrics.discarded_samples.labels(reason, tenant).inc(discarded.lines)
+            self.metrics.discarded_bytes.labels(reason, tenant).inc(discarded.bytes)
+        if result.table.num_rows:
+            limited = self.rate_limiter.check(tenant, limits, result.lines, result.bytes)
+            if limited is not None:
+                self.metrics.discarded_samples.labels("rate_limited", tenant).inc(result.lines)
+                self.metrics.discarded_bytes.labels("rate_limited", tenant).inc(result.bytes)
+                raise limited
+            await asyncio.wrap_future(self.committer.submit(tenant, result.table))
+            self.metrics.lines_received.labels(tenant).inc(result.lines)
+            self.metrics.bytes_received.labels(tenant).inc(result.bytes)
+        if result.error is not None:
+            raise result.error
+
+    def close(self) -> None:
+        """Finish pending landing writes."""
+        self.committer.close()
+
+
+class BackgroundFlusher:
+    """Flushes the lake every `interval` seconds in a thread, when configured."""
+
+    def __init__(self, lake: Lake, metrics: Metrics, interval_s: float) -> None:
+        self.lake, self.metrics, self.interval_s = lake, metrics, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
+
+    def start(self) -> None:
+        """Start flushing in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the flush in progress, if any."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            run_flush(self.lake, self.metrics)
+
+
+def run_flush(lake: Lake, metrics: Metrics) -> None:
+    """One flush, recorded in the metrics; failures are logged and counted, not raised."""
+    started = time.perf_counter()
+    try:
+        result = lake.flush()
+    except Exception:
+        log.exception("flush failed")
+        metrics.flushes.labels("error").inc()
+        return
+    metrics.flushes.labels("success").inc()
+    metrics.flush_seconds.observe(time.perf_counter() - started)
+    metrics.flushed_rows.inc(result.rows)
+    metrics.landing_backlog.set(len(list_landing(lake.store)))
+
+
+def create_app(settings: Settings, lake: Lake | None = None) -> FastAPI:
+    """The ASGI app serving the push API, readiness and metrics for one lake."""
+    lake = lake or Lake.open(settings)
+    metrics = Metrics()
+    ingester = Ingester(lake, metrics)
+    flusher = (
+        BackgroundFlusher(lake, metrics, settings.lake.flush_interval / 1e9)
+        if settings.lake.flush_interval > 0
+        else None
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if flusher:
+            flusher.start()
+        yield
+        if flusher:
+            flusher.stop()
+        ingester.close()
+
+    app = FastAPI(title="loglake", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.lake = lake
+    app.state.metrics = metrics
+    app.state.ingester = ingester
+
+    @app.post("/loki/api/v1/push")
+    async def push(request: Request) -> Response:
+        try:
+            tenant = ingester.tenant(request)
+            body = await request.body()
+            await ingester.push(
+                tenant,
+                body,
+                request.headers.get("Content-Type"),
+                request.headers.get("Content-Encoding"),
+            )
+        except PushError as exc:
+            metrics.request_errors.labels("push", str(exc.status)).inc()
+            return error_response(exc.status, exc.message)
+        return Response(status_code=204)
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        return PlainTextResponse("ready\n")
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the server with uvicorn on the configured address (Loki's port 3100 by default)."""
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.http_listen_address,
+        port=settings.server.http_listen_port,
+        log_level="warning",
+        access_log=False,
+    )

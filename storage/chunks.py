@@ -1,0 +1,159 @@
+"""Chunk writer: entries of one tenant and day become sorted zstd Parquet chunks.
+
+Rows are split by the configured partition labels into Hive folders, sorted by
+(fingerprint, ts) and written with row groups small enough that a stream and a time range
+prune well on row-group statistics. `ts` is delta-encoded and `line` kept out of
+dictionaries (both cost size otherwise); fingerprint and labels are dictionary/RLE encoded,
+which makes the repeated labels map almost free. The function returns the chunk
+references the manifest records: one row per (chunk, stream).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage import layout
+from storage.objectstore import ObjectStore
+from storage.schema import ENTRY_SCHEMA, MANIFEST_SCHEMA
+
+ROW_GROUP_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class ChunkOptions:
+    """How chunks are written: partition labels and compression effort."""
+
+    partition_labels: tuple[str, ...] = ("service_name",)
+    max_partition_values: int = 512
+    compression_level: int = 3
+    row_group_rows: int = ROW_GROUP_ROWS
+
+
+def encode_chunk(table: pa.Table, compression_level: int, row_group_rows: int) -> bytes:
+    """Serialise sorted entries as a Parquet chunk readable by any engine."""
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=row_group_rows,
+        compression="zstd",
+        compression_level=compression_level,
+        use_dictionary=[
+            "fingerprint",
+            "labels.key_value.key",
+            "labels.key_value.value",
+            "structured_metadata.key_value.key",
+            "structured_metadata.key_value.value",
+        ],
+        column_encoding={"ts": "DELTA_BINARY_PACKED"},
+        write_statistics=True,
+        write_page_index=True,
+        sorting_columns=[pq.SortingColumn(0), pq.SortingColumn(1)],
+    )
+    return sink.getvalue()
+
+
+def stream_refs(chunk: str, table: pa.Table) -> pa.Table:
+    """Chunk references (one row per stream) of a chunk's sorted entries."""
+    line_bytes = pc.binary_length(table.column("line"))
+    work = table.select(["fingerprint", "ts"]).append_column("nbytes", line_bytes)
+    grouped = work.group_by("fingerprint", use_threads=False).aggregate(
+        [("ts", "min"), ("ts", "max"), ("ts", "count"), ("nbytes", "sum")]
+    )
+    first = pc.index_in(grouped.column("fingerprint"), value_set=table.column("fingerprint"))
+    return pa.table(
+        {
+            "chunk": pa.array([chunk] * grouped.num_rows, pa.string()),
+            "fingerprint": grouped.column("fingerprint"),
+            "labels": table.column("labels").take(first),
+            "min_ts": grouped.column("ts_min"),
+            "max_ts": grouped.column("ts_max"),
+            "rows": grouped.column("ts_count"),
+            "bytes": grouped.column("nbytes_sum"),
+        },
+        schema=MANIFEST_SCHEMA,
+    )
+
+
+def partition_dirs(
+    labels: dict[str, str], options: ChunkOptions, bucketed: frozenset[str]
+) -> tuple[str, ...]:
+    """The Hive folders of a stream: one level per partition label."""
+    return tuple(
+        layout.partition_value(name, labels.get(name, ""), name in bucketed)
+        for name in options.partition_labels
+    )
+
+
+def bucketed_labels(
+    known_refs: pa.Table, new_streams: pa.Table, options: ChunkOptions
+) -> frozenset[str]:
+    """Partition labels with more distinct values this day than one folder level should hold."""
+    out = set()
+    for name in options.partition_labels:
+        values = set()
+        for table in (known_refs, new_streams):
+            if table.num_rows:
+                values.update(
+                    pc.unique(pc.map_lookup(table.column("labels"), name, "first")).to_pylist()
+                )
+        if len(values) > options.max_partition_values:
+            out.add(name)
+    return frozenset(out)
+
+
+def write_chunks(
+    store: ObjectStore,
+    tenant: str,
+    day: str,
+    entries: pa.Table,
+    options: ChunkOptions,
+    known_refs: pa.Table | None = None,
+) -> tuple[pa.Table, list[tuple[str, int]]]:
+    """Write a day's entries as chunks; returns (chunk references, [(chunk key, size)]).
+
+    `known_refs` are the day's existing manifest rows, used to decide whether a partition
+    label must fall back to bucketed folders.
+    """
+    if entries.num_rows == 0:
+        return MANIFEST_SCHEMA.empty_table(), []
+    entries = entries.select(ENTRY_SCHEMA.names)
+    fps = entries.column("fingerprint")
+    unique_fps = pc.unique(fps)
+    first = pc.index_in(unique_fps, value_set=fps)
+    streams = pa.table({"fingerprint": unique_fps, "labels": entries.column("labels").take(first)})
+    bucketed = bucketed_labels(
+        known_refs if known_refs is not None else MANIFEST_SCHEMA.empty_table(), streams, options
+    )
+    # Partition folders are a property of the stream: compute them once per stream.
+    part_of_stream: dict[tuple[str, ...], list[int]] = {}
+    for fp, labels in zip(
+        streams.column("fingerprint").to_pylist(), streams.column("labels").to_pylist(), strict=True
+    ):
+        dirs = partition_dirs(dict(labels), options, bucketed)
+        part_of_stream.setdefault(dirs, []).append(fp)
+
+    refs: list[pa.Table] = []
+    written: list[tuple[str, int]] = []
+    for dirs, fp_list in part_of_stream.items():
+        if len(part_of_stream) == 1:
+            part = entries
+        else:
+            part = entries.filter(pc.is_in(fps, value_set=pa.array(fp_list, pa.int64())))
+        part = part.sort_by([("fingerprint", "ascending"), ("ts", "ascending")])
+        key = layout.chunk_key(tenant, day, dirs)
+        data = encode_chunk(part, options.compression_level, options.row_group_rows)
+        store.put(key, data)
+        written.append((key, len(data)))
+        refs.append(stream_refs(key, part))
+    return pa.concat_tables(refs), written
+
+
+def read_chunk(store: ObjectStore, key: str) -> pa.Table:
+    """Read a whole chunk back as entries."""
+    return pq.read_table(pa.BufferReader(store.get(key)), schema=ENTRY_SCHEMA)

@@ -1,0 +1,43 @@
+"""Arrow schemas shared by landing objects, chunks and the label manifest.
+
+`ENTRY_SCHEMA` is the one shape an entry has everywhere in the lake: decoders produce it,
+landing objects store it, chunks store it (sorted by fingerprint, ts). Keeping it in one
+place is what lets DuckDB, Polars, Spark or Trino read any chunk without loglake.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+LABELS_TYPE = pa.map_(pa.string(), pa.string())
+
+ENTRY_SCHEMA = pa.schema(
+    [
+        pa.field("fingerprint", pa.int64(), nullable=False),
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("line", pa.string(), nullable=False),
+        pa.field("labels", LABELS_TYPE, nullable=False),
+        pa.field("structured_metadata", LABELS_TYPE, nullable=False),
+    ]
+)
+"""An entry: stream fingerprint (signed view of the 64-bit hash), timestamp in Unix
+nanoseconds, the UTF-8 line, the stream labels and the structured metadata."""
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        pa.field("chunk", pa.string(), nullable=False),
+        pa.field("fingerprint", pa.int64(), nullable=False),
+        pa.field("labels", LABELS_TYPE, nullable=False),
+        pa.field("min_ts", pa.int64(), nullable=False),
+        pa.field("max_ts", pa.int64(), nullable=False),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+    ]
+)
+"""One row per (chunk, stream): the chunk references. The streams table (fingerprint →
+labels, first/last ts, lines, bytes) is the same rows grouped by fingerprint."""
+
+
+def empty_entries() -> pa.Table:
+    """An entry table with no rows."""
+    return ENTRY_SCHEMA.empty_table()
