@@ -24,8 +24,7 @@ from typing import IO
 from rich.progress import Progress
 
 from loglake.client import Entry, PushClient
-from loglake.generate.applogs import format_labels
-from loglake.ingest.labels import parse_labels
+from loglake.ingest.labels import format_labels, labels_text, parse_labels
 
 FORMATS = ("raw", "hubble")
 
@@ -127,7 +126,7 @@ def _entries(files: list[str], options: ShipOptions) -> Iterator[tuple[str, Entr
                 yield None
                 continue
             flow = decode_hubble_line(line)
-            yield format_labels(flow.labels), (flow.ts_ns, flow.line)
+            yield labels_text(flow.labels), (flow.ts_ns, flow.line)
         return
     stream = format_labels(parse_labels(options.labels))
     for line in _read_lines(files, options.follow, options.poll_interval):

@@ -1,11 +1,12 @@
 """Chunk writer: entries of one tenant and day become sorted zstd Parquet chunks.
 
 Rows are split by the configured partition labels into Hive folders, sorted by
-(fingerprint, ts) and written with row groups small enough that a stream and a time range
-prune well on row-group statistics. `ts` is delta-encoded and `line` kept out of
-dictionaries (both cost size otherwise); fingerprint and labels are dictionary/RLE encoded,
-which makes the repeated labels map almost free. The function returns the chunk
-references the manifest records: one row per (chunk, stream).
+(fingerprint, ts, line) with identical entries kept once, and written with row groups
+small enough that a stream and a time range prune well on row-group statistics. `ts` is
+delta-encoded and `line` kept out of dictionaries (both cost size otherwise); fingerprint
+and labels are dictionary/RLE encoded, which makes the repeated labels map almost free.
+`write_chunks` returns the chunk references the manifest records: one row per
+(chunk, stream).
 """
 
 from __future__ import annotations
@@ -56,6 +57,30 @@ def encode_chunk(table: pa.Table, compression_level: int, row_group_rows: int) -
         sorting_columns=[pq.SortingColumn(0), pq.SortingColumn(1)],
     )
     return sink.getvalue()
+
+
+def sort_and_dedup(table: pa.Table) -> pa.Table:
+    """Sort entries by (fingerprint, ts, line) and drop identical (fingerprint, ts, line)
+    repeats, which sorting has made adjacent: Loki returns such entries once.
+
+    >>> from storage.schema import ENTRY_SCHEMA
+    >>> t = pa.table({"fingerprint": [1, 1, 1], "ts": [2, 1, 2], "line": ["a", "b", "a"],
+    ...               "labels": [[]] * 3, "structured_metadata": [[]] * 3}, schema=ENTRY_SCHEMA)
+    >>> sort_and_dedup(t).select(["ts", "line"]).to_pylist()
+    [{'ts': 1, 'line': 'b'}, {'ts': 2, 'line': 'a'}]
+    """
+    table = table.sort_by(
+        [("fingerprint", "ascending"), ("ts", "ascending"), ("line", "ascending")]
+    )
+    if table.num_rows < 2:
+        return table
+    same = None
+    for name in ("fingerprint", "ts", "line"):
+        col = table.column(name)
+        eq = pc.equal(col.slice(1), col.slice(0, table.num_rows - 1))
+        same = eq if same is None else pc.and_(same, eq)
+    keep = pa.concat_arrays([pa.array([True]), pc.invert(same).combine_chunks()])
+    return table if keep.false_count == 0 else table.filter(keep)
 
 
 def stream_refs(chunk: str, table: pa.Table) -> pa.Table:
@@ -145,7 +170,7 @@ def write_chunks(
             part = entries
         else:
             part = entries.filter(pc.is_in(fps, value_set=pa.array(fp_list, pa.int64())))
-        part = part.sort_by([("fingerprint", "ascending"), ("ts", "ascending")])
+        part = sort_and_dedup(part)
         key = layout.chunk_key(tenant, day, dirs)
         data = encode_chunk(part, options.compression_level, options.row_group_rows)
         store.put(key, data)

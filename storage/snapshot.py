@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage import layout, manifest
+from storage.chunks import sort_and_dedup
 from storage.landing import decode_landing, list_landing
 from storage.manifest import Manifest
 from storage.objectstore import ObjectStore
@@ -57,7 +58,8 @@ class Snapshot:
 
     def dedup_fingerprints(self) -> pa.Array:
         """Streams whose data ranges overlap (across chunks and landing): only these can
-        contain an identical entry twice."""
+        contain an identical entry twice, since each chunk and the landing rows are
+        deduplicated on their own."""
         refs = self.chunk_refs().select(["fingerprint", "min_ts", "max_ts"])
         if self.landing.num_rows:
             landing = (
@@ -126,4 +128,5 @@ def _read_landing(store: ObjectStore, tenant: str, pinned: dict[str, Manifest]) 
         tables.append(table)
     if not tables:
         return ENTRY_SCHEMA.empty_table()
-    return pa.concat_tables(tables)
+    # Identical entries pushed twice are returned once; chunks are deduplicated when written.
+    return sort_and_dedup(pa.concat_tables(tables))

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
+
+from loglake.ingest.labels import labels_text, parse_labels
 
 NS_PER_SECOND = 1_000_000_000
 DEFAULT_START_NS = 1_714_521_600 * NS_PER_SECOND
@@ -191,40 +192,6 @@ _TRACED = (" trace_id=", 32)
 _UNTRACED = ("", 0)
 _Middle = tuple[str, str, int]
 """A pooled line middle, the key introducing the trace id ("" for none), the id's length."""
-_LABEL_VALUE_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-_LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(?:,|$)')
-
-
-def format_labels(labels: dict[str, str]) -> str:
-    """Render a label set the way Loki prints it: sorted names, quoted values.
-
-    >>> format_labels({"env": "prod", "app": "cart"})
-    '{app="cart", env="prod"}'
-    """
-    pairs = (f'{k}="{labels[k].translate(_LABEL_VALUE_ESCAPES)}"' for k in sorted(labels))
-    return "{" + ", ".join(pairs) + "}"
-
-
-def parse_labels(text: str) -> dict[str, str]:
-    """Parse a label string produced by `format_labels` back into a dict.
-
-    >>> parse_labels('{app="cart", env="prod"}')
-    {'app': 'cart', 'env': 'prod'}
-    """
-    body = text.strip()
-    if not (body.startswith("{") and body.endswith("}")):
-        raise ValueError(f"not a label set: {text!r}")
-    body = body[1:-1]
-    labels: dict[str, str] = {}
-    pos = 0
-    while pos < len(body):
-        match = _LABEL_PAIR.match(body, pos)
-        if match is None:
-            raise ValueError(f"not a label set: {text!r}")
-        value = match.group(2).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-        labels[match.group(1)] = value
-        pos = match.end()
-    return labels
 
 
 def stream_labels(config: AppLogConfig) -> list[dict[str, str]]:
@@ -419,7 +386,7 @@ def loki_push_batches(config: AppLogConfig, lines_per_push: int = 1000) -> Itera
     pending: PushBatch = {}
     size = 0
     for batch in generate_app_logs(config):
-        key = format_labels(batch.labels)
+        key = labels_text(batch.labels)
         entries = list(zip(batch.timestamps_ns, batch.lines, strict=True))
         while entries:
             take = entries[: lines_per_push - size]
@@ -441,7 +408,7 @@ def push_request_json(batch: PushBatch) -> dict[str, object]:
     """
     return {
         "streams": [
-            {"stream": parse_labels(key), "values": [[str(ts), line] for ts, line in entries]}
+            {"stream": dict(parse_labels(key)), "values": [[str(ts), line] for ts, line in entries]}
             for key, entries in batch.items()
         ]
     }

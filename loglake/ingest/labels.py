@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -115,6 +115,15 @@ def format_labels(pairs: Sequence[tuple[str, str]]) -> str:
     '{}'
     """
     return "{" + ", ".join(f"{name}={go_quote(value)}" for name, value in pairs) + "}"
+
+
+def labels_text(labels: Mapping[str, str]) -> str:
+    """The canonical text of a label mapping: names sorted, values quoted as Loki does.
+
+    >>> labels_text({"env": "prod", "app": "cart"})
+    '{app="cart", env="prod"}'
+    """
+    return format_labels(sorted(labels.items()))
 
 
 # --- the Prometheus metric parser (the subset `ParseMetric` accepts) ------------------------

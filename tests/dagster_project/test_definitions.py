@@ -1,0 +1,74 @@
+"""Dagster at its three test levels: the definitions load, the flush asset materializes on
+a temporary lake, and the landing sensor asks for a run exactly when there is work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.definitions import defs
+from dagster_project.defs.ingest import lake_flush
+from dagster_project.defs.resources import LakeResource
+from dagster_project.defs.sensors import landing_sensor
+from storage.landing import list_landing, write_landing
+from tests.storage.helpers import T0, entries
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    assert {s.name for s in repo.sensor_defs} == {"landing_sensor"}
+    assert {s.name for s in repo.schedule_defs} == {"flush_every_15_minutes"}
+
+
+def test_dagster_cli_validates_the_definitions(tmp_path: Path) -> None:
+    env = {**os.environ, "LOGLAKE_LAKE": str(tmp_path / "lake"), "DAGSTER_HOME": str(tmp_path)}
+    dagster = Path(sys.executable).with_name("dagster")
+    out = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "dagster_project.definitions"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Validation successful" in out.stderr + out.stdout
+
+
+def test_flush_asset_materializes_on_a_temporary_lake(tmp_path: Path) -> None:
+    lake = LakeResource(lake=str(tmp_path / "lake"))
+    store = lake.open().store
+    write_landing(store, "fake", entries(1, {"service_name": "api"}, [T0, T0 + 1, T0 + 2]))
+    result = dg.materialize([lake_flush], resources={"lake": lake})
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("lake_flush")
+    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    assert metadata["rows"] == 3
+    assert metadata["manifest_commits"] == 1
+    assert metadata["chunks"] == 1
+    assert list_landing(store) == []
+    assert lake.open().sql("SELECT count(*) AS n FROM logs", "fake").to_pylist() == [{"n": 3}]
+
+
+def test_full_materialization_of_all_assets(tmp_path: Path) -> None:
+    lake = LakeResource(lake=str(tmp_path / "lake"))
+    write_landing(lake.open().store, "t", entries(1, {"service_name": "x"}, [T0]))
+    result = dg.materialize(list(defs.assets or []), resources={"lake": lake})
+    assert result.success
+    assert lake.open().sql("SELECT count(*) AS n FROM logs", "t").to_pylist() == [{"n": 1}]
+
+
+def test_landing_sensor_requests_a_flush_only_when_landing_has_objects(tmp_path: Path) -> None:
+    lake = LakeResource(lake=str(tmp_path / "lake"))
+    with dg.build_sensor_context(resources={"lake": lake}) as context:
+        assert isinstance(landing_sensor(context), dg.SkipReason)
+    write_landing(lake.open().store, "fake", entries(1, {"service_name": "api"}, [T0]))
+    with dg.build_sensor_context(resources={"lake": lake}) as context:
+        request = landing_sensor(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == list_landing(lake.open().store)[0].key
