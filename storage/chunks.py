@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from storage import layout
 from storage.objectstore import ObjectStore
-from storage.schema import ENTRY_SCHEMA, MANIFEST_SCHEMA
+from storage.schema import ENTRY_SCHEMA, MANIFEST_SCHEMA, streams_of, with_labels
 
 ROW_GROUP_ROWS = 65_536
 
@@ -151,19 +151,23 @@ def write_chunks(
     entries: pa.Table,
     options: ChunkOptions,
     known_refs: pa.Table | None = None,
+    streams: pa.Table | None = None,
 ) -> tuple[pa.Table, list[tuple[str, int]]]:
     """Write a day's entries as chunks; returns (chunk references, [(chunk key, size)]).
 
-    `known_refs` are the day's existing manifest rows, used to decide whether a partition
-    label must fall back to bucketed folders.
+    `entries` may leave out the `labels` column when `streams` (fingerprint → labels, a
+    superset of the entries' streams) is given: the per-row labels map is then built only
+    for each chunk as it is encoded. `known_refs` are the day's existing manifest rows,
+    used to decide whether a partition label must fall back to bucketed folders.
     """
     if entries.num_rows == 0:
         return MANIFEST_SCHEMA.empty_table(), []
-    entries = entries.select(ENTRY_SCHEMA.names)
+    if streams is None:
+        streams = streams_of(entries)
+    entries = entries.select([n for n in ENTRY_SCHEMA.names if n != "labels"])
     fps = entries.column("fingerprint")
     unique_fps = pc.unique(fps)
-    first = pc.index_in(unique_fps, value_set=fps)
-    streams = pa.table({"fingerprint": unique_fps, "labels": entries.column("labels").take(first)})
+    streams = streams.take(pc.index_in(unique_fps, value_set=streams.column("fingerprint")))
     bucketed = bucketed_labels(
         known_refs if known_refs is not None else MANIFEST_SCHEMA.empty_table(), streams, options
     )
@@ -184,7 +188,7 @@ def write_chunks(
     written: list[tuple[str, int]] = []
     offset = 0
     for dirs, index in parts.items():
-        part = entries.slice(offset, sizes.get(index, 0))
+        part = with_labels(entries.slice(offset, sizes.get(index, 0)), streams)
         offset += part.num_rows
         key = layout.chunk_key(tenant, day, dirs)
         data = encode_chunk(part, options.compression_level, options.row_group_rows)

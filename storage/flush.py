@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from storage import layout, manifest
 from storage.chunks import ChunkOptions, write_chunks
-from storage.landing import decode_landing, landing_tenants, list_landing
+from storage.landing import decode_landing_parts, landing_tenants, list_landing
 from storage.objectstore import ObjectStore
 
 MAX_COMMIT_RETRIES = 20
@@ -94,24 +94,31 @@ def flush_objects(
 ) -> FlushResult:
     """Flush the given landing objects of one tenant; see the module docstring."""
     result = FlushResult(landing_objects=len(keys))
-    tables, present = [], []
+    tables, present, stream_tables = [], [], []
     for key in keys:
         try:
-            table = decode_landing(store.get(key))
+            table, streams = decode_landing_parts(store.get(key))
         except FileNotFoundError:  # another flush finished it meanwhile
             continue
-        present.append(key)
-        tables.append(
-            table.append_column("_landing", pa.array([key] * table.num_rows, pa.string()))
+        # Which landing object a row came from, as a dictionary index: cheap to build,
+        # and what a re-run needs to skip rows an earlier commit already absorbed.
+        source = pa.DictionaryArray.from_arrays(
+            pa.repeat(pa.scalar(len(present), pa.int32()), table.num_rows), pa.array(keys)
         )
+        tables.append(table.append_column("_landing", source))
+        stream_tables.append(streams)
+        present.append(key)
     if not tables:
         return result
-    entries = pa.concat_tables(tables)
+    # One contiguous table: kernels over hundreds of small chunks cost far more.
+    entries = pa.concat_tables(tables).combine_chunks()
+    streams = pa.concat_tables(stream_tables)
     day_index = layout.day_numbers(entries.column("ts"))
-    for day_number in pc.unique(day_index).to_pylist():
+    days = pc.unique(day_index).to_pylist()
+    for day_number in days:
         day = layout.day_of_number(day_number)
-        rows = entries.filter(pc.equal(day_index, day_number))
-        _commit_day(store, tenant, day, rows, options, result)
+        rows = entries if len(days) == 1 else entries.filter(pc.equal(day_index, day_number))
+        _commit_day(store, tenant, day, rows, streams, options, result)
         result.days.append(day)
     store.delete(present)
     return result
@@ -122,6 +129,7 @@ def _commit_day(
     tenant: str,
     day: str,
     rows: pa.Table,
+    streams: pa.Table,
     options: ChunkOptions,
     result: FlushResult,
 ) -> None:
@@ -131,14 +139,19 @@ def _commit_day(
         fresh = rows
         if absorbed:
             keep = pc.invert(
-                pc.is_in(rows.column("_landing"), value_set=pa.array(sorted(absorbed)))
+                pc.is_in(
+                    rows.column("_landing").cast(pa.string()),
+                    value_set=pa.array(sorted(absorbed)),
+                )
             )
             fresh = rows.filter(keep)
-        sources = sorted(set(fresh.column("_landing").to_pylist()))
+        landing = fresh.column("_landing").combine_chunks()
+        used = pc.unique(landing.indices).to_pylist()
+        sources = sorted(landing.dictionary[i].as_py() for i in used)
         if fresh.num_rows == 0:
             return
         refs, written = write_chunks(
-            store, tenant, day, fresh.drop(["_landing"]), options, base.refs
+            store, tenant, day, fresh.drop(["_landing"]), options, base.refs, streams
         )
         try:
             manifest.publish(

@@ -1,6 +1,9 @@
 """Write-ahead landing: accepted batches become durable objects before they are acknowledged.
 
-A landing object is an Arrow IPC file (lz4-compressed) of `ENTRY_SCHEMA` rows for one tenant.
+A landing object is an Arrow IPC file (lz4-compressed) of one tenant's entries. Its rows
+hold fingerprint, ts, line and structured metadata; each stream's labels are stored once,
+in the file's schema metadata, instead of once per row — the per-row labels map is what
+costs most to encode, decode and copy, and a batch has few streams.
 `GroupCommitter` is how a busy server writes few objects: every request hands its batch
 to one writer thread and waits; whatever queued up while the previous write was in flight
 goes out together as one object per tenant. Nothing is acknowledged before its object is
@@ -10,6 +13,7 @@ durable, and a failed write fails every request that was waiting on it.
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from collections import defaultdict
@@ -20,23 +24,55 @@ import pyarrow as pa
 
 from storage import layout
 from storage.objectstore import ObjectInfo, ObjectStore
-from storage.schema import ENTRY_SCHEMA
+from storage.schema import ENTRY_SCHEMA, LABELS_TYPE, STREAMS_SCHEMA, streams_of, with_labels
 
 # lz4: landing objects live minutes, so (de)compression speed matters more than size.
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
+_STREAMS_KEY = b"loglake.streams"
+_ROW_COLUMNS = [name for name in ENTRY_SCHEMA.names if name != "labels"]
+ROW_SCHEMA = pa.schema([ENTRY_SCHEMA.field(name) for name in _ROW_COLUMNS])
+"""The per-row columns of a landing object: the entry schema without `labels`."""
+
+
 def encode_landing(table: pa.Table) -> bytes:
-    """Serialise entries as an lz4-compressed Arrow IPC file."""
+    """Serialise entries as an lz4-compressed Arrow IPC file with labels once per stream."""
+    streams = streams_of(table)
+    meta = json.dumps(
+        [
+            [fp, labels]
+            for fp, labels in zip(
+                streams.column("fingerprint").to_pylist(),
+                streams.column("labels").to_pylist(),
+                strict=True,
+            )
+        ]
+    ).encode()
+    schema = ROW_SCHEMA.with_metadata({_STREAMS_KEY: meta})
     sink = io.BytesIO()
-    with pa.ipc.new_file(sink, ENTRY_SCHEMA, options=_IPC_OPTIONS) as writer:
-        writer.write_table(table.cast(ENTRY_SCHEMA) if table.schema != ENTRY_SCHEMA else table)
+    with pa.ipc.new_file(sink, schema, options=_IPC_OPTIONS) as writer:
+        writer.write_table(table.select(_ROW_COLUMNS).cast(schema))
     return sink.getvalue()
 
 
+def decode_landing_parts(data: bytes) -> tuple[pa.Table, pa.Table]:
+    """Read a landing object as (per-row columns, streams table)."""
+    rows = pa.ipc.open_file(pa.BufferReader(data)).read_all()
+    pairs = json.loads(rows.schema.metadata[_STREAMS_KEY])
+    streams = pa.table(
+        {
+            "fingerprint": pa.array([fp for fp, _ in pairs], pa.int64()),
+            "labels": pa.array([[tuple(kv) for kv in labels] for _, labels in pairs], LABELS_TYPE),
+        },
+        schema=STREAMS_SCHEMA,
+    )
+    return rows.replace_schema_metadata(None), streams
+
+
 def decode_landing(data: bytes) -> pa.Table:
-    """Read a landing object back into an entry table."""
-    return pa.ipc.open_file(pa.BufferReader(data)).read_all()
+    """Read a landing object back into an entry table (`ENTRY_SCHEMA`)."""
+    return with_labels(*decode_landing_parts(data))
 
 
 def write_landing(store: ObjectStore, tenant: str, table: pa.Table) -> str:

@@ -8,6 +8,7 @@ place is what lets DuckDB, Polars, Spark or Trino read any chunk without loglake
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 LABELS_TYPE = pa.map_(pa.string(), pa.string())
 
@@ -36,6 +37,29 @@ MANIFEST_SCHEMA = pa.schema(
 )
 """One row per (chunk, stream): the chunk references. The streams table (fingerprint →
 labels, first/last ts, lines, bytes) is the same rows grouped by fingerprint."""
+
+
+STREAMS_SCHEMA = pa.schema([ENTRY_SCHEMA.field("fingerprint"), ENTRY_SCHEMA.field("labels")])
+"""A streams table: one row per fingerprint with its labels."""
+
+
+def streams_of(table: pa.Table) -> pa.Table:
+    """The distinct streams of an entry table: (fingerprint, labels), first seen first."""
+    fps = table.column("fingerprint")
+    unique = pc.unique(fps)
+    first = pc.index_in(unique, value_set=fps)
+    return pa.table(
+        {"fingerprint": unique, "labels": table.column("labels").take(first)},
+        schema=STREAMS_SCHEMA,
+    )
+
+
+def with_labels(rows: pa.Table, streams: pa.Table) -> pa.Table:
+    """Entry table from per-row columns plus the streams table (labels by fingerprint)."""
+    index = pc.index_in(rows.column("fingerprint"), value_set=streams.column("fingerprint"))
+    labels = streams.column("labels").take(index)
+    table = rows.append_column(ENTRY_SCHEMA.field("labels"), labels)
+    return table.select(ENTRY_SCHEMA.names)
 
 
 def empty_entries() -> pa.Table:
