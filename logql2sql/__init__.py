@@ -1,0 +1,64 @@
+"""logql2sql — LogQL (Grafana Loki 3.x) parsed with lark and lowered to SQL with sqlglot.
+
+Public interface:
+
+- `parse(text) -> Expr`: parse and validate, raising `ParseError` worded like Loki.
+- `format(expr) -> str`: canonical LogQL; `parse(format(e)) == e`.
+- `compile(query, dialect="duckdb", ...) -> CompiledQuery`: the SQL (text and sqlglot
+  expression), the query kind, the stream matchers and the parameters to bind.
+- `translate(query, ...) -> str` and `translate_expression(...)`: the SQL alone.
+
+Passes, one module each: `parse` → `transform` → `validate` → `lower` → SQL generation,
+chained in `compile.compile_query`.
+
+>>> e = parse('sum by (app) (count_over_time({app="api"} |= "error" [5m]))')
+>>> format(e)
+'sum by (app) (count_over_time({app="api"} |= "error" [5m]))'
+"""
+
+from __future__ import annotations
+
+from logql2sql import ast
+from logql2sql.errors import LogQLError, ParseError, UnsupportedInDialect
+from logql2sql.format import format_expr
+from logql2sql.parse import parse_tree
+from logql2sql.transform import to_ast
+from logql2sql.validate import validate
+
+
+def parse_unvalidated(text: str) -> ast.Expr:
+    """The AST of `text` after the grammar only (no semantic validation)."""
+    return to_ast(parse_tree(text))
+
+
+def parse(text: str) -> ast.Expr:
+    """Parse and validate a LogQL query; raises `ParseError` like Loki's `ParseExpr`."""
+    return validate(parse_unvalidated(text))
+
+
+def format(expr: ast.Expr) -> str:  # noqa: A001 - the public name the issue fixes
+    """Canonical LogQL text of `expr`."""
+    return format_expr(expr)
+
+
+from logql2sql.compile import (  # noqa: E402 - compile imports parse from this package
+    CompiledQuery,
+    QueryParams,
+    compile,
+    translate,
+    translate_expression,
+)
+
+__all__ = [
+    "CompiledQuery",
+    "LogQLError",
+    "ParseError",
+    "QueryParams",
+    "UnsupportedInDialect",
+    "ast",
+    "compile",
+    "format",
+    "parse",
+    "translate",
+    "translate_expression",
+]

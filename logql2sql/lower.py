@@ -1,0 +1,501 @@
+"""Pass 4 — lower: a validated AST to one sqlglot SELECT.
+
+Input relation (`source`, default `logs`): `fingerprint BIGINT, ts BIGINT (unix ns), line
+VARCHAR, labels MAP(VARCHAR, VARCHAR), structured_metadata MAP(VARCHAR, VARCHAR)`.
+
+Output:
+- log query: `ts, line, labels, fingerprint`, entries with `start <= ts < end`, newest
+  first (`backward`) or oldest first (`forward`), `limit` applied across streams; `labels`
+  is the label set after the pipeline (stream labels + structured metadata + extracted).
+- metric query: `ts, labels, value`, one row per series and evaluation time
+  `t = start, start+step, …, <= end` (one time `start` for instant queries, step 0); range
+  windows are left-open `(t - offset - range, t - offset]`, the output time stays `t`.
+  A series absent at a step has no row there. A sample-extraction error that survives the
+  pipeline (`__error__` set) makes the query fail, as in Loki.
+
+Label maps are kept canonical (entries sorted by key) wherever they are compared.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from logql2sql import ast
+from logql2sql.errors import LogQLError, UnsupportedInDialect
+from logql2sql.pipeline import ERROR, Layers, has_error, label, lower_pipeline, string_match
+from logql2sql.regex import to_python
+from logql2sql.scalar import apply_binop
+from logql2sql.sqlbuild import (
+    canonical,
+    case,
+    col,
+    empty_map,
+    fn,
+    get,
+    lit,
+    map_only,
+    map_set,
+    map_without,
+    num,
+)
+from logql2sql.validate import is_scalar
+
+NS = 1_000_000_000
+
+# Functions that raise a query error, per dialect (the only engine-specific choice here
+# that sqlglot cannot map on its own).
+_RAISE = {"duckdb": "error", "trino": "fail", "spark": "raise_error", "clickhouse": "throwIf"}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The evaluation parameters bound into the SQL as literals."""
+
+    start: int
+    end: int
+    step: int = 0
+    limit: int = 100
+    direction: str = "backward"
+    source: str = "logs"
+
+
+class Lowerer:
+    """Lowers one query for one dialect and one set of bounds."""
+
+    def __init__(self, bounds: Bounds, dialect: str) -> None:
+        self.b = bounds
+        self.dialect = dialect
+        self.n = 0
+
+    def alias(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    # ------------------------------------------------------------ reading entries
+
+    def read(
+        self, log: ast.LogExpr, lo: exp.Expression, hi: exp.Expression, hi_inclusive: bool
+    ) -> Layers:
+        """Entries of the selected streams with `lo < ts <= hi` (or `lo <= ts < hi`)."""
+        labels = col("labels")
+        conds: list[exp.Expression] = []
+        for m in log.matchers:
+            value = exp.Coalesce(this=get(labels, m.name), expressions=[lit("")])
+            conds.append(string_match(value, m.op, m.value))
+        if hi_inclusive:
+            conds += [exp.GT(this=col("ts"), expression=lo), exp.LTE(this=col("ts"), expression=hi)]
+        else:
+            conds += [exp.GTE(this=col("ts"), expression=lo), exp.LT(this=col("ts"), expression=hi)]
+        where = conds[0]
+        for c in conds[1:]:
+            where = exp.And(this=where, expression=c)
+        sel = (
+            exp.select(
+                col("fingerprint"),
+                col("ts"),
+                col("line"),
+                labels.as_("stream"),
+                col("structured_metadata").as_("meta"),
+                fn("map_concat", col("structured_metadata"), labels).as_("lbls"),
+            )
+            .from_(exp.to_table(self.b.source), copy=False)
+            .where(where, copy=False)
+        )
+        layers = Layers(sel)
+        lower_pipeline(layers, log.pipeline, self.dialect)
+        return layers
+
+    # ------------------------------------------------------------ log queries
+
+    def log_query(self, log: ast.LogExpr) -> exp.Select:
+        layers = self.read(log, num(self.b.start), num(self.b.end), hi_inclusive=False)
+        desc = self.b.direction == "backward"
+        return (
+            exp.select(
+                col("ts"), col("line"), canonical(col("lbls")).as_("labels"), col("fingerprint")
+            )
+            .from_(layers.rel.subquery(self.alias("q")), copy=False)
+            .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)
+            .limit(self.b.limit, copy=False)
+        )
+
+    # ------------------------------------------------------------ metric queries
+
+    def steps(self) -> exp.Select:
+        """One row `t` per evaluation time."""
+        if self.b.step <= 0:
+            return exp.select(num(self.b.start).as_("t"))
+        series = exp.GenerateSeries(
+            start=num(self.b.start), end=num(self.b.end), step=num(self.b.step)
+        )
+        return exp.select(exp.Unnest(expressions=[series]).as_("t"))
+
+    def metric(self, expr: ast.Expr) -> exp.Select:
+        """A relation `ts, labels, value` for a sample expression."""
+        if is_scalar(expr):
+            return self.scalar_series(_fold(expr), empty_map())
+        if isinstance(expr, ast.RangeAggregation):
+            return self.range_aggregation(expr)
+        if isinstance(expr, ast.VectorAggregation):
+            return self.vector_aggregation(expr)
+        if isinstance(expr, ast.BinOp):
+            return self.bin_op(expr)
+        if isinstance(expr, ast.VectorExpr):
+            return self.scalar_series(expr.value, empty_map())
+        if isinstance(expr, ast.LabelReplace):
+            return self.label_replace(expr)
+        raise LogQLError(f"unexpected expression {type(expr).__name__}")
+
+    def scalar_series(self, value: float, labels: exp.Expression) -> exp.Select:
+        return exp.select(col("t").as_("ts"), labels.as_("labels"), num(value).as_("value")).from_(
+            self.steps().subquery(self.alias("s")), copy=False
+        )
+
+    def range_aggregation(self, agg: ast.RangeAggregation) -> exp.Select:
+        r = agg.range
+        lo = num(self.b.start - r.offset_ns - r.range_ns)
+        hi = num(self.b.end - r.offset_ns)
+        layers = self.read(r.log, lo, hi, hi_inclusive=True)
+        unwraps = [s for s in r.log.pipeline if isinstance(s, ast.Unwrap)]
+        unwrapped = bool(unwraps)
+        labels: exp.Expression = col("lbls")
+        if unwraps:
+            # The unwrapped label leaves the series' labels (post-filters still see it).
+            labels = map_without(labels, [unwraps[0].label])
+        if agg.grouping is not None:
+            labels = _group_labels(labels, agg.grouping)
+        else:
+            labels = canonical(labels)
+        message = exp.DPipe(
+            this=exp.DPipe(this=lit("pipeline error: '"), expression=label(ERROR)),
+            expression=lit(
+                f'\'. Use a label filter to intentionally skip this error. (e.g | {ERROR}!="")'
+            ),
+        )
+        fail = exp.Anonymous(this=_RAISE[self.dialect], expressions=[message])
+        value = col("_value") if unwrapped else num(1.0)
+        samples = exp.select(
+            col("ts"),
+            col("line"),
+            labels.as_("labels"),
+            case((has_error(), exp.cast(fail, "DOUBLE")), default=value).as_("value"),
+        ).from_(layers.rel.subquery(self.alias("x")), copy=False)
+        x, st = self.alias("x"), self.alias("st")
+        t = col("t", st)
+        window = exp.And(
+            this=exp.GT(
+                this=col("ts", x),
+                expression=exp.Sub(this=t, expression=num(r.offset_ns + r.range_ns)),
+            ),
+            expression=exp.LTE(
+                this=col("ts", x), expression=exp.Sub(this=t, expression=num(r.offset_ns))
+            ),
+        )
+        steps = self.steps().subquery(st, copy=False)
+        if agg.op == "absent_over_time":
+            labels_const = map_only(
+                _eq_matcher_map(r.log), [m.name for m in r.log.matchers if m.op == "="]
+            )
+            exists = exp.Exists(
+                this=exp.select(num(1))
+                .from_(samples.subquery(x, copy=False), copy=False)
+                .where(window, copy=False)
+            )
+            return (
+                exp.select(t.as_("ts"), labels_const.as_("labels"), num(1.0).as_("value"))
+                .from_(steps, copy=False)
+                .where(exp.Not(this=exists), copy=False)
+            )
+        seconds = num(r.range_ns / NS)
+        v, line, ts = col("value", x), col("line", x), col("ts", x)
+        op = agg.op
+        if op == "count_over_time":
+            aggregate = exp.cast(exp.Count(this=exp.Star()), "DOUBLE")
+        elif op == "rate":
+            total = exp.Sum(this=v) if unwrapped else exp.Count(this=exp.Star())
+            aggregate = exp.Div(this=exp.cast(total, "DOUBLE"), expression=seconds)
+        elif op in ("bytes_over_time", "bytes_rate"):
+            total = exp.cast(exp.Sum(this=fn("strlen", line)), "DOUBLE")
+            aggregate = (
+                total if op == "bytes_over_time" else exp.Div(this=total, expression=seconds)
+            )
+        elif op == "sum_over_time":
+            aggregate = exp.Sum(this=v)
+        elif op == "avg_over_time":
+            aggregate = exp.Avg(this=v)
+        elif op == "min_over_time":
+            aggregate = exp.Min(this=v)
+        elif op == "max_over_time":
+            aggregate = exp.Max(this=v)
+        elif op == "stdvar_over_time":
+            aggregate = fn("var_pop", v)
+        elif op == "stddev_over_time":
+            aggregate = fn("stddev_pop", v)
+        elif op == "quantile_over_time":
+            q = agg.param if agg.param is not None else 0.0
+            if q < 0 or q > 1 or math.isnan(q):
+                aggregate = num(-math.inf if q < 0 else math.inf)
+            else:
+                aggregate = fn("quantile_cont", v, num(float(q)))
+        elif op == "first_over_time":
+            aggregate = fn("arg_min", v, ts)
+        elif op == "last_over_time":
+            aggregate = fn("arg_max", v, ts)
+        else:
+            raise UnsupportedInDialect(agg.op, self.dialect)
+        return (
+            exp.select(t.as_("ts"), col("labels", x).as_("labels"), aggregate.as_("value"))
+            .from_(steps, copy=False)
+            .join(samples.subquery(x, copy=False), on=window, copy=False)
+            .group_by(t, col("labels", x), copy=False)
+        )
+
+    def vector_aggregation(self, agg: ast.VectorAggregation) -> exp.Select:
+        child = self.metric(agg.expr).subquery(self.alias("c"), copy=False)
+        key = (
+            _group_labels(col("labels"), agg.grouping) if agg.grouping is not None else empty_map()
+        )
+        op = agg.op
+        if op in ("sort", "sort_desc"):
+            return exp.select(col("ts"), col("labels"), col("value")).from_(child, copy=False)
+        if op in ("topk", "bottomk", "approx_topk"):
+            if op == "approx_topk" and self.b.step > 0:
+                raise LogQLError("approx_topk is only supported on instant queries")
+            k = int(agg.param or "0")
+            order = exp.Ordered(this=col("value"), desc=op != "bottomk")
+            rank = exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[col("ts"), key],
+                order=exp.Order(expressions=[order]),
+            )
+            ranked = exp.select(col("ts"), col("labels"), col("value"), rank.as_("rn")).from_(
+                child, copy=False
+            )
+            return (
+                exp.select(col("ts"), col("labels"), col("value"))
+                .from_(ranked.subquery(self.alias("r")), copy=False)
+                .where(exp.LTE(this=col("rn"), expression=num(k)), copy=False)
+            )
+        value = col("value")
+        aggregate = {
+            "sum": lambda: exp.Sum(this=value),
+            "avg": lambda: exp.Avg(this=value),
+            "min": lambda: exp.Min(this=value),
+            "max": lambda: exp.Max(this=value),
+            "count": lambda: exp.cast(exp.Count(this=exp.Star()), "DOUBLE"),
+            "stddev": lambda: fn("stddev_pop", value),
+            "stdvar": lambda: fn("var_pop", value),
+        }[op]()
+        return (
+            exp.select(col("ts"), key.as_("labels"), aggregate.as_("value"))
+            .from_(child, copy=False)
+            .group_by(col("ts"), key, copy=False)
+        )
+
+    def bin_op(self, op: ast.BinOp) -> exp.Select:
+        if is_scalar(op.right):
+            return self.vector_scalar(op, self.metric(op.left), _fold(op.right), scalar_left=False)
+        if is_scalar(op.left):
+            return self.vector_scalar(op, self.metric(op.right), _fold(op.left), scalar_left=True)
+        return self.vector_vector(op)
+
+    def vector_scalar(
+        self, op: ast.BinOp, vec: exp.Select, scalar: float, scalar_left: bool
+    ) -> exp.Select:
+        child = vec.subquery(self.alias("v"), copy=False)
+        v, c = col("value"), num(scalar)
+        left, right = (c, v) if scalar_left else (v, c)
+        if op.op in _COMPARISONS:
+            cond = _COMPARISONS[op.op](this=left, expression=right)
+            if op.return_bool:
+                value = case((cond, num(1.0)), default=num(0.0))
+                return exp.select(col("ts"), col("labels"), value.as_("value")).from_(
+                    child, copy=False
+                )
+            return (
+                exp.select(col("ts"), col("labels"), v.as_("value"))
+                .from_(child, copy=False)
+                .where(cond, copy=False)
+            )
+        return exp.select(col("ts"), col("labels"), _arith(op.op, left, right).as_("value")).from_(
+            child, copy=False
+        )
+
+    def vector_vector(self, op: ast.BinOp) -> exp.Select:
+        m = op.matching
+        la, ra = self.alias("l"), self.alias("r")
+        left = self.metric(op.left).subquery(la, copy=False)
+        right = self.metric(op.right).subquery(ra, copy=False)
+
+        def key(table: str) -> exp.Expression:
+            labels = col("labels", table)
+            if m.on:
+                return map_only(labels, list(m.labels))
+            return map_without(labels, list(m.labels))
+
+        same = exp.And(
+            this=exp.EQ(this=col("ts", la), expression=col("ts", ra)),
+            expression=exp.EQ(this=key(la), expression=key(ra)),
+        )
+        if op.op in ("and", "unless"):
+            exists = exp.Exists(
+                this=exp.select(num(1)).from_(right, copy=False).where(same, copy=False)
+            )
+            cond = exists if op.op == "and" else exp.Not(this=exists)
+            return (
+                exp.select(
+                    col("ts", la).as_("ts"),
+                    col("labels", la).as_("labels"),
+                    col("value", la).as_("value"),
+                )
+                .from_(left, copy=False)
+                .where(cond, copy=False)
+            )
+        if op.op == "or":
+            right_only = (
+                exp.select(
+                    col("ts", ra).as_("ts"),
+                    col("labels", ra).as_("labels"),
+                    col("value", ra).as_("value"),
+                )
+                .from_(right, copy=False)
+                .where(
+                    exp.Not(this=exp.Exists(this=exp.select(num(1)).from_(left).where(same))),
+                    copy=False,
+                )
+            )
+            left_all = exp.select(col("ts"), col("labels"), col("value")).from_(
+                self.metric(op.left).subquery(self.alias("l")), copy=False
+            )
+            return exp.select(col("ts"), col("labels"), col("value")).from_(
+                exp.union(left_all, right_only, distinct=False).subquery(self.alias("u")),
+                copy=False,
+            )
+        many, one = (la, ra) if m.card != "one-to-many" else (ra, la)
+        lv, rv = col("value", la), col("value", ra)
+        if m.card == "one-to-one":
+            labels_out: exp.Expression = key(la) if m.on else canonical(key(la))
+        else:
+            labels_out = col("labels", many)
+            for name in m.include:
+                labels_out = case(
+                    (
+                        exp.NEQ(
+                            this=exp.Coalesce(
+                                this=get(col("labels", one), name), expressions=[lit("")]
+                            ),
+                            expression=lit(""),
+                        ),
+                        map_set(labels_out, name, get(col("labels", one), name)),
+                    ),
+                    default=map_without(labels_out, [name]),
+                )
+            if m.include:
+                labels_out = canonical(labels_out)
+        joined = exp.select(col("ts", la).as_("ts"))
+        if op.op in _COMPARISONS:
+            cond = _COMPARISONS[op.op](this=lv, expression=rv)
+            if op.return_bool:
+                out = joined.select(
+                    labels_out.as_("labels"),
+                    case((cond, num(1.0)), default=num(0.0)).as_("value"),
+                    copy=False,
+                )
+                return out.from_(left, copy=False).join(right, on=same, copy=False)
+            return (
+                joined.select(
+                    labels_out.as_("labels"),
+                    lv.as_("value"),
+                    copy=False,
+                )
+                .from_(left, copy=False)
+                .join(right, on=same, copy=False)
+                .where(cond, copy=False)
+            )
+        return (
+            joined.select(labels_out.as_("labels"), _arith(op.op, lv, rv).as_("value"), copy=False)
+            .from_(left, copy=False)
+            .join(right, on=same, copy=False)
+        )
+
+    def label_replace(self, lr: ast.LabelReplace) -> exp.Select:
+        child = self.metric(lr.expr).subquery(self.alias("c"), copy=False)
+        src = exp.Coalesce(this=get(col("labels"), lr.src), expressions=[lit("")])
+        anchored = f"^(?:{lr.regex})$"
+        matched = fn("regexp_matches", src, lit(anchored))
+        expanded = fn(
+            "regexp_replace", src, lit(anchored), lit(_replacement(lr.replacement, lr.regex))
+        )
+        new_labels = case(
+            (exp.EQ(this=expanded, expression=lit("")), map_without(col("labels"), [lr.dst])),
+            default=canonical(map_set(col("labels"), lr.dst, expanded)),
+        )
+        return exp.select(
+            col("ts"),
+            case((matched, new_labels), default=col("labels")).as_("labels"),
+            col("value"),
+        ).from_(child, copy=False)
+
+
+_COMPARISONS = {"==": exp.EQ, "!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}
+
+
+def _arith(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+    """Arithmetic as Loki evaluates it (x/0 and x%0 are NaN)."""
+    if op == "+":
+        return exp.Add(this=left, expression=right)
+    if op == "-":
+        return exp.Sub(this=left, expression=right)
+    if op == "*":
+        return exp.Mul(this=left, expression=right)
+    if op == "^":
+        return fn("pow", left, right)
+    zero = exp.EQ(this=right, expression=num(0.0))
+    if op == "/":
+        # Loki's binary operator evaluation answers NaN for any division by zero.
+        return case((zero, num(math.nan)), default=exp.Div(this=left, expression=right))
+    return case((zero, num(math.nan)), default=fn("fmod", left, right))
+
+
+def _fold(expr: ast.Expr) -> float:
+    if isinstance(expr, ast.Literal):
+        return expr.value
+    assert isinstance(expr, ast.BinOp)
+    return apply_binop(expr.op, _fold(expr.left), _fold(expr.right), expr.return_bool)
+
+
+def _group_labels(labels: exp.Expression, grouping: ast.Grouping) -> exp.Expression:
+    if grouping.without:
+        return canonical(map_without(labels, list(grouping.labels)))
+    return map_only(labels, list(grouping.labels))
+
+
+def _eq_matcher_map(log: ast.LogExpr) -> exp.Expression:
+    names = [m for m in log.matchers if m.op == "="]
+    if not names:
+        return empty_map()
+    return fn(
+        "map",
+        exp.Array(expressions=[lit(m.name) for m in names]),
+        exp.Array(expressions=[lit(m.value) for m in names]),
+    )
+
+
+def _replacement(template: str, regex: str) -> str:
+    """A Prometheus `$1`/`${name}` replacement as an RE2 `\\1` replacement."""
+    names = re.compile(to_python(regex)).groupindex
+
+    def group(m: re.Match[str]) -> str:
+        ref = m.group(1) or m.group(2)
+        if ref.isdigit():
+            return "\\" + ref
+        if ref in names:
+            return f"\\{names[ref]}"
+        return ""
+
+    escaped = template.replace("\\", "\\\\")
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", group, escaped)

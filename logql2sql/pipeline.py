@@ -1,0 +1,701 @@
+"""Lowering of log pipelines: one pipeline stage, one SELECT layer.
+
+Every layer has the columns `fingerprint, ts, line, stream, meta, lbls`: `stream` and
+`meta` are the entry's stream labels and structured metadata as read, `lbls` is the label
+set the pipeline has built so far (stream labels + structured metadata + extracted labels,
+with `__error__`/`__error_details__` when a stage failed). Semantics follow Loki's
+`pkg/logql/log`: a missing label reads as "", extracted names are sanitised, an extracted
+name that clashes with a stream or metadata label becomes `<name>_extracted`, duplicate keys
+keep their first value, numeric filters on unparsable values keep the line and set
+`__error__=LabelFilterErr` (only string matchers filter once an error is set).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from logql2sql import ast
+from logql2sql.errors import UnsupportedInDialect
+from logql2sql.regex import to_python
+from logql2sql.sqlbuild import (
+    array,
+    canonical,
+    case,
+    col,
+    entry,
+    fn,
+    get,
+    lam,
+    lit,
+    map_set,
+    map_without,
+    num,
+)
+from logql2sql.templates import render_template
+
+COLUMNS = ("fingerprint", "ts", "line", "stream", "meta", "lbls")
+ERROR = "__error__"
+ERROR_DETAILS = "__error_details__"
+
+_LOGFMT_PAIR = r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?'
+_ANSI = "\x1b\\[[0-9;]*[a-zA-Z]"
+
+
+class Layers:
+    """Stacks SELECT layers over a relation with the pipeline columns."""
+
+    def __init__(self, source: exp.Expression) -> None:
+        self.rel: exp.Expression = source
+        self.n = 0
+        self.extra: list[str] = []
+
+    def push(self, where: exp.Expression | None = None, **replace: exp.Expression) -> None:
+        """Add a layer selecting every column (some replaced), optionally filtered.
+
+        Helper columns (names starting with `_`) are carried to later layers.
+        """
+        alias = f"p{self.n}"
+        self.n += 1
+        for name in replace:
+            if name not in COLUMNS and name not in self.extra:
+                self.extra.append(name)
+        cols = [(replace[c].as_(c) if c in replace else col(c)) for c in (*COLUMNS, *self.extra)]
+        source = (
+            self.rel.subquery(alias, copy=False) if isinstance(self.rel, exp.Select) else self.rel
+        )
+        sel = exp.select(*cols).from_(source, copy=False)
+        if where is not None:
+            sel = sel.where(where, copy=False)
+        self.rel = sel
+
+    def filter(self, cond: exp.Expression) -> None:
+        """Filter the current layer in place when it has no WHERE yet, else add one."""
+        simple = isinstance(self.rel, exp.Select) and all(
+            isinstance(c, exp.Column) for c in self.rel.expressions
+        )
+        if simple and not self.rel.args.get("where"):
+            self.rel = self.rel.where(cond, copy=False)
+        else:
+            self.push(where=cond)
+
+
+def label(name: str) -> exp.Expression:
+    """The value of label `name` in the current set, '' when absent."""
+    return exp.Coalesce(this=get(col("lbls"), name), expressions=[lit("")])
+
+
+def has_error() -> exp.Expression:
+    return exp.NEQ(this=label(ERROR), expression=lit(""))
+
+
+def with_error(kind: str, details: exp.Expression | None = None) -> exp.Expression:
+    """The label set with `__error__` set to `kind` (and details), unless one is set."""
+    updated = map_set(col("lbls"), ERROR, lit(kind))
+    if details is not None:
+        updated = map_set(updated, ERROR_DETAILS, details)
+    return case((has_error(), col("lbls")), default=updated)
+
+
+def string_match(value: exp.Expression, op: str, pattern: str) -> exp.Expression:
+    """A Prometheus matcher on a value: regexes are fully anchored."""
+    if op == "=":
+        return exp.EQ(this=value, expression=lit(pattern))
+    if op == "!=":
+        return exp.NEQ(this=value, expression=lit(pattern))
+    matches = fn("regexp_full_match", value, lit(pattern))
+    return matches if op == "=~" else exp.Not(this=matches)
+
+
+def lower_pipeline(layers: Layers, stages: tuple[ast.Stage, ...], dialect: str) -> None:
+    """Append one or more layers per stage."""
+    for stage in stages:
+        _STAGES[type(stage)](layers, stage, dialect)
+
+
+# ------------------------------------------------------------------ line filters
+
+
+def _pattern_regex(pattern: str) -> str:
+    """A Loki pattern (`<_> x <name>`) as an anchored RE2 regex over the whole line."""
+    out = ["^"]
+    pos = 0
+    for m in re.finditer(r"<(_|[a-zA-Z_][a-zA-Z0-9_]*)>", pattern):
+        out.append(re.escape(pattern[pos : m.start()]))
+        out.append("(?s:.*?)")
+        pos = m.end()
+    out.append(re.escape(pattern[pos:]))
+    out.append("$")
+    return "".join(out)
+
+
+def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
+    line = col("line")
+    conds = []
+    for value in stage.values:
+        if value.ip:
+            raise UnsupportedInDialect("ip() line filter", dialect)
+        if stage.op in ("|=", "!="):
+            conds.append(fn("contains", line, lit(value.value)))
+        elif stage.op in ("|~", "!~"):
+            conds.append(fn("regexp_matches", line, lit(value.value)))
+        else:
+            conds.append(fn("regexp_matches", line, lit(_pattern_regex(value.value))))
+    cond = conds[0]
+    for c in conds[1:]:
+        cond = exp.Or(this=cond, expression=c)
+    if stage.op in ("!=", "!~", "!>"):
+        cond = exp.Not(this=exp.Paren(this=cond))
+    layers.filter(cond)
+
+
+# ------------------------------------------------------------------ parsers
+
+
+def _sanitize(key: exp.Expression) -> exp.Expression:
+    """Loki's label-name sanitising: [^a-zA-Z0-9_:] → `_`, a leading digit gets `_`."""
+    cleaned = fn("regexp_replace", key, lit("[^a-zA-Z0-9_:]"), lit("_"), lit("g"))
+    return case(
+        (
+            fn("regexp_matches", cleaned, lit("^[0-9]")),
+            exp.DPipe(this=lit("_"), expression=cleaned),
+        ),
+        default=cleaned,
+    )
+
+
+def _merge_extracted(
+    layers: Layers, keys: exp.Expression, values: exp.Expression, keep_empty: bool = True
+) -> None:
+    """Merge parallel key/value lists into `lbls` (first duplicate wins, clashes renamed)."""
+    layers.push(_k=keys, _v=values)
+    k_i = exp.Bracket(this=col("_k"), expressions=[col("i")])
+    v_i = exp.Bracket(this=col("_v"), expressions=[col("i")])
+    first = exp.EQ(this=fn("list_position", col("_k"), k_i), expression=col("i"))
+    keep = (
+        first
+        if keep_empty
+        else exp.And(this=first, expression=exp.NEQ(this=v_i, expression=lit("")))
+    )
+    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    renamed = case(
+        (fn("list_contains", base, k_i), exp.DPipe(this=k_i, expression=lit("_extracted"))),
+        default=k_i,
+    )
+    idx = fn(
+        "list_filter",
+        fn("range", num(1), exp.Add(this=fn("len", col("_k")), expression=num(1))),
+        lam(["i"], keep),
+    )
+    entries = fn("list_transform", idx, lam(["i"], entry(renamed, v_i)))
+    merged = fn("map_concat", col("lbls"), fn("map_from_entries", entries))
+    layers.push(lbls=merged)
+
+
+def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
+    line = col("line")
+    raw_keys = fn("regexp_extract_all", line, lit(_LOGFMT_PAIR), num(1))
+    raw_vals = fn("regexp_extract_all", line, lit(_LOGFMT_PAIR), num(3))
+    unquoted = lam(
+        ["v"],
+        case(
+            (
+                fn("starts_with", col("v"), lit('"')),
+                exp.Coalesce(
+                    this=exp.JSONExtractScalar(
+                        this=exp.cast(col("v"), "JSON"), expression=lit("$")
+                    ),
+                    expressions=[col("v")],
+                ),
+            ),
+            default=col("v"),
+        ),
+    )
+    values = fn("list_transform", raw_vals, unquoted)
+    if stage.params:
+        keys = fn("list_transform", raw_keys, lam(["k"], col("k")))
+        layers.push(_k=keys, _v=values)
+        sel = []
+        for p in stage.params:
+            pos = fn("list_position", col("_k"), lit(p.expression))
+            sel.append(
+                (
+                    p.name,
+                    exp.Coalesce(
+                        this=exp.Bracket(this=col("_v"), expressions=[pos]), expressions=[lit("")]
+                    ),
+                )
+            )
+        _set_labels(layers, sel)
+    else:
+        keys = fn("list_transform", raw_keys, lam(["k"], _sanitize(col("k"))))
+        _merge_extracted(layers, keys, values, keep_empty=stage.keep_empty)
+    if stage.strict:
+        rest = fn("trim", fn("regexp_replace", line, lit(_LOGFMT_PAIR), lit(""), lit("g")))
+        layers.push(
+            lbls=case(
+                (
+                    exp.NEQ(this=rest, expression=lit("")),
+                    with_error("LogfmtParserErr", lit("logfmt syntax error")),
+                ),
+                default=col("lbls"),
+            )
+        )
+
+
+def _set_labels(layers: Layers, items: list[tuple[str, exp.Expression]]) -> None:
+    """Set extracted labels by name (clashes with stream/metadata names renamed)."""
+    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    keys = array(
+        *[
+            case((fn("list_contains", base, lit(n)), lit(n + "_extracted")), default=lit(n))
+            for n, _ in items
+        ]
+    )
+    vals = array(*[v for _, v in items])
+    layers.push(lbls=fn("map_concat", col("lbls"), fn("map", keys, vals)))
+
+
+def _json_path(expression: str) -> str:
+    """A Loki JSON parameter (`a.b`, `a["b"]`, `list[0]`) as a JSONPath."""
+    path = "$"
+    for m in re.finditer(r'\.?([A-Za-z0-9_\-]+)|\[\s*"([^"]*)"\s*\]|\[(\d+)\]', expression):
+        if m.group(1) is not None:
+            path += "." + m.group(1)
+        elif m.group(2) is not None:
+            path += '."' + m.group(2).replace('"', '\\"') + '"'
+        else:
+            path += f"[{m.group(3)}]"
+    return path
+
+
+def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
+    line = col("line")
+    is_object = exp.And(
+        this=fn("json_valid", line),
+        expression=exp.EQ(this=fn("json_type", exp.cast(line, "JSON")), expression=lit("OBJECT")),
+    )
+    if stage.params:
+        items = []
+        for p in stage.params:
+            path = lit(_json_path(p.expression))
+            raw = fn("json_extract", case((is_object, line), default=lit("{}")), path)
+            text = case(
+                (
+                    exp.EQ(this=fn("json_type", raw), expression=lit("VARCHAR")),
+                    exp.JSONExtractScalar(this=raw, expression=lit("$")),
+                ),
+                default=exp.cast(raw, "VARCHAR"),
+            )
+            items.append((p.name, exp.Coalesce(this=text, expressions=[lit("")])))
+        _set_labels(layers, items)
+    else:
+        if dialect != "duckdb":
+            raise UnsupportedInDialect("json parser without parameters", dialect)
+        tree = exp.Anonymous(
+            this="json_tree", expressions=[case((is_object, line), default=lit("{}"))]
+        )
+        atomic = exp.And(
+            this=exp.Not(
+                this=exp.In(
+                    this=col("type"), expressions=[lit("OBJECT"), lit("ARRAY"), lit("NULL")]
+                )
+            ),
+            expression=exp.Not(this=fn("contains", col("fullkey"), lit("["))),
+        )
+        key = fn(
+            "regexp_replace",
+            fn("substr", fn("replace", col("fullkey"), lit('"'), lit("")), num(3)),
+            lit("\\."),
+            lit("_"),
+            lit("g"),
+        )
+        value = case(
+            (
+                exp.EQ(this=col("type"), expression=lit("VARCHAR")),
+                exp.JSONExtractScalar(this=col("value"), expression=lit("$")),
+            ),
+            default=exp.cast(col("value"), "VARCHAR"),
+        )
+        ordered = exp.Order(expressions=[exp.Ordered(this=col("id"))])
+        keys_q = (
+            exp.select(fn("list", exp.Order(this=key, expressions=ordered.expressions)))
+            .from_(tree, copy=False)
+            .where(atomic, copy=False)
+        )
+        vals_q = (
+            exp.select(fn("list", exp.Order(this=value, expressions=ordered.expressions)))
+            .from_(tree, copy=False)
+            .where(atomic, copy=False)
+        )
+        keys = exp.Coalesce(
+            this=exp.Subquery(this=keys_q), expressions=[exp.cast(array(), "VARCHAR[]")]
+        )
+        vals = exp.Coalesce(
+            this=exp.Subquery(this=vals_q), expressions=[exp.cast(array(), "VARCHAR[]")]
+        )
+        keys = fn("list_transform", keys, lam(["k"], _sanitize(col("k"))))
+        _merge_extracted(layers, keys, vals)
+    layers.push(
+        lbls=case(
+            (exp.Not(this=is_object), with_error("JSONParserErr", lit("invalid JSON object"))),
+            default=col("lbls"),
+        )
+    )
+
+
+def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
+    line = col("line")
+    is_object = exp.And(
+        this=fn("json_valid", line),
+        expression=exp.EQ(this=fn("json_type", exp.cast(line, "JSON")), expression=lit("OBJECT")),
+    )
+    doc = exp.cast(case((is_object, line), default=lit("{}")), "JSON")
+
+    def path(key: exp.Expression) -> exp.Expression:
+        return exp.DPipe(this=lit('$."'), expression=exp.DPipe(this=key, expression=lit('"')))
+
+    is_str = lam(
+        ["k"],
+        exp.And(
+            this=exp.EQ(this=fn("json_type", doc, path(col("k"))), expression=lit("VARCHAR")),
+            expression=exp.NEQ(this=col("k"), expression=lit("_entry")),
+        ),
+    )
+    keys = fn("list_filter", fn("json_keys", doc), is_str)
+    packed_line = exp.JSONExtractScalar(this=doc, expression=lit("$._entry"))
+    layers.push(
+        _keys=keys,
+        _bad=exp.Not(this=is_object),
+        _entry=packed_line,
+    )
+    doc2 = exp.cast(case((exp.Not(this=col("_bad")), col("line")), default=lit("{}")), "JSON")
+    values = fn(
+        "list_transform",
+        col("_keys"),
+        lam(["k"], exp.JSONExtractScalar(this=doc2, expression=path(col("k")))),
+    )
+    layers.push(
+        _keys2=fn("list_transform", col("_keys"), lam(["k"], _sanitize(col("k")))), _vals2=values
+    )
+    _merge_extracted(layers, col("_keys2"), col("_vals2"))
+    layers.push(
+        line=exp.Coalesce(this=col("_entry"), expressions=[col("line")]),
+        lbls=case(
+            (col("_bad"), with_error("JSONParserErr", lit("invalid JSON object"))),
+            default=col("lbls"),
+        ),
+    )
+
+
+def _regexp(layers: Layers, stage: ast.RegexpParser, dialect: str) -> None:
+    names = list(re.compile(to_python(stage.pattern)).groupindex.items())
+    matched = fn("regexp_matches", col("line"), lit(stage.pattern))
+    items = [
+        (name, case((matched, fn("regexp_extract", col("line"), lit(stage.pattern), num(idx)))))
+        for name, idx in names
+    ]
+    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    keys = array(
+        *[
+            case((fn("list_contains", base, lit(n)), lit(n + "_extracted")), default=lit(n))
+            for n, _ in items
+        ]
+    )
+    vals = array(*[v for _, v in items])
+    layers.push(
+        lbls=case(
+            (matched, fn("map_concat", col("lbls"), fn("map", keys, vals))), default=col("lbls")
+        )
+    )
+
+
+def _pattern(layers: Layers, stage: ast.PatternParser, dialect: str) -> None:
+    regex = ["^"]
+    names = []
+    pos = 0
+    captures = list(re.finditer(r"<(_|[a-zA-Z_][a-zA-Z0-9_]*)>", stage.pattern))
+    for i, m in enumerate(captures):
+        regex.append(re.escape(stage.pattern[pos : m.start()]))
+        last = i == len(captures) - 1 and m.end() == len(stage.pattern)
+        body = "(?s:.*)" if last else "(?s:.*?)"
+        if m.group(1) == "_":
+            regex.append(body)
+        else:
+            regex.append("(" + body + ")")
+            names.append(m.group(1))
+        pos = m.end()
+    regex.append(re.escape(stage.pattern[pos:]))
+    pattern = "".join(regex)
+    matched = fn("regexp_matches", col("line"), lit(pattern))
+    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    keys = array(
+        *[
+            case((fn("list_contains", base, lit(n)), lit(n + "_extracted")), default=lit(n))
+            for n in names
+        ]
+    )
+    vals = array(
+        *[fn("regexp_extract", col("line"), lit(pattern), num(i + 1)) for i in range(len(names))]
+    )
+    layers.push(
+        lbls=case(
+            (matched, fn("map_concat", col("lbls"), fn("map", keys, vals))), default=col("lbls")
+        )
+    )
+
+
+def _decolorize(layers: Layers, stage: ast.Decolorize, dialect: str) -> None:
+    layers.push(line=fn("regexp_replace", col("line"), lit(_ANSI), lit(""), lit("g")))
+
+
+# ------------------------------------------------------------------ label filters
+
+
+def _duration_seconds(value: exp.Expression) -> exp.Expression:
+    """Go `time.ParseDuration` of a label value, in seconds; NULL when unparsable."""
+    unit_re = r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)"
+    valid = fn(
+        "regexp_full_match",
+        value,
+        lit(r"[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0"),
+    )
+    nums = fn("regexp_extract_all", value, lit(unit_re), num(1))
+    units = fn("regexp_extract_all", value, lit(unit_re), num(2))
+    unit_i = exp.Bracket(this=units, expressions=[col("i")])
+    factor = case(
+        (exp.EQ(this=unit_i, expression=lit("ns")), num(1e-9)),
+        (exp.In(this=unit_i, expressions=[lit("us"), lit("µs"), lit("μs")]), num(1e-6)),
+        (exp.EQ(this=unit_i, expression=lit("ms")), num(1e-3)),
+        (exp.EQ(this=unit_i, expression=lit("s")), num(1.0)),
+        (exp.EQ(this=unit_i, expression=lit("m")), num(60.0)),
+        default=num(3600.0),
+    )
+    idx = fn("range", num(1), exp.Add(this=fn("len", nums), expression=num(1)))
+    term = exp.Mul(
+        this=exp.cast(exp.Bracket(this=nums, expressions=[col("i")]), "DOUBLE"),
+        expression=exp.Paren(this=factor),
+    )
+    total = exp.Coalesce(
+        this=fn("list_sum", fn("list_transform", idx, lam(["i"], term))), expressions=[num(0.0)]
+    )
+    signed = case((fn("starts_with", value, lit("-")), exp.Neg(this=total)), default=total)
+    return case((valid, signed))
+
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "ki": 1024,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mi": 1024**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gi": 1024**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "ti": 1024**4,
+    "tib": 1024**4,
+    "p": 1000**5,
+    "pb": 1000**5,
+    "pi": 1024**5,
+    "pib": 1024**5,
+    "e": 1000**6,
+    "eb": 1000**6,
+    "ei": 1024**6,
+    "eib": 1024**6,
+}
+
+
+def _bytes(value: exp.Expression) -> exp.Expression:
+    """humanize `ParseBytes` of a label value; NULL when unparsable."""
+    shape = r"^\s*([0-9.,]*[0-9][0-9.]*)\s*([a-zA-Z]*)\s*$"
+    number = exp.cast(
+        fn("replace", fn("regexp_extract", value, lit(shape), num(1)), lit(","), lit("")), "DOUBLE"
+    )
+    unit = fn("lower", fn("regexp_extract", value, lit(shape), num(2)))
+    factor = case(
+        *[(exp.EQ(this=unit, expression=lit(u)), num(float(f))) for u, f in _BYTE_UNITS.items()]
+    )
+    valid = fn("regexp_matches", value, lit(shape))
+    return case(
+        (valid, exp.Mul(this=exp.TryCast(this=number.this, to=number.to), expression=factor))
+    )
+
+
+def _float(value: exp.Expression) -> exp.Expression:
+    """Go `strconv.ParseFloat` of a label value; NULL when unparsable."""
+    go_float = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI]nf(inity)?|NaN|nan)$"
+    return case(
+        (
+            fn("regexp_matches", value, lit(go_float)),
+            exp.TryCast(this=value, to=exp.DataType.build("DOUBLE")),
+        )
+    )
+
+
+def _compare(left: exp.Expression, op: str, right: exp.Expression) -> exp.Expression:
+    return {
+        "==": exp.EQ,
+        "!=": exp.NEQ,
+        ">": exp.GT,
+        ">=": exp.GTE,
+        "<": exp.LT,
+        "<=": exp.LTE,
+    }[op](this=left, expression=right)
+
+
+def _filter_parts(f: ast.LabelFilter, dialect: str) -> tuple[exp.Expression, exp.Expression]:
+    """(passes, conversion-failed) for a label filter expression."""
+    if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
+        lp, le = _filter_parts(f.left, dialect)
+        rp, re_ = _filter_parts(f.right, dialect)
+        node = exp.And if isinstance(f, ast.AndLabelFilter) else exp.Or
+        return exp.Paren(this=node(this=lp, expression=rp)), exp.Or(this=le, expression=re_)
+    if isinstance(f, ast.StringLabelFilter):
+        m = f.matcher
+        return string_match(label(m.name), m.op, m.value), exp.false()
+    if isinstance(f, ast.IpLabelFilter):
+        raise UnsupportedInDialect("ip() label filter", dialect)
+    raw = get(col("lbls"), f.name)
+    if isinstance(f, ast.NumericLabelFilter):
+        converted, rhs = _float(raw), num(f.value)
+    elif isinstance(f, ast.DurationLabelFilter):
+        converted, rhs = _duration_seconds(raw), num(f.value / 1e9)
+    else:
+        assert isinstance(f, ast.BytesLabelFilter)
+        converted, rhs = _bytes(raw), num(float(f.value))
+    present = exp.Not(this=exp.Is(this=raw, expression=exp.Null()))
+    failed = exp.And(this=present, expression=exp.Is(this=converted, expression=exp.Null()))
+    passes = case(
+        (has_error(), exp.true()),
+        (exp.Not(this=present), exp.false()),
+        (exp.Is(this=converted, expression=exp.Null()), exp.true()),
+        default=_compare(converted, f.op, rhs),
+    )
+    return passes, failed
+
+
+def _label_filter(layers: Layers, stage: ast.LabelFilterStage, dialect: str) -> None:
+    passes, failed = _filter_parts(stage.filter, dialect)
+    if failed == exp.false():
+        layers.filter(passes)
+        return
+    layers.push(_pass=passes, _failed=failed)
+    layers.push(
+        where=col("_pass"),
+        lbls=case(
+            (
+                exp.And(this=col("_failed"), expression=exp.Not(this=has_error())),
+                with_error("LabelFilterErr", lit("label filter conversion failed")),
+            ),
+            default=col("lbls"),
+        ),
+    )
+
+
+# ------------------------------------------------------------------ formatters, drop/keep
+
+
+def _line_format(layers: Layers, stage: ast.LineFormat, dialect: str) -> None:
+    layers.push(line=render_template(stage.template, dialect))
+
+
+def _label_format(layers: Layers, stage: ast.LabelFormat, dialect: str) -> None:
+    lbls: exp.Expression = col("lbls")
+    renamed_sources = []
+    for item in stage.items:
+        if item.template:
+            value = render_template(item.src, dialect)
+        else:
+            value = label(item.src)
+            renamed_sources.append(item.src)
+        lbls = map_set(lbls, item.dst, value)
+    drop = [s for s in renamed_sources if s not in {i.dst for i in stage.items}]
+    layers.push(lbls=map_without(lbls, drop) if drop else lbls)
+
+
+def _named_condition(item: ast.NamedMatcher) -> exp.Expression:
+    key = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
+    value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
+    cond = exp.EQ(this=key, expression=lit(item.name))
+    if item.matcher is not None:
+        cond = exp.And(
+            this=cond, expression=string_match(value, item.matcher.op, item.matcher.value)
+        )
+    return exp.Paren(this=cond)
+
+
+def _drop(layers: Layers, stage: ast.Drop, dialect: str) -> None:
+    any_match = _any(_named_condition(i) for i in stage.items)
+    kept = fn("list_filter", fn("map_entries", col("lbls")), lam(["e"], exp.Not(this=any_match)))
+    layers.push(lbls=fn("map_from_entries", kept))
+
+
+def _keep(layers: Layers, stage: ast.Keep, dialect: str) -> None:
+    key = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
+    errors = exp.In(this=key, expressions=[lit(ERROR), lit(ERROR_DETAILS)])
+    any_match = exp.Or(this=errors, expression=_any(_named_condition(i) for i in stage.items))
+    kept = fn("list_filter", fn("map_entries", col("lbls")), lam(["e"], any_match))
+    layers.push(lbls=fn("map_from_entries", kept))
+
+
+def _any(conds) -> exp.Expression:
+    conds = list(conds)
+    out = conds[0]
+    for c in conds[1:]:
+        out = exp.Or(this=out, expression=c)
+    return out
+
+
+def _unwrap(layers: Layers, stage: ast.Unwrap, dialect: str) -> None:
+    raw = get(col("lbls"), stage.label)
+    if stage.conversion in ("duration", "duration_seconds"):
+        converted = _duration_seconds(raw)
+    elif stage.conversion == "bytes":
+        converted = _bytes(raw)
+    else:
+        converted = _float(raw)
+    layers.push(
+        where=exp.And(
+            this=exp.Not(this=exp.Is(this=raw, expression=exp.Null())),
+            expression=exp.NEQ(this=raw, expression=lit("")),
+        ),
+        _value=converted,
+    )
+    layers.push(
+        _value=col("_value"),
+        lbls=case(
+            (
+                exp.Is(this=col("_value"), expression=exp.Null()),
+                with_error("SampleExtractionErr", lit(f"unable to unwrap {stage.label}")),
+            ),
+            default=col("lbls"),
+        ),
+    )
+
+
+_STAGES = {
+    ast.LineFilter: _line_filter,
+    ast.LogfmtParser: _logfmt,
+    ast.JsonParser: _json,
+    ast.UnpackParser: _unpack,
+    ast.RegexpParser: _regexp,
+    ast.PatternParser: _pattern,
+    ast.Decolorize: _decolorize,
+    ast.LabelFilterStage: _label_filter,
+    ast.LineFormat: _line_format,
+    ast.LabelFormat: _label_format,
+    ast.Drop: _drop,
+    ast.Keep: _keep,
+    ast.Unwrap: _unwrap,
+}
+
+__all__ = ["Layers", "lower_pipeline", "label", "canonical", "string_match", "COLUMNS"]

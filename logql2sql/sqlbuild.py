@@ -1,0 +1,124 @@
+"""Small builders for sqlglot expressions, so lowering code reads like the SQL it makes.
+
+Expressions are built with DuckDB's function names (`exp.func(..., dialect="duckdb")`), which
+sqlglot maps to typed nodes where it knows them; other dialects are produced by sqlglot's
+generators from those nodes. User strings only enter through `lit` (a SQL string literal)
+and label names only through `lit` too (they are map keys, never identifiers).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+
+def lit(value: str) -> exp.Expression:
+    """A SQL string literal."""
+    return exp.Literal.string(value)
+
+
+def num(value: float | int) -> exp.Expression:
+    """A SQL numeric literal (negative numbers as unary minus)."""
+    if isinstance(value, float) and value != value:  # NaN
+        return exp.cast(lit("NaN"), "DOUBLE")
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return exp.cast(lit("Infinity" if value > 0 else "-Infinity"), "DOUBLE")
+    if value < 0:
+        return exp.Neg(
+            this=exp.Literal.number(repr(-value) if isinstance(value, float) else -value)
+        )
+    return exp.Literal.number(repr(value) if isinstance(value, float) else value)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    """A column reference."""
+    return exp.column(name, table)
+
+
+def fn(name: str, *args: exp.Expression) -> exp.Expression:
+    """A function call by its DuckDB name."""
+    return exp.func(name, *args, dialect="duckdb")
+
+
+def lam(params: list[str], body: exp.Expression) -> exp.Lambda:
+    """A lambda `params -> body`."""
+    return exp.Lambda(this=body, expressions=[exp.to_identifier(p) for p in params])
+
+
+def get(mapping: exp.Expression, key: exp.Expression | str) -> exp.Expression:
+    """`mapping[key]`: the value, NULL when the key is absent."""
+    key_expr = lit(key) if isinstance(key, str) else key
+    return exp.Bracket(this=mapping, expressions=[key_expr])
+
+
+def entry(key: exp.Expression, value: exp.Expression) -> exp.Expression:
+    """A `{key, value}` struct, the element type of a map's entry list."""
+    return exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier("key"), expression=key),
+            exp.PropertyEQ(this=exp.to_identifier("value"), expression=value),
+        ]
+    )
+
+
+def array(*items: exp.Expression) -> exp.Expression:
+    """A list literal."""
+    return exp.Array(expressions=list(items))
+
+
+def empty_map() -> exp.Expression:
+    """An empty VARCHAR→VARCHAR map."""
+    return exp.cast(fn("map"), "MAP(VARCHAR, VARCHAR)")
+
+
+def canonical(mapping: exp.Expression) -> exp.Expression:
+    """The map with its entries sorted by key, so equal label sets compare equal."""
+    return fn("map_from_entries", fn("list_sort", fn("map_entries", mapping)))
+
+
+def map_without(mapping: exp.Expression, names: list[str]) -> exp.Expression:
+    """The map without the given keys (entry order kept)."""
+    if not names:
+        return mapping
+    keep = exp.Not(
+        this=fn(
+            "list_contains",
+            array(*[lit(n) for n in names]),
+            exp.Dot(this=col("e"), expression=exp.to_identifier("key")),
+        )
+    )
+    return fn("map_from_entries", fn("list_filter", fn("map_entries", mapping), lam(["e"], keep)))
+
+
+def map_only(mapping: exp.Expression, names: list[str]) -> exp.Expression:
+    """A canonical map of the given keys that are present in `mapping`."""
+    if not names:
+        return empty_map()
+    entries = array(*[entry(lit(n), get(mapping, n)) for n in sorted(set(names))])
+    present = exp.Not(
+        this=exp.Is(
+            this=exp.Dot(this=col("e"), expression=exp.to_identifier("value")),
+            expression=exp.Null(),
+        )
+    )
+    filtered = fn("list_filter", entries, lam(["e"], present))
+    return exp.Coalesce(this=fn("map_from_entries", filtered), expressions=[empty_map()])
+
+
+def map_set(mapping: exp.Expression, key: str, value: exp.Expression) -> exp.Expression:
+    """The map with `key` set to `value` (replacing an existing entry)."""
+    return fn("map_concat", mapping, fn("map", array(lit(key)), array(value)))
+
+
+def case(*whens: tuple[exp.Expression, exp.Expression], default: exp.Expression | None = None):
+    """`CASE WHEN c THEN v ... ELSE default END`."""
+    node = exp.Case()
+    for cond, value in whens:
+        node = node.when(cond, value)
+    if default is not None:
+        node = node.else_(default)
+    return node
+
+
+def subquery(select: exp.Select, alias: str) -> exp.Subquery:
+    """`(select) AS alias`."""
+    return select.subquery(alias)

@@ -1,0 +1,145 @@
+"""Runs Loki's own engine evaluations (`logqltest_cases.jsonl`) through the emitted DuckDB SQL.
+
+Each case's streams become an in-memory `logs` table with the lake's entry schema; the
+query is compiled for the case's time (instant) or start/end/step (range), executed, and
+the rows are compared with Loki's expected vector, matrix, scalar, empty result or failure.
+`python -m tests.logql2sql.engine_cases` prints the pass rate per source file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+import logql2sql
+from logql2sql.errors import LogQLError, UnsupportedInDialect
+
+ENTRY_SCHEMA = pa.schema(
+    [
+        ("fingerprint", pa.int64()),
+        ("ts", pa.int64()),
+        ("line", pa.string()),
+        ("labels", pa.map_(pa.string(), pa.string())),
+        ("structured_metadata", pa.map_(pa.string(), pa.string())),
+    ]
+)
+CASES_FILE = Path("/work/shared/logql/logqltest_cases.jsonl")
+
+
+def load_cases() -> list[dict]:
+    """All engine cases, or none when the shared corpus is absent."""
+    if not CASES_FILE.exists():
+        return []
+    return [json.loads(line) for line in CASES_FILE.read_text().splitlines() if line.strip()]
+
+
+def case_id(case: dict) -> str:
+    return f"{Path(case['file']).stem}:{case['line']}"
+
+
+def _fingerprint(labels: dict[str, str]) -> int:
+    text = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:
+    """Bind `logs` to a case's streams (empty label values dropped), entry schema."""
+    cols: dict[str, list] = {n: [] for n in ENTRY_SCHEMA.names}
+    for stream in streams:
+        labels = sorted((k, v) for k, v in stream["labels"].items() if v != "")
+        fp = _fingerprint(dict(labels))
+        for item in stream["entries"]:
+            meta = item[2] if len(item) > 2 and item[2] else {}
+            cols["fingerprint"].append(fp)
+            cols["ts"].append(int(item[0]))
+            cols["line"].append(item[1])
+            cols["labels"].append(labels)
+            cols["structured_metadata"].append(sorted(meta.items()))
+    con.register("logs", pa.table(cols, schema=ENTRY_SCHEMA))
+
+
+def _value(v) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}[v]
+    return float(v)
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _key(labels: dict) -> tuple:
+    return tuple(sorted(labels.items()))
+
+
+def run_case(con: duckdb.DuckDBPyConnection, case: dict) -> tuple[str, str]:
+    """('pass' | 'fail' | 'unsupported', detail) for one case."""
+    expected = case["expected"]
+    if case["type"] == "instant":
+        start = end = int(case["time_ns"])
+        step = 0
+    else:
+        start, end, step = int(case["start_ns"]), int(case["end_ns"]), int(case["step_ns"])
+    try:
+        compiled = logql2sql.compile(case["query"], start=start, end=end, step=step)
+        load_fixture(con, case["streams"])
+        rows = con.execute(compiled.sql).fetchall()
+    except UnsupportedInDialect as err:
+        return "unsupported", str(err)
+    except (LogQLError, duckdb.Error) as err:
+        if expected["kind"] == "fail":
+            return "pass", str(err)
+        return "fail", f"error: {err}"
+    if expected["kind"] == "fail":
+        return "fail", f"expected failure, got {len(rows)} rows"
+    if expected["kind"] == "empty":
+        return ("pass", "") if not rows else ("fail", f"expected empty, got {rows[:3]}")
+    if expected["kind"] == "scalar":
+        got = [r[2] for r in rows]
+        ok = len(got) == 1 and _close(got[0], _value(expected["scalar"]))
+        return ("pass", "") if ok else ("fail", f"scalar {got}")
+    steps = [start] if step == 0 else list(range(start, end + 1, step))
+    got: dict[tuple, list[float | None]] = {}
+    for ts, labels, value in rows:
+        series = got.setdefault(_key(labels), [None] * len(steps))
+        series[steps.index(ts)] = value
+    want = {_key(s["labels"]): [_value(v) for v in s["values"]] for s in expected["series"]}
+    if set(got) != set(want):
+        return "fail", f"series {sorted(got)[:4]} != {sorted(want)[:4]}"
+    for k, values in want.items():
+        if not all(_close(a, b) for a, b in zip(got[k], values, strict=True)):
+            return "fail", f"values {k}: {got[k]} != {values}"
+    return "pass", ""
+
+
+def main() -> None:
+    con = duckdb.connect()
+    per_file: dict[str, Counter] = {}
+    for case in load_cases():
+        status, detail = run_case(con, case)
+        per_file.setdefault(Path(case["file"]).stem, Counter())[status] += 1
+        if status != "pass":
+            print(case_id(case), status, case["query"][:100], "|", detail[:200])
+    total = Counter()
+    for name, counts in sorted(per_file.items()):
+        total += counts
+        print(f"{name:22} {counts['pass']:4}/{sum(counts.values()):4}  {dict(counts)}")
+    print(f"{'total':22} {total['pass']:4}/{sum(total.values()):4}  {dict(total)}")
+
+
+if __name__ == "__main__":
+    main()
