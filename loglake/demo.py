@@ -5,7 +5,8 @@
    Hubble flows (through `loglake push --format hubble`'s shipper, from an events.log-like
    file) for the last hour;
 3. stop the server and flush the landing data into Parquet chunks and manifest commits;
-4. answer example SQL over the `logs` relation (and LogQL where the translator is present).
+4. answer example SQL over the `logs` relation and example LogQL (translated to SQL by
+   `logql2sql`, run by DuckDB over the same lake).
 
 The generators are loglake's own (`loglake.generate`), seeded, so every run builds the same
 shapes of data; timestamps are relative to now so the push API accepts them.
@@ -17,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
 from rich.console import Console
 from rich.panel import Panel
 
@@ -24,6 +26,7 @@ from loglake.client import PushClient
 from loglake.config import Settings
 from loglake.generate.applogs import AppLogConfig, loki_push_batches
 from loglake.generate.hubble import FlowConfig, write_flow_file
+from loglake.ingest.labels import labels_text
 from loglake.lake import Lake
 from loglake.output import write_result
 from loglake.serverprocess import ServerProcess
@@ -54,6 +57,47 @@ EXAMPLE_SQL = (
         "GROUP BY ALL ORDER BY drops DESC LIMIT 8",
     ),
 )
+
+
+EXAMPLE_LOGQL = (
+    (
+        "Errors per app over the last hour",
+        'sum by (app) (count_over_time({env="prod"} |= "level=error" [1h]))',
+    ),
+    (
+        "Payments' 5xx responses (log query)",
+        '{app="payments"} | logfmt | status >= 500'
+        ' | line_format "{{.method}} {{.path}} {{.status}} {{.duration}}"',
+    ),
+    (
+        "Response bytes per second, top 3 apps",
+        'topk(3, sum by (app) (rate({env=~".+"} | logfmt | unwrap bytes | __error__="" [1h])))',
+    ),
+    ("Hubble flows per verdict", 'sum by (verdict) (count_over_time({job="hubble"}[1h]))'),
+)
+
+
+def logql_rows(kind: str, table: pa.Table) -> pa.Table:
+    """A LogQL result as a small display table: series labels as Loki prints them; log
+    lines with their time (their labels, parsed ones included, would fill the screen)."""
+    rows = table.to_pylist()
+    if kind == "log":
+        return pa.table(
+            {"time": [_rfc3339(r["ts"]) for r in rows], "line": [r["line"] for r in rows]}
+        )
+    rows.sort(key=lambda r: -r["value"])
+    return pa.table(
+        {
+            "series": [labels_text(dict(r["labels"])) for r in rows],
+            "value": [round(r["value"], 3) for r in rows],
+        }
+    )
+
+
+def _rfc3339(ts_ns: int) -> str:
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{nanos // 1_000_000:03d}Z"
 
 
 def run_demo(settings: Settings, lines: int, flows: int, console: Console) -> None:
@@ -94,6 +138,11 @@ def run_demo(settings: Settings, lines: int, flows: int, console: Console) -> No
     for title, query in EXAMPLE_SQL:
         console.print(Panel(query, title=f"SQL — {title}", title_align="left"))
         write_result(lake.sql(query, tenant), "table", stream=console.file)
+    end = time.time_ns()
+    for title, query in EXAMPLE_LOGQL:
+        console.print(Panel(query, title=f"LogQL — {title}", title_align="left"))
+        kind, rows = lake.logql(query, tenant, start=end - 3600 * 10**9, end=end, limit=5)
+        write_result(logql_rows(kind, rows), "table", stream=console.file)
     console.print(
         f'Try: loglake sql "SELECT * FROM logs LIMIT 5" --lake {lake_url}   '
         f"(the lake keeps growing with every demo run)"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import duckdb
 import pyarrow as pa
 
+import logql2sql
 from loglake.config import Settings, load_settings
 from storage import duck, manifest
 from storage.chunks import ChunkOptions
@@ -66,6 +67,38 @@ class Lake:
         con = duck.connect(self.store, threads=threads)
         duck.register_logs(con, self.store, take_snapshot(self.store, tenant))
         return con
+
+    def logql(
+        self,
+        query: str,
+        tenant: str,
+        *,
+        start: int,
+        end: int,
+        step: int = 0,
+        limit: int = 100,
+        direction: str = "backward",
+    ) -> tuple[str, pa.Table]:
+        """Answer LogQL over the tenant's logs: (result kind, rows).
+
+        The query is translated by `logql2sql`; only the days its range (plus look-back)
+        needs are pinned. Rows are `ts, line, labels, fingerprint` for log queries over
+        `[start, end]`, and `ts, labels, value` for metric queries, evaluated every `step`
+        from `start` to `end`, or once at `end` when `step` is 0 (an instant query).
+        """
+        expr = logql2sql.parse(query)
+        if step == 0 and not isinstance(expr, logql2sql.ast.LogExpr):
+            start = end
+        compiled = logql2sql.compile(
+            expr, start=start, end=end, step=step, limit=limit, direction=direction
+        )
+        lo, hi = compiled.read_range
+        con = duck.connect(self.store)
+        try:
+            duck.register_logs(con, self.store, take_snapshot(self.store, tenant, lo, hi))
+            return compiled.kind, con.sql(compiled.sql).to_arrow_table()
+        finally:
+            con.close()
 
     def sql(self, query: str, tenant: str) -> pa.Table:
         """Run a SQL query over the tenant's `logs` and return the result as Arrow."""

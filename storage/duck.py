@@ -28,10 +28,14 @@ def connect(
     store: ObjectStore | None = None, threads: int | None = None
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection that reads the lake and never fetches extensions."""
-    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    config = {
+        "autoinstall_known_extensions": "false",
+        "autoload_known_extensions": "false",
+    }
     if threads:
         config["threads"] = str(threads)
     con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")  # results, not progress, on the terminal
     if store is not None:
         store.register_duckdb(con)
     return con
