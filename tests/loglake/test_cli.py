@@ -136,3 +136,73 @@ def test_push_real_hubble_flows(start_server, tmp_path: Path) -> None:
     assert total == 1918
     assert row["flows"] == row["distinct_lines"] == 1851
     assert row["dropped"] >= 1 and row["nodes"] >= 2 and row["job"] == "hubble"
+
+
+def test_push_follows_a_growing_file(start_server, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    lake = str(tmp_path / "lake")
+    server = start_server(lake)
+    log = tmp_path / "growing.log"
+    log.write_text("first\n")
+    shipper = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loglake.cli",
+            "push",
+            str(log),
+            "--addr",
+            server.addr,
+            "--follow",
+            "--labels",
+            '{job="tail"}',
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        from loglake.config import load_settings
+        from loglake.lake import Lake
+
+        the_lake = Lake.open(load_settings(lake=lake))
+
+        def lines() -> list[str]:
+            return (
+                the_lake.sql("SELECT line FROM logs ORDER BY ts", "fake").column("line").to_pylist()
+            )
+
+        deadline = time.monotonic() + 30
+        while lines() != ["first"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with log.open("a") as f:
+            f.write("second\nthird\n")
+        while lines() != ["first", "second", "third"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert lines() == ["first", "second", "third"]
+    finally:
+        shipper.terminate()
+        shipper.wait(10)
+
+
+def test_push_from_standard_input(start_server, tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    server = start_server(lake)
+    result = runner.invoke(
+        app,
+        ["push", "-", "--addr", server.addr, "--labels", '{job="stdin"}'],
+        input="one\ntwo\n",
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "pushed 2 lines" in result.output
+    out = invoke(
+        "sql",
+        "SELECT line, labels['job'] AS job FROM logs ORDER BY line",
+        "--lake",
+        lake,
+        "--format",
+        "csv",
+    )
+    assert out.splitlines()[:3] == ['"line","job"', '"one","stdin"', '"two","stdin"']

@@ -315,3 +315,20 @@ def test_background_flush(start_server, tmp_path: Path) -> None:
     assert list_landing(lake.store) == []
     assert lines_of(lake) == ["flushed in the background"]
     assert 'loglake_flushes_total{outcome="success"}' in httpx.get(f"{server.addr}/metrics").text
+
+
+def test_per_tenant_overrides_from_the_runtime_config(start_server, tmp_path: Path) -> None:
+    (tmp_path / "overrides.yaml").write_text("overrides:\n  small:\n    max_line_size: 10\n")
+    server = start_server(
+        str(tmp_path / "lake"),
+        {"auth_enabled": True, "runtime_config": {"file": str(tmp_path / "overrides.yaml")}},
+    )
+    body = encode_push([('{job="a"}', [(time.time_ns(), "a line of 24 characters!")])])
+    push = f"{server.addr}/loki/api/v1/push"
+    small = httpx.post(push, content=body, headers={**PROTOBUF, "X-Scope-OrgID": "small"})
+    other = httpx.post(push, content=body, headers={**PROTOBUF, "X-Scope-OrgID": "other"})
+    assert small.status_code == 400 and "max entry size '10' bytes exceeded" in small.text
+    assert other.status_code == 204
+    lake = lake_at(str(tmp_path / "lake"))
+    assert lines_of(lake, "other") == ["a line of 24 characters!"]
+    assert lines_of(lake, "small") == []
