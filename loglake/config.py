@@ -22,6 +22,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from logql2sql.errors import LogQLError
+from logql2sql.lexical import parse_duration
+
 DEFAULT_DISCOVER_SERVICE_NAME = (
     "service",
     "app",
@@ -39,19 +42,6 @@ DEFAULT_DISCOVER_SERVICE_NAME = (
 )
 """Loki 3's default `discover_service_name` list, in its order of preference."""
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|y|w|d|h|m|s)")
-_DURATION_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-    "d": 86_400_000_000_000,
-    "w": 7 * 86_400_000_000_000,
-    "y": 365 * 86_400_000_000_000,
-}
 _BYTES_UNITS = {
     "": 1,
     "b": 1,
@@ -67,7 +57,8 @@ _BYTES_UNITS = {
 
 
 def parse_duration_ns(text: str | int | float) -> int:
-    """Parse a Prometheus/Go duration (`1h30m`, `10s`, `1w`) into nanoseconds.
+    """Parse a Prometheus/Go duration (`1h30m`, `10s`, `1w`) into nanoseconds, as Loki
+    parses durations in its configuration; bare numbers are seconds.
 
     >>> parse_duration_ns("1h30m")
     5400000000000
@@ -76,18 +67,10 @@ def parse_duration_ns(text: str | int | float) -> int:
     """
     if isinstance(text, int | float):
         return int(text * 1_000_000_000)
-    s = text.strip()
-    if s in ("0", ""):
-        return 0
-    pos, total = 0, 0
-    for m in _DURATION_PART.finditer(s):
-        if m.start() != pos:
-            break
-        total += int(float(m.group(1)) * _DURATION_NS[m.group(2)])
-        pos = m.end()
-    if pos != len(s) or pos == 0:
-        raise ValueError(f"not a valid duration string: {text!r}")
-    return total
+    try:
+        return parse_duration(text.strip())
+    except LogQLError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_bytes(text: str | int) -> int:

@@ -3,6 +3,8 @@ existing Loki dashboards and alerts keep working."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -11,7 +13,36 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from storage.landing import CommitStats
+
+
+class _LandingCollector(Collector):
+    """The landing group committer's counters as Prometheus counters."""
+
+    def __init__(self, stats: CommitStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        s = self.stats
+        yield CounterMetricFamily(
+            "loglake_landing_objects",
+            "Landing objects written (one per tenant per group commit).",
+            value=s.objects,
+        )
+        yield CounterMetricFamily(
+            "loglake_landing_batches", "Push batches made durable in landing objects.", s.requests
+        )
+        yield CounterMetricFamily("loglake_landing_rows", "Entries written to landing.", s.rows)
+        yield CounterMetricFamily(
+            "loglake_landing_write_failures", "Landing writes that failed.", s.failures
+        )
+        yield CounterMetricFamily(
+            "loglake_landing_write_seconds", "Time spent writing landing objects.", s.seconds
+        )
 
 
 class Metrics:
@@ -53,21 +84,6 @@ class Metrics:
             ["route", "status"],
             registry=r,
         )
-        self.landing_objects = Counter(
-            "loglake_landing_objects",
-            "Landing objects written (one per tenant per group commit).",
-            registry=r,
-        )
-        self.landing_batches = Counter(
-            "loglake_landing_batches",
-            "Push batches made durable in landing objects.",
-            registry=r,
-        )
-        self.landing_write_seconds = Histogram(
-            "loglake_landing_write_duration_seconds",
-            "Time to write one landing object durably.",
-            registry=r,
-        )
         self.flushes = Counter(
             "loglake_flushes", "Flush runs, by outcome.", ["outcome"], registry=r
         )
@@ -85,6 +101,10 @@ class Metrics:
             "Landing objects not yet flushed, as of the last flush.",
             registry=r,
         )
+
+    def watch_landing(self, stats: CommitStats) -> None:
+        """Export the group committer's counters, read at every scrape."""
+        self.registry.register(_LandingCollector(stats))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -47,6 +47,7 @@ class Ingester:
         self.settings = lake.settings
         self.metrics = metrics
         self.committer = GroupCommitter(lake.store, lake.settings.lake.group_commit_max_bytes)
+        metrics.watch_landing(self.committer.stats)
         self.rate_limiter = IngestionRateLimiter()
 
     def tenant(self, request: Request) -> str:

@@ -106,12 +106,11 @@ class _Pending:
 
 @dataclass
 class CommitStats:
-    """Counters the server exports on `/metrics`."""
+    """What the group committer has done; the server exports it on `/metrics`."""
 
     objects: int = 0
     requests: int = 0
     rows: int = 0
-    bytes: int = 0
     failures: int = 0
     seconds: float = 0.0
 
@@ -185,7 +184,6 @@ class GroupCommitter:
                 self.stats.objects += 1
                 self.stats.requests += len(items)
                 self.stats.rows += table.num_rows
-                self.stats.bytes += sum(i.table.nbytes for i in items)
                 self.stats.seconds += time.perf_counter() - started
                 for item in items:
                     item.future.set_result(key)

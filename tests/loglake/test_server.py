@@ -301,7 +301,8 @@ def test_ready_and_metrics(start_server, tmp_path: Path) -> None:
     text = httpx.get(f"{server.addr}/metrics").text
     assert 'loki_distributor_lines_received_total{tenant="fake"} 1.0' in text
     assert 'loki_distributor_bytes_received_total{tenant="fake"} 5.0' in text
-    assert "loglake_landing_objects_total" in text
+    assert "loglake_landing_objects_total 1.0" in text
+    assert "loglake_landing_batches_total 1.0" in text
 
 
 def test_background_flush(start_server, tmp_path: Path) -> None:
