@@ -110,6 +110,7 @@ def sql(
     """Run SQL over a tenant's logs (flushed chunks plus landing data not yet flushed)."""
     import duckdb
 
+    from loglake.ingest.errors import PushError
     from loglake.lake import Lake
     from loglake.output import write_result
 
@@ -118,7 +119,7 @@ def sql(
     try:
         result = the_lake.sql(query, tenant or settings.no_auth_tenant)
         write_result(result, fmt, output)
-    except (duckdb.Error, ValueError) as exc:
+    except (duckdb.Error, ValueError, PushError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
 

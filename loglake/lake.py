@@ -16,6 +16,7 @@ import pyarrow as pa
 
 import logql2sql
 from loglake.config import Settings, load_settings
+from loglake.ingest.labels import validate_tenant_id
 from storage import duck, manifest
 from storage.chunks import ChunkOptions
 from storage.flush import FlushResult, flush
@@ -86,6 +87,7 @@ class Lake:
         `[start, end]`, and `ts, labels, value` for metric queries, evaluated every `step`
         from `start` to `end`, or once at `end` when `step` is 0 (an instant query).
         """
+        validate_tenant_id(tenant)
         expr = logql2sql.parse(query)
         if step == 0 and not isinstance(expr, logql2sql.ast.LogExpr):
             start = end
@@ -102,6 +104,7 @@ class Lake:
 
     def sql(self, query: str, tenant: str) -> pa.Table:
         """Run a SQL query over the tenant's `logs` and return the result as Arrow."""
+        validate_tenant_id(tenant)
         con = self.sql_connection(tenant)
         try:
             relation = con.sql(query)

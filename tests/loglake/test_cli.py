@@ -206,3 +206,11 @@ def test_push_from_standard_input(start_server, tmp_path: Path) -> None:
         "csv",
     )
     assert out.splitlines()[:3] == ['"line","job"', '"one","stdin"', '"two","stdin"']
+
+
+def test_sql_refuses_an_invalid_tenant(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["sql", "SELECT 1", "--lake", str(tmp_path / "lake"), "--tenant", "../other"]
+    )
+    assert result.exit_code == 1
+    assert "tenant ID '../other' contains unsupported character '/'" in result.output
