@@ -33,6 +33,7 @@ from logql2sql.sqlbuild import (
     canonical,
     case,
     col,
+    compare,
     empty_map,
     fn,
     get,
@@ -40,6 +41,7 @@ from logql2sql.sqlbuild import (
     map_only,
     map_set,
     map_without,
+    max_ignoring_nan,
     num,
 )
 from logql2sql.validate import is_scalar
@@ -177,13 +179,34 @@ class Lowerer:
             ),
         )
         fail = exp.Anonymous(this=_RAISE[self.dialect], expressions=[message])
-        value = col("_value") if unwrapped else num(1.0)
+        # The sample of each entry; the error check sits in it, so every aggregate reads it
+        # (an aggregate that ignored it would let the engine prune the check away).
+        if unwrapped:
+            value = col("_value")
+        elif agg.op in ("bytes_over_time", "bytes_rate"):
+            value = exp.cast(fn("strlen", col("line")), "DOUBLE")
+        else:
+            value = num(1.0)
         samples = exp.select(
             col("ts"),
             col("line"),
             labels.as_("labels"),
             case((has_error(), exp.cast(fail, "DOUBLE")), default=value).as_("value"),
         ).from_(layers.rel.subquery(self.alias("x")), copy=False)
+        if agg.op == "rate_counter":
+            # The previous sample of the series, to detect counter resets inside a window.
+            order = exp.Order(expressions=[exp.Ordered(this=col("ts"))])
+            lags = [
+                exp.Window(
+                    this=exp.Anonymous(this="lag", expressions=[col(source)]),
+                    partition_by=[col("labels")],
+                    order=order.copy(),
+                ).as_(name)
+                for name, source in (("prev", "value"), ("prev_ts", "ts"))
+            ]
+            samples = exp.select(col("ts"), col("line"), col("labels"), col("value"), *lags).from_(
+                samples.subquery(self.alias("x"), copy=False), copy=False
+            )
         x, st = self.alias("x"), self.alias("st")
         t = col("t", st)
         window = exp.And(
@@ -211,18 +234,14 @@ class Lowerer:
                 .where(exp.Not(this=exists), copy=False)
             )
         seconds = num(r.range_ns / NS)
-        v, line, ts = col("value", x), col("line", x), col("ts", x)
+        v, ts = col("value", x), col("ts", x)
         op = agg.op
         if op == "count_over_time":
-            aggregate = exp.cast(exp.Count(this=exp.Star()), "DOUBLE")
-        elif op == "rate":
-            total = exp.Sum(this=v) if unwrapped else exp.Count(this=exp.Star())
-            aggregate = exp.Div(this=exp.cast(total, "DOUBLE"), expression=seconds)
-        elif op in ("bytes_over_time", "bytes_rate"):
-            total = exp.cast(exp.Sum(this=fn("strlen", line)), "DOUBLE")
-            aggregate = (
-                total if op == "bytes_over_time" else exp.Div(this=total, expression=seconds)
-            )
+            aggregate = exp.cast(exp.Count(this=v), "DOUBLE")
+        elif op in ("rate", "bytes_rate"):
+            aggregate = exp.Div(this=exp.cast(exp.Sum(this=v), "DOUBLE"), expression=seconds)
+        elif op == "bytes_over_time":
+            aggregate = exp.cast(exp.Sum(this=v), "DOUBLE")
         elif op == "sum_over_time":
             aggregate = exp.Sum(this=v)
         elif op == "avg_over_time":
@@ -230,7 +249,7 @@ class Lowerer:
         elif op == "min_over_time":
             aggregate = exp.Min(this=v)
         elif op == "max_over_time":
-            aggregate = exp.Max(this=v)
+            aggregate = max_ignoring_nan(v)
         elif op == "stdvar_over_time":
             aggregate = fn("var_pop", v)
         elif op == "stddev_over_time":
@@ -245,6 +264,8 @@ class Lowerer:
             aggregate = fn("arg_min", v, ts)
         elif op == "last_over_time":
             aggregate = fn("arg_max", v, ts)
+        elif op == "rate_counter":
+            return self._rate_counter(r, samples.subquery(x, copy=False), steps, window, t, x)
         else:
             raise UnsupportedInDialect(agg.op, self.dialect)
         return (
@@ -252,6 +273,80 @@ class Lowerer:
             .from_(steps, copy=False)
             .join(samples.subquery(x, copy=False), on=window, copy=False)
             .group_by(t, col("labels", x), copy=False)
+        )
+
+    def _rate_counter(
+        self,
+        r: ast.LogRange,
+        samples: exp.Subquery,
+        steps: exp.Subquery,
+        window: exp.Expression,
+        t: exp.Column,
+        x: str,
+    ) -> exp.Select:
+        """`rate_counter`: Prometheus' extrapolated counter rate, as Loki's newest engine has it.
+
+        Per window `(end - range, end]` (`end = t - offset`): the increase from the first to
+        the last sample plus, for every drop inside the window, the value before the drop;
+        extrapolated to each window edge unless the edge is farther than 1.1 average sample
+        intervals (then half an interval), and never back past the counter's zero point;
+        divided by the range in seconds. Fewer than two samples give 0.
+        """
+        v, ts = col("value", x), col("ts", x)
+        lo = _sub(t, num(r.offset_ns + r.range_ns))
+        reset = case(
+            (
+                exp.and_(
+                    exp.GT(this=col("prev_ts", x), expression=lo),
+                    exp.LT(this=v, expression=col("prev", x)),
+                ),
+                col("prev", x),
+            ),
+            default=num(0.0),
+        )
+        first = fn("arg_min", v, ts)
+        parts = (
+            exp.select(
+                t.as_("ts"),
+                col("labels", x).as_("labels"),
+                exp.Count(this=v).as_("n"),
+                first.as_("f0"),
+                _add(_sub(fn("arg_max", v, ts), first.copy()), exp.Sum(this=reset)).as_("inc"),
+                _div(_sub(exp.Min(this=ts), lo.copy()), num(1e9)).as_("d_start"),
+                _div(_sub(_sub(t, num(r.offset_ns)), exp.Max(this=ts)), num(1e9)).as_("d_end"),
+                _div(_sub(exp.Max(this=ts), exp.Min(this=ts)), num(1e9)).as_("sampled"),
+            )
+            .from_(steps, copy=False)
+            .join(samples, on=window, copy=False)
+            .group_by(t, col("labels", x), copy=False)
+        )
+        avg = _div(col("sampled"), _sub(col("n"), num(1)))
+        threshold = _mul(avg, num(1.1))
+        half = _div(avg, num(2.0))
+        d_start = case(
+            (exp.GTE(this=col("d_start"), expression=threshold), half),
+            default=col("d_start"),
+        )
+        to_zero = case(
+            (
+                exp.and_(
+                    exp.GT(this=col("inc"), expression=num(0.0)),
+                    exp.GTE(this=col("f0"), expression=num(0.0)),
+                ),
+                _mul(col("sampled"), _div(col("f0"), col("inc"))),
+            ),
+            default=d_start.copy(),
+        )
+        d_start = fn("least", d_start, to_zero)
+        d_end = case(
+            (exp.GTE(this=col("d_end"), expression=threshold.copy()), half.copy()),
+            default=col("d_end"),
+        )
+        interval = _add(_add(col("sampled"), d_start), d_end)
+        rate = _div(_mul(col("inc"), _div(interval, col("sampled"))), num(r.range_ns / NS))
+        value = case((exp.LT(this=col("n"), expression=num(2)), num(0.0)), default=rate)
+        return exp.select(col("ts"), col("labels"), value.as_("value")).from_(
+            parts.subquery(self.alias("rc"), copy=False), copy=False
         )
 
     def vector_aggregation(self, agg: ast.VectorAggregation) -> exp.Select:
@@ -266,11 +361,13 @@ class Lowerer:
             if op == "approx_topk" and self.b.step > 0:
                 raise LogQLError("approx_topk is only supported on instant queries")
             k = int(agg.param or "0")
+            # NaN ranks last for both topk and bottomk.
+            nan_last = exp.Ordered(this=fn("isnan", col("value")))
             order = exp.Ordered(this=col("value"), desc=op != "bottomk")
             rank = exp.Window(
                 this=exp.RowNumber(),
                 partition_by=[col("ts"), key],
-                order=exp.Order(expressions=[order]),
+                order=exp.Order(expressions=[nan_last, order]),
             )
             ranked = exp.select(col("ts"), col("labels"), col("value"), rank.as_("rn")).from_(
                 child, copy=False
@@ -285,7 +382,7 @@ class Lowerer:
             "sum": lambda: exp.Sum(this=value),
             "avg": lambda: exp.Avg(this=value),
             "min": lambda: exp.Min(this=value),
-            "max": lambda: exp.Max(this=value),
+            "max": lambda: max_ignoring_nan(value),
             "count": lambda: exp.cast(exp.Count(this=exp.Star()), "DOUBLE"),
             "stddev": lambda: fn("stddev_pop", value),
             "stdvar": lambda: fn("var_pop", value),
@@ -310,7 +407,7 @@ class Lowerer:
         v, c = col("value"), num(scalar)
         left, right = (c, v) if scalar_left else (v, c)
         if op.op in _COMPARISONS:
-            cond = _COMPARISONS[op.op](this=left, expression=right)
+            cond = compare(left, op.op, right)
             if op.return_bool:
                 value = case((cond, num(1.0)), default=num(0.0))
                 return exp.select(col("ts"), col("labels"), value.as_("value")).from_(
@@ -398,7 +495,7 @@ class Lowerer:
                 labels_out = canonical(labels_out)
         joined = exp.select(col("ts", la).as_("ts"))
         if op.op in _COMPARISONS:
-            cond = _COMPARISONS[op.op](this=lv, expression=rv)
+            cond = compare(lv, op.op, rv)
             if op.return_bool:
                 out = joined.select(
                     labels_out.as_("labels"),
@@ -439,6 +536,23 @@ class Lowerer:
             case((matched, new_labels), default=col("labels")).as_("labels"),
             col("value"),
         ).from_(child, copy=False)
+
+
+def _sub(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    """`(a - b)`, parenthesised: sqlglot prints built trees without adding parentheses."""
+    return exp.Paren(this=exp.Sub(this=a, expression=b))
+
+
+def _add(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    return exp.Paren(this=exp.Add(this=a, expression=b))
+
+
+def _mul(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    return exp.Paren(this=exp.Mul(this=a, expression=b))
+
+
+def _div(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    return exp.Paren(this=exp.Div(this=a, expression=b))
 
 
 _COMPARISONS = {"==": exp.EQ, "!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}

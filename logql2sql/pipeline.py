@@ -6,8 +6,12 @@ set the pipeline has built so far (stream labels + structured metadata + extract
 with `__error__`/`__error_details__` when a stage failed). Semantics follow Loki's
 `pkg/logql/log`: a missing label reads as "", extracted names are sanitised, an extracted
 name that clashes with a stream or metadata label becomes `<name>_extracted`, duplicate keys
-keep their first value, numeric filters on unparsable values keep the line and set
-`__error__=LabelFilterErr` (only string matchers filter once an error is set).
+keep their first value. Label filters follow Loki's newest engine: a converting filter
+(number, duration, bytes) drops a line without the label and keeps a line whose value does
+not parse, setting `__error__=LabelFilterErr` with Go's error text as `__error_details__`
+unless an error is already set; `or` skips its right operand once the left passed, `and`
+runs both; `ip()` filters keep every line that already carries an error. Converting filters
+never see `__error__`/`__error_details__` (Loki keeps them outside the label set).
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ import re
 from sqlglot import exp
 
 from logql2sql import ast
-from logql2sql.errors import UnsupportedInDialect
+from logql2sql.errors import LogQLError, UnsupportedInDialect
+from logql2sql.ipmatch import ip_contains, parse_pattern
 from logql2sql.regex import to_python
 from logql2sql.sqlbuild import (
     array,
     canonical,
     case,
     col,
+    compare,
     entry,
     fn,
     get,
@@ -133,10 +139,14 @@ def _pattern_regex(pattern: str) -> str:
 def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
     line = col("line")
     conds = []
+    if any(v.ip for v in stage.values) and stage.op not in ("|=", "!="):
+        raise LogQLError("ip: invalid operation")
+    if any(v.ip for v in stage.values) and dialect != "duckdb":
+        raise UnsupportedInDialect("ip() line filter", dialect)
     for value in stage.values:
         if value.ip:
-            raise UnsupportedInDialect("ip() line filter", dialect)
-        if stage.op in ("|=", "!="):
+            conds.append(ip_contains(line, parse_pattern(value.value)))
+        elif stage.op in ("|=", "!="):
             conds.append(fn("contains", line, lit(value.value)))
         elif stage.op in ("|~", "!~"):
             conds.append(fn("regexp_matches", line, lit(value.value)))
@@ -270,12 +280,21 @@ def _json_path(expression: str) -> str:
     return path
 
 
+def _is_json_object(line: exp.Expression) -> exp.Expression:
+    """The line is a JSON object; the cast to JSON is guarded (the engine must not see
+    malformed text in it, which would fail the query instead of marking the line)."""
+    return case(
+        (
+            fn("json_valid", line),
+            exp.EQ(this=fn("json_type", exp.cast(line, "JSON")), expression=lit("OBJECT")),
+        ),
+        default=exp.false(),
+    )
+
+
 def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     line = col("line")
-    is_object = exp.And(
-        this=fn("json_valid", line),
-        expression=exp.EQ(this=fn("json_type", exp.cast(line, "JSON")), expression=lit("OBJECT")),
-    )
+    is_object = _is_json_object(line)
     if stage.params:
         items = []
         for p in stage.params:
@@ -347,10 +366,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
 
 def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     line = col("line")
-    is_object = exp.And(
-        this=fn("json_valid", line),
-        expression=exp.EQ(this=fn("json_type", exp.cast(line, "JSON")), expression=lit("OBJECT")),
-    )
+    is_object = _is_json_object(line)
     doc = exp.cast(case((is_object, line), default=lit("{}")), "JSON")
 
     def path(key: exp.Expression) -> exp.Expression:
@@ -514,19 +530,88 @@ _BYTE_UNITS = {
 }
 
 
+_BYTES_NUMBER = r"^[0-9.,]*"
+
+
 def _bytes(value: exp.Expression) -> exp.Expression:
-    """humanize `ParseBytes` of a label value; NULL when unparsable."""
-    shape = r"^\s*([0-9.,]*[0-9][0-9.]*)\s*([a-zA-Z]*)\s*$"
-    number = exp.cast(
-        fn("replace", fn("regexp_extract", value, lit(shape), num(1)), lit(","), lit("")), "DOUBLE"
-    )
-    unit = fn("lower", fn("regexp_extract", value, lit(shape), num(2)))
+    """humanize `ParseBytes` of a label value, as the uint64 it returns; NULL when unparsable.
+
+    The leading run of digits, dots and commas is the number (commas dropped), the trimmed,
+    lower-cased rest the unit; the product is truncated to an integer, as Go's `uint64(f)`.
+    """
+    number = fn("replace", fn("regexp_extract", value, lit(_BYTES_NUMBER)), lit(","), lit(""))
+    unit = _bytes_unit(value)
     factor = case(
         *[(exp.EQ(this=unit, expression=lit(u)), num(float(f))) for u, f in _BYTE_UNITS.items()]
     )
-    valid = fn("regexp_matches", value, lit(shape))
+    valid = fn("regexp_full_match", number, lit(_GO_UNSIGNED_FLOAT))
+    product = exp.Mul(
+        this=exp.TryCast(this=number, to=exp.DataType.build("DOUBLE")), expression=factor
+    )
+    return case((valid, fn("floor", product)))
+
+
+_GO_UNSIGNED_FLOAT = r"[0-9]+\.?[0-9]*|\.[0-9]+"
+
+
+def _bytes_unit(value: exp.Expression) -> exp.Expression:
+    rest = fn("regexp_replace", value, lit(_BYTES_NUMBER), lit(""))
+    return fn("lower", fn("regexp_replace", rest, lit(r"^\s+|\s+$"), lit(""), lit("g")))
+
+
+def _go_quote(value: exp.Expression) -> exp.Expression:
+    """Go's `%q` of a string (backslashes and double quotes escaped)."""
+    escaped = fn("replace", fn("replace", value, lit("\\"), lit("\\\\")), lit('"'), lit('\\"'))
+    return exp.DPipe(this=exp.DPipe(this=lit('"'), expression=escaped), expression=lit('"'))
+
+
+def _concat(*parts: exp.Expression) -> exp.Expression:
+    out = parts[0]
+    for p in parts[1:]:
+        out = exp.DPipe(this=out, expression=p)
+    return out
+
+
+def _float_error(text: exp.Expression) -> exp.Expression:
+    """The error `strconv.ParseFloat` returns for `text`."""
+    return _concat(lit("strconv.ParseFloat: parsing "), _go_quote(text), lit(": invalid syntax"))
+
+
+def _duration_error(value: exp.Expression) -> exp.Expression:
+    """The error Go's `time.ParseDuration` returns for an unparsable `value`."""
+    unit = fn("regexp_extract", value, lit(r"^[-+]?[0-9]*\.?[0-9]*([^0-9.]+)"), num(1))
     return case(
-        (valid, exp.Mul(this=exp.TryCast(this=number.this, to=number.to), expression=factor))
+        (
+            fn("regexp_full_match", value, lit(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)")),
+            _concat(lit("time: missing unit in duration "), _go_quote(value)),
+        ),
+        (
+            exp.and_(
+                fn("regexp_matches", value, lit(r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[^0-9.]")),
+                exp.Not(
+                    this=exp.In(
+                        this=unit,
+                        expressions=[lit(u) for u in ("ns", "us", "µs", "μs", "ms", "s", "m", "h")],
+                    )
+                ),
+            ),
+            _concat(
+                lit("time: unknown unit "), _go_quote(unit), lit(" in duration "), _go_quote(value)
+            ),
+        ),
+        default=_concat(lit("time: invalid duration "), _go_quote(value)),
+    )
+
+
+def _bytes_error(value: exp.Expression) -> exp.Expression:
+    """The error humanize's `ParseBytes` returns for an unparsable `value`."""
+    number = fn("replace", fn("regexp_extract", value, lit(_BYTES_NUMBER)), lit(","), lit(""))
+    return case(
+        (
+            exp.Not(this=fn("regexp_full_match", number, lit(_GO_UNSIGNED_FLOAT))),
+            _float_error(number),
+        ),
+        default=_concat(lit("unhandled size name: "), _bytes_unit(value)),
     )
 
 
@@ -542,59 +627,144 @@ def _float(value: exp.Expression) -> exp.Expression:
 
 
 def _compare(left: exp.Expression, op: str, right: exp.Expression) -> exp.Expression:
-    return {
-        "==": exp.EQ,
-        "!=": exp.NEQ,
-        ">": exp.GT,
-        ">=": exp.GTE,
-        "<": exp.LT,
-        "<=": exp.LTE,
-    }[op](this=left, expression=right)
+    return compare(left, op, right)
 
 
-def _filter_parts(f: ast.LabelFilter, dialect: str) -> tuple[exp.Expression, exp.Expression]:
-    """(passes, conversion-failed) for a label filter expression."""
+_ERR, _DET = "_err", "_det"
+
+
+def _converts(f: ast.LabelFilter) -> bool:
+    """Whether a filter expression holds a converting (numeric, duration, bytes) leaf."""
     if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
-        lp, le = _filter_parts(f.left, dialect)
-        rp, re_ = _filter_parts(f.right, dialect)
-        node = exp.And if isinstance(f, ast.AndLabelFilter) else exp.Or
-        return exp.Paren(this=node(this=lp, expression=rp)), exp.Or(this=le, expression=re_)
+        return _converts(f.left) or _converts(f.right)
+    return isinstance(f, ast.NumericLabelFilter | ast.DurationLabelFilter | ast.BytesLabelFilter)
+
+
+def _has_ip(f: ast.LabelFilter) -> bool:
+    if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
+        return _has_ip(f.left) or _has_ip(f.right)
+    return isinstance(f, ast.IpLabelFilter)
+
+
+def _lookup(name: str) -> exp.Expression:
+    """`LabelsBuilder.Get`: the value, NULL when absent; the error labels are never found."""
+    if name in (ERROR, ERROR_DETAILS):
+        return exp.cast(exp.Null(), "VARCHAR")
+    return get(col("lbls"), name)
+
+
+def _string_leaf(f: ast.StringLabelFilter, error: exp.Expression) -> exp.Expression:
+    """A string matcher; `__error__` reads the current error, `__error_details__` reads ""."""
+    m = f.matcher
+    if m.name == ERROR:
+        value = error
+    elif m.name == ERROR_DETAILS:
+        value = lit("")
+    else:
+        value = label(m.name)
+    return string_match(value, m.op, m.value)
+
+
+def _ip_leaf(f: ast.IpLabelFilter, error: exp.Expression) -> exp.Expression:
+    """Loki's ip() label filter: true once an error is set, false for an absent label."""
+    found = ip_contains(_lookup(f.name), parse_pattern(f.pattern))
+    if f.op == "!=":
+        found = exp.Not(this=found)
+    raw = _lookup(f.name)
+    return case(
+        (exp.NEQ(this=error, expression=lit("")), exp.true()),
+        (exp.Is(this=raw, expression=exp.Null()), exp.false()),
+        default=found,
+    )
+
+
+def _stateless(f: ast.LabelFilter, error: exp.Expression) -> exp.Expression:
+    """A filter expression without converting leaves: one boolean, the error unchanged."""
+    if isinstance(f, ast.AndLabelFilter):
+        return exp.and_(_stateless(f.left, error), _stateless(f.right, error))
+    if isinstance(f, ast.OrLabelFilter):
+        return exp.or_(_stateless(f.left, error), _stateless(f.right, error))
     if isinstance(f, ast.StringLabelFilter):
-        m = f.matcher
-        return string_match(label(m.name), m.op, m.value), exp.false()
-    if isinstance(f, ast.IpLabelFilter):
-        raise UnsupportedInDialect("ip() label filter", dialect)
-    raw = get(col("lbls"), f.name)
+        return _string_leaf(f, error)
+    assert isinstance(f, ast.IpLabelFilter)
+    return _ip_leaf(f, error)
+
+
+def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+    """(passes, conversion failed, error details) of a numeric/duration/bytes leaf."""
+    raw = _lookup(f.name)
     if isinstance(f, ast.NumericLabelFilter):
-        converted, rhs = _float(raw), num(f.value)
+        converted, rhs, details = _float(raw), num(f.value), _float_error(raw)
     elif isinstance(f, ast.DurationLabelFilter):
-        converted, rhs = _duration_seconds(raw), num(f.value / 1e9)
+        converted, rhs, details = _duration_seconds(raw), num(f.value / 1e9), _duration_error(raw)
     else:
         assert isinstance(f, ast.BytesLabelFilter)
-        converted, rhs = _bytes(raw), num(float(f.value))
-    present = exp.Not(this=exp.Is(this=raw, expression=exp.Null()))
-    failed = exp.And(this=present, expression=exp.Is(this=converted, expression=exp.Null()))
+        converted, rhs, details = _bytes(raw), num(float(f.value)), _bytes_error(raw)
+    absent = exp.Is(this=raw, expression=exp.Null())
+    unparsable = exp.Is(this=converted, expression=exp.Null())
     passes = case(
-        (has_error(), exp.true()),
-        (exp.Not(this=present), exp.false()),
-        (exp.Is(this=converted, expression=exp.Null()), exp.true()),
+        (absent, exp.false()),
+        (unparsable, exp.true()),
         default=_compare(converted, f.op, rhs),
     )
-    return passes, failed
+    return passes, exp.and_(exp.Not(this=absent), unparsable), details
+
+
+def _evaluate(
+    layers: Layers, f: ast.LabelFilter, guard: exp.Expression, names: list[str]
+) -> exp.Expression:
+    """Evaluate `f` leaf by leaf, one layer each, as Loki's `BinaryLabelFilter.Process` does.
+
+    `or` skips its right operand when the left passed, `and` always runs both; the first
+    converting leaf that fails, among those that run, sets `__error__=LabelFilterErr` and
+    owns `__error_details__` (kept in the `_err`/`_det` columns). `guard` says whether the
+    current leaf runs. Returns the boolean of `f` over the leaves' pass columns.
+    """
+    if isinstance(f, ast.OrLabelFilter):
+        left = _evaluate(layers, f.left, guard, names)
+        right = _evaluate(layers, f.right, exp.and_(guard, exp.Not(this=left)), names)
+        return exp.or_(left, right)
+    if isinstance(f, ast.AndLabelFilter):
+        left = _evaluate(layers, f.left, guard, names)
+        right = _evaluate(layers, f.right, guard, names)
+        return exp.and_(left, right)
+    name = f"_lf{len(names)}"
+    names.append(name)
+    if not _converts(f):
+        layers.push(**{name: _stateless(f, col(_ERR))})
+        return col(name)
+    passes, failed, details = _converting_leaf(f)
+    sets_error = exp.and_(guard, exp.EQ(this=col(_ERR), expression=lit("")), failed)
+    layers.push(
+        **{
+            name: passes,
+            _ERR: case((sets_error, lit("LabelFilterErr")), default=col(_ERR)),
+            _DET: case((sets_error, details), default=col(_DET)),
+        }
+    )
+    return col(name)
 
 
 def _label_filter(layers: Layers, stage: ast.LabelFilterStage, dialect: str) -> None:
-    passes, failed = _filter_parts(stage.filter, dialect)
-    if failed == exp.false():
-        layers.filter(passes)
+    if dialect != "duckdb" and _has_ip(stage.filter):
+        # The address scanner relies on DuckDB's list lambdas and hex casts.
+        raise UnsupportedInDialect("ip() label filter", dialect)
+    if not _converts(stage.filter):
+        layers.filter(_stateless(stage.filter, label(ERROR)))
         return
-    layers.push(_pass=passes, _failed=failed)
     layers.push(
-        where=col("_pass"),
+        **{
+            _ERR: label(ERROR),
+            _DET: exp.Coalesce(this=get(col("lbls"), ERROR_DETAILS), expressions=[lit("")]),
+        }
+    )
+    passes = _evaluate(layers, stage.filter, exp.true(), [])
+    layers.push(
+        where=passes,
         lbls=case(
             (
-                exp.And(this=col("_failed"), expression=exp.Not(this=has_error())),
-                with_error("LabelFilterErr", lit("label filter conversion failed")),
+                exp.NEQ(this=col(_ERR), expression=label(ERROR)),
+                map_set(map_set(col("lbls"), ERROR, col(_ERR)), ERROR_DETAILS, col(_DET)),
             ),
             default=col("lbls"),
         ),

@@ -50,6 +50,11 @@ def get(mapping: exp.Expression, key: exp.Expression | str) -> exp.Expression:
     return exp.Bracket(this=mapping, expressions=[key_expr])
 
 
+def item(values: exp.Expression, index: int) -> exp.Expression:
+    """`values[index]` with a 1-based index (SQL's convention, whatever the dialect)."""
+    return exp.Bracket(this=values, expressions=[num(index)], offset=1)
+
+
 def entry(key: exp.Expression, value: exp.Expression) -> exp.Expression:
     """A `{key, value}` struct, the element type of a map's entry list."""
     return exp.Struct(
@@ -122,3 +127,32 @@ def case(*whens: tuple[exp.Expression, exp.Expression], default: exp.Expression 
 def subquery(select: exp.Select, alias: str) -> exp.Subquery:
     """`(select) AS alias`."""
     return select.subquery(alias)
+
+
+_COMPARE = {"==": exp.EQ, "!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}
+
+
+def compare(left: exp.Expression, op: str, right: exp.Expression) -> exp.Expression:
+    """`left op right` on doubles with IEEE semantics, as Go compares floats.
+
+    SQL engines order NaN above every number and equal to itself; in Go every comparison
+    with NaN is false except `!=`, which is true.
+    """
+    plain = _COMPARE[op](this=left, expression=right)
+    operands = [e for e in (left, right) if not isinstance(e, exp.Literal | exp.Neg)]
+    if not operands:
+        return plain
+    nan = [fn("isnan", e.copy()) for e in operands]
+    any_nan = nan[0] if len(nan) == 1 else exp.or_(*nan)
+    if op == "!=":
+        return exp.Paren(this=exp.or_(plain, any_nan))
+    return exp.Paren(this=exp.and_(plain, exp.Not(this=exp.Paren(this=any_nan))))
+
+
+def max_ignoring_nan(value: exp.Expression) -> exp.Expression:
+    """Go's running max that replaces a NaN (NaN only when every value is NaN)."""
+    numbers = exp.Filter(
+        this=exp.Max(this=value),
+        expression=exp.Where(this=exp.Not(this=fn("isnan", value.copy()))),
+    )
+    return exp.Coalesce(this=numbers, expressions=[exp.Max(this=value.copy())])
