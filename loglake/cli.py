@@ -178,6 +178,20 @@ def demo(
     run_demo(settings, lines=lines, flows=flows, console=Console())
 
 
+def _register_commands() -> None:
+    """Add the commands of every module in `loglake.commands`."""
+    import importlib
+    import pkgutil
+
+    from loglake import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
+import pkgutil
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from loglake import routes
 from loglake.config import Settings
 from loglake.ingest.errors import PushError
 from loglake.ingest.labels import tenant_from_org_id
@@ -142,6 +145,7 @@ def create_app(settings: Settings, lake: Lake | None = None) -> FastAPI:
 
     app = FastAPI(title="loglake", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.lake = lake
+    app.state.settings = settings
     app.state.metrics = metrics
     app.state.ingester = ingester
 
@@ -169,7 +173,14 @@ def create_app(settings: Settings, lake: Lake | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
+    _register_routes(app)
     return app
+
+
+def _register_routes(app: FastAPI) -> None:
+    """Add the routes of every module in `loglake.routes`."""
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{routes.__name__}.{info.name}").register(app)
 
 
 def serve(settings: Settings) -> None:

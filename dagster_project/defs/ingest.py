@@ -34,3 +34,5 @@ assets = [lake_flush]
 flush_job = define_asset_job(
     "flush_job", selection=[lake_flush], description="Flush landing data into chunks."
 )
+
+jobs = [flush_job]
