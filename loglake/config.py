@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from logql2sql.errors import LogQLError
 from logql2sql.lexical import parse_duration
@@ -192,13 +192,19 @@ class Settings(_Section):
     limits_config: Limits = Limits()
     runtime_config: RuntimeConfig = RuntimeConfig()
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    _tenant_limits: dict[str, Limits] = PrivateAttr(default_factory=dict)
 
     def limits_for(self, tenant: str) -> Limits:
-        """The limits in force for `tenant`: `limits_config` with its overrides applied."""
+        """The limits in force for `tenant`: `limits_config` with its overrides applied
+        (validated once per tenant: this is on every push's path)."""
         override = self.overrides.get(tenant)
         if not override:
             return self.limits_config
-        return Limits.model_validate({**self.limits_config.model_dump(), **override})
+        cached = self._tenant_limits.get(tenant)
+        if cached is None:
+            cached = Limits.model_validate({**self.limits_config.model_dump(), **override})
+            self._tenant_limits[tenant] = cached
+        return cached
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
