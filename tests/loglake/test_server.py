@@ -333,3 +333,19 @@ def test_per_tenant_overrides_from_the_runtime_config(start_server, tmp_path: Pa
     lake = lake_at(str(tmp_path / "lake"))
     assert lines_of(lake, "other") == ["a line of 24 characters!"]
     assert lines_of(lake, "small") == []
+
+
+def test_out_of_order_entries_are_accepted(start_server, tmp_path: Path) -> None:
+    """Loki refuses entries more than ~1 h behind a stream's newest ("entry too far
+    behind"); the lake has no such window, only `reject_old_samples_max_age`."""
+    server = start_server(str(tmp_path / "lake"))
+    now = time.time_ns()
+    hour = 3600 * 10**9
+    with PushClient(server.addr) as client:
+        client.push({'{job="ooo"}': [(now, "newest")]})
+        client.push({'{job="ooo"}': [(now - 3 * hour, "three hours behind")]})
+        client.push({'{job="ooo"}': [(now - hour, "one hour behind")]})
+    lake = lake_at(str(tmp_path / "lake"))
+    assert lines_of(lake) == ["three hours behind", "one hour behind", "newest"]
+    lake.flush()
+    assert lines_of(lake) == ["three hours behind", "one hour behind", "newest"]
