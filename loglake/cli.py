@@ -6,7 +6,6 @@ Every command that works on the lake takes `--lake PATH|s3://…` (default `./la
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -195,7 +194,3 @@ _register_commands()
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

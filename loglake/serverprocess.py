@@ -45,7 +45,7 @@ class ServerProcess:
         """Start the process and wait until `/ready` answers."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "loglake.cli", "serve", "--config", str(self.config_path)],
+            [sys.executable, "-m", "loglake", "serve", "--config", str(self.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

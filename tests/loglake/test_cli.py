@@ -150,7 +150,7 @@ def test_push_follows_a_growing_file(start_server, tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "loglake.cli",
+            "loglake",
             "push",
             str(log),
             "--addr",

@@ -1,0 +1,162 @@
+"""Loki's query endpoints without HTTP: form in, Loki's JSON body out.
+
+`handle(path, form, tenants, now, executor)` answers a path under `/loki/api/v1/` from its
+parsed form; the HTTP routes and the CLI's `--lake` mode both call it, so both give the
+same answers. Range metric queries are step-aligned as Loki's query frontend aligns them;
+log queries are not. Errors are `QueryError`s with Loki's status and text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import logql2sql
+from loglake.query import encode, metadata, params
+from loglake.query.errors import QueryError
+from loglake.query.executor import Executor, QueryRequest
+from loglake.query.params import Form
+from logql2sql import ast
+from logql2sql.errors import LogQLError
+
+Handler = Callable[[Form, list[str], int, Executor], Any]
+
+
+def instant(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+    """`/query`."""
+    q = params.instant_query(form, now)
+    req = QueryRequest(q.query, q.time, q.time, 0, 0, q.limit, q.direction)
+    return executor.run(tenants, req).to_json()
+
+
+def query_range(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+    """`/query_range`."""
+    q = params.range_query(form, now)
+    start, end = q.start, q.end
+    if not _is_log_query(q.query):
+        start, end = params.align_to_step(start, end, q.step)
+    req = QueryRequest(q.query, start, end, q.step, q.interval, q.limit, q.direction)
+    return executor.run(tenants, req).to_json()
+
+
+def _streams(form: Form, tenants: list[str], now: int, executor: Executor):
+    start, end = params.bounds(form, now)
+    text = params.query(form)
+    selectors = [metadata.parse_selector(text)] if text else []
+    return metadata.streams(executor.lake.store, tenants, selectors, start, end)
+
+
+def labels(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+    """`/labels`."""
+    return encode.success(metadata.label_names(_streams(form, tenants, now, executor)))
+
+
+def label_values(name: str) -> Handler:
+    """`/label/<name>/values`."""
+
+    def handler(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+        found = _streams(form, tenants, now, executor)
+        return encode.success(metadata.label_values(found, name))
+
+    return handler
+
+
+def series(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+    """`/series` (`match[]`; a lone `{}` means every stream)."""
+    start, end = params.bounds(form, now)
+    texts = params.match_selectors(form)
+    if texts == ["{}"]:
+        texts = []
+    selectors = [metadata.parse_selector(t) for t in texts]
+    found = metadata.streams(executor.lake.store, tenants, selectors, start, end)
+    return encode.success(metadata.series(found))
+
+
+def index_stats(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+    """`/index/stats`."""
+    return metadata.index_stats(_streams(form, tenants, now, executor))
+
+
+def detected_labels(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+    """`/detected_labels`: every label of the matching streams with its cardinality."""
+    found = _streams(form, tenants, now, executor)
+    return {
+        "detectedLabels": [
+            {"label": n, "cardinality": len(metadata.label_values(found, n))}
+            for n in metadata.label_names(found)
+        ]
+    }
+
+
+def volume(ranged: bool) -> Handler:
+    """`/index/volume` (a vector) or `/index/volume_range` (a matrix), as the query
+    frontend answers them."""
+
+    def handler(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+        start, end = params.bounds(form, now)
+        matchers = metadata.parse_selector(params.query(form))
+        limit = params.limit(form)
+        if (form.get("aggregateBy") or "series") not in ("series", "labels"):
+            raise QueryError("invalid aggregation option")
+        targets = [t for t in (form.get("targetLabels") or "").split(",") if t]
+        step = params.step(form, start, end) if ranged else 0
+        found = metadata.volume(executor.lake.store, tenants, matchers, start, end, targets, step)[
+            :limit
+        ]
+        if not ranged:
+            result = [
+                {
+                    "metric": encode.labels_object(lbls),
+                    "value": [
+                        encode.sample_time(end),
+                        encode.format_value(float(sum(v for _, v in points))),
+                    ],
+                }
+                for lbls, points in found
+            ]
+            return encode.success({"resultType": "vector", "result": result})
+        result = [
+            {
+                "metric": encode.labels_object(lbls),
+                "values": [
+                    [encode.sample_time(ts), encode.format_value(float(v))] for ts, v in points
+                ],
+            }
+            for lbls, points in found
+        ]
+        return encode.success({"resultType": "matrix", "result": result})
+
+    return handler
+
+
+def handler_for(path: str) -> Handler:
+    """The handler of a path under `/loki/api/v1/` (`QueryError` 404 when none)."""
+    fixed: dict[str, Handler] = {
+        "query": instant,
+        "query_range": query_range,
+        "labels": labels,
+        "label": labels,
+        "series": series,
+        "index/stats": index_stats,
+        "index/volume": volume(False),
+        "index/volume_range": volume(True),
+        "detected_labels": detected_labels,
+    }
+    if path in fixed:
+        return fixed[path]
+    parts = path.split("/")
+    if len(parts) == 3 and parts[0] == "label" and parts[2] == "values":
+        return label_values(parts[1])
+    raise QueryError("404 page not found", 404)
+
+
+def handle(path: str, form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
+    """Answer `/loki/api/v1/<path>`."""
+    return handler_for(path)(form, tenants, now, executor)
+
+
+def _is_log_query(text: str) -> bool:
+    try:
+        return isinstance(logql2sql.parse(text), ast.LogExpr)
+    except LogQLError:
+        return False

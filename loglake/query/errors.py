@@ -1,0 +1,53 @@
+"""`QueryError`: a failure a client caused or must see, with Loki's status code and text.
+
+Routes turn it into Loki's plain-text error response; the CLI prints its message. The
+messages are Loki's own (`pkg/loghttp`, `pkg/logqlmodel/error.go`,
+`pkg/util/validation/limits.go`, `pkg/util/server/error.go`), so clients that match on them
+keep working.
+"""
+
+from __future__ import annotations
+
+DEADLINE_EXCEEDED = (
+    "request timed out, decrease the duration of the request or add more label matchers "
+    "(prefer exact match over regex match) to reduce the amount of data processed"
+)
+UNSUPPORTED_INSTANT_LOG_QUERY = (
+    "log queries are not supported as an instant query type, please change your query to a "
+    "range query type"
+)
+
+
+class QueryError(Exception):
+    """An error answered with `status` (400 unless said) and `message` as the body.
+
+    >>> QueryError("invalid direction 'up'").status
+    400
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def go_quote(value: str) -> str:
+    """Go's `%q` of a string, close enough for error messages (JSON escaping).
+
+    >>> go_quote('a"b')
+    '"a\\\\"b"'
+    """
+    out = ['"']
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)

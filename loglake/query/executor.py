@@ -1,0 +1,268 @@
+"""`Executor`: LogQL over the lake, answered as Loki answers.
+
+    text ─ logql2sql.parse ─ limits ─ logql2sql.compile ─ source.bind_logs (manifest
+    pruning + landing) ─ DuckDB (interrupted at `query_timeout`) ─ Loki-shaped result
+
+Log queries return `streams` (entries grouped by their labels, including labels added by
+parsers and structured metadata; `limit` counts entries across all streams; `interval`
+thins entries as Loki does). Metric queries return a `vector` (instant), a `matrix`
+(range) or a `scalar` (instant literal). Results and series are sorted by labels, vector
+results by value for a top-level `sort`/`sort_desc`. At most `max_concurrent` queries run
+at once; the others queue (their wait is the stats' `queueTime`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+import logql2sql
+from loglake.lake import Lake
+from loglake.query import encode
+from loglake.query.errors import DEADLINE_EXCEEDED, UNSUPPORTED_INSTANT_LOG_QUERY, QueryError
+from loglake.query.limits import QueryLimits
+from loglake.query.source import Plan, bind_logs
+from loglake.query.stats import build_stats
+from logql2sql import ast
+from logql2sql.errors import LogQLError
+from storage import duck
+
+DEFAULT_MAX_CONCURRENT = 4  # Loki's querier `max_concurrent`
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One LogQL evaluation: instant (`step == 0`, evaluated at `end`) or range."""
+
+    query: str
+    start: int
+    end: int
+    step: int = 0
+    interval: int = 0
+    limit: int = 100
+    direction: str = "backward"
+
+    @property
+    def instant(self) -> bool:
+        """Instant queries are evaluated once, at `end`."""
+        return self.step == 0
+
+
+@dataclass
+class QueryResult:
+    """A result as Loki's `data`: `resultType`, `result`, `stats`."""
+
+    result_type: str
+    result: Any
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole response body."""
+        return encode.query_response(self.result_type, self.result, self.stats)
+
+
+class Executor:
+    """Runs LogQL for tenants of one lake, under their limits."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        threads: int | None = None,
+    ) -> None:
+        self.lake = lake
+        self.threads = threads
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+
+    def limits(self, tenants: Sequence[str]) -> QueryLimits:
+        """The limits a query of these tenants runs under."""
+        return QueryLimits.of([self.lake.settings.limits_for(t) for t in tenants])
+
+    def run(self, tenants: Sequence[str], request: QueryRequest) -> QueryResult:
+        """Evaluate `request` over the tenants' data; raises `QueryError`."""
+        if not tenants:
+            raise QueryError("no org id", 401)
+        expr = _parse(request.query)
+        limits = self.limits(tenants)
+        is_log = isinstance(expr, ast.LogExpr)
+        if is_log and request.instant:
+            raise QueryError(UNSUPPORTED_INSTANT_LOG_QUERY)
+        if is_log:
+            limits.check_entries(request.limit)
+        limits.check_length(request.start, request.end)
+        start = request.end if request.instant else request.start
+        try:
+            compiled = logql2sql.compile(
+                expr,
+                start=start,
+                end=request.end,
+                step=request.step,
+                limit=request.limit,
+                direction=request.direction,
+            )
+        except LogQLError as exc:
+            raise QueryError(str(exc)) from None
+        queued = time.perf_counter_ns()
+        with self._slots:
+            began = time.perf_counter_ns()
+            table, plan = self._execute(tenants, compiled, limits)
+            exec_ns = time.perf_counter_ns() - began
+        queue_ns = began - queued
+        if compiled.kind == "log":
+            result = _streams(table, request)
+            returned = sum(len(s["values"]) for s in result)
+            return QueryResult(
+                "streams",
+                result,
+                build_stats(
+                    plan,
+                    exec_ns=exec_ns,
+                    queue_ns=queue_ns,
+                    entries_returned=returned,
+                    post_filter_lines=returned,
+                ),
+            )
+        result_type, result = _samples(table, compiled, request, limits)
+        returned = len(result) if result_type != "scalar" else 1
+        stats = build_stats(plan, exec_ns=exec_ns, queue_ns=queue_ns, entries_returned=returned)
+        return QueryResult(result_type, result, stats)
+
+    def _execute(
+        self, tenants: Sequence[str], compiled: logql2sql.CompiledQuery, limits: QueryLimits
+    ) -> tuple[pa.Table, Plan]:
+        con = duck.connect(self.lake.store, threads=self.threads)
+        timed_out = threading.Event()
+
+        def interrupt() -> None:
+            timed_out.set()
+            con.interrupt()
+
+        timer = threading.Timer(limits.query_timeout / 1e9, interrupt)
+        timer.daemon = True
+        if limits.query_timeout > 0:
+            timer.start()
+        try:
+            lo, hi = compiled.read_range
+            plan = bind_logs(con, self.lake.store, tenants, compiled.matchers, lo, hi)
+            limits.check_bytes(plan.bytes)
+            table = con.sql(compiled.sql).to_arrow_table()
+        except duckdb.InterruptException:
+            raise QueryError(DEADLINE_EXCEEDED, 504) from None
+        except duckdb.Error as exc:
+            if timed_out.is_set():
+                raise QueryError(DEADLINE_EXCEEDED, 504) from None
+            raise _engine_error(exc) from None
+        finally:
+            timer.cancel()
+            con.close()
+        if timed_out.is_set():
+            raise QueryError(DEADLINE_EXCEEDED, 504)
+        return table, plan
+
+
+def _parse(text: str) -> ast.Expr:
+    try:
+        return logql2sql.parse(text)
+    except LogQLError as exc:
+        raise QueryError(str(exc)) from None
+
+
+def _engine_error(exc: duckdb.Error) -> QueryError:
+    """A DuckDB failure: pipeline errors (raised by the SQL as Loki raises them) are the
+    client's (400); anything else is the server's (500)."""
+    message = str(exc)
+    marker = message.find("pipeline error:")
+    if marker >= 0:
+        return QueryError(message[marker:].strip())
+    return QueryError(message, 500)
+
+
+def _label_pairs(value: Any) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    return sorted(value.items()) if isinstance(value, dict) else sorted(value)
+
+
+def _streams(table: pa.Table, request: QueryRequest) -> list[dict[str, Any]]:
+    """Entries grouped per label set, streams sorted by labels, entries in `direction`."""
+    forward = request.direction == "forward"
+    ts_col = table.column("ts").to_pylist()
+    lines = table.column("line").to_pylist()
+    labels = table.column("labels").to_pylist()
+    # The SQL orders by ts only; the tie order of equal timestamps is made stable here.
+    order = sorted(range(len(ts_col)), key=lambda i: ts_col[i], reverse=not forward)
+    streams: dict[tuple[tuple[str, str], ...], list[list[str]]] = {}
+    last: int | None = None
+    for i in order:
+        ts = ts_col[i]
+        if request.interval > 0 and last is not None:
+            if forward and ts < last + request.interval:
+                continue
+            if not forward and ts > last - request.interval:
+                continue
+        last = ts
+        key = tuple(_label_pairs(labels[i]))
+        streams.setdefault(key, []).append([str(ts), lines[i]])
+    ordered = sorted(streams.items(), key=lambda kv: encode.labels_string(dict(kv[0])))
+    return [{"stream": dict(k), "values": v} for k, v in ordered]
+
+
+def _top_sort(expr: ast.Expr) -> str | None:
+    if isinstance(expr, ast.VectorAggregation) and expr.op in ("sort", "sort_desc"):
+        return expr.op
+    return None
+
+
+def _samples(
+    table: pa.Table,
+    compiled: logql2sql.CompiledQuery,
+    request: QueryRequest,
+    limits: QueryLimits,
+) -> tuple[str, Any]:
+    """Metric rows `ts, labels, value` as a vector, matrix or scalar."""
+    ts_col = table.column("ts").to_pylist()
+    labels = table.column("labels").to_pylist()
+    values = table.column("value").to_pylist()
+    if compiled.kind == "scalar" and request.instant:
+        value = values[0] if values else float("nan")
+        return "scalar", [encode.sample_time(request.end), encode.format_value(value)]
+    series: dict[tuple[tuple[str, str], ...], list[tuple[int, float]]] = {}
+    for ts, lbls, value in zip(ts_col, labels, values, strict=True):
+        if value is None:
+            continue
+        series.setdefault(tuple(_label_pairs(lbls)), []).append((ts, value))
+    limits.check_series(len(series))
+    if request.instant:
+        vector = [
+            {
+                "metric": dict(k),
+                "value": [encode.sample_time(request.end), encode.format_value(points[-1][1])],
+            }
+            for k, points in series.items()
+        ]
+        sort = _top_sort(compiled.expr)
+        if sort is None:
+            vector.sort(key=lambda s: sorted(s["metric"].items()))
+        else:
+            vector.sort(key=lambda s: _sort_value(s["value"][1]), reverse=sort == "sort_desc")
+        return "vector", vector
+    matrix = [
+        {
+            "metric": dict(k),
+            "values": [
+                [encode.sample_time(ts), encode.format_value(v)] for ts, v in sorted(points)
+            ],
+        }
+        for k, points in sorted(series.items())
+    ]
+    return "matrix", matrix
+
+
+def _sort_value(text: str) -> float:
+    return float(text.replace("+Inf", "inf").replace("-Inf", "-inf"))

@@ -1,0 +1,209 @@
+"""Label and series metadata over the lake: labels, label values, series, index stats,
+volume — answered from the pinned manifests' stream table plus landing streams, without
+reading chunk files (volume reads the entries of the selected streams).
+
+Streams count when their data overlaps `[start, end]`; selectors are matched as in queries
+(`source.matcher_predicate`, RE2). Multi-tenant requests add `__tenant_id__` to the labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+import logql2sql
+from loglake.query.errors import QueryError
+from loglake.query.source import TENANT_LABEL, bind_logs, matcher_predicate
+from logql2sql import ast
+from logql2sql.errors import LogQLError
+from storage import duck
+from storage.objectstore import ObjectStore
+from storage.snapshot import take_snapshot
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream in the range: labels, entries, line bytes, chunk files holding it."""
+
+    labels: dict[str, str]
+    entries: int
+    bytes: int
+    chunks: frozenset[str]
+
+
+def parse_selector(text: str) -> tuple[ast.Matcher, ...]:
+    """The matchers of a stream selector (a full log query is accepted; its pipeline is
+    ignored, as Loki's metadata endpoints do)."""
+    try:
+        expr = logql2sql.parse(text)
+    except LogQLError as exc:
+        raise QueryError(str(exc)) from None
+    if not isinstance(expr, ast.LogExpr):
+        raise QueryError("only label matchers are supported")
+    return expr.matchers
+
+
+def streams(
+    store: ObjectStore,
+    tenants: Sequence[str],
+    selectors: Sequence[Sequence[ast.Matcher]],
+    start: int,
+    end: int,
+) -> list[StreamInfo]:
+    """Streams of the tenants matching any selector (all streams when none) in range."""
+    con = duck.connect()
+    out: dict[tuple, dict] = {}
+    try:
+        for tenant in tenants:
+            snapshot = take_snapshot(store, tenant, start, end)
+            refs = snapshot.chunk_refs(start, end)
+            extra = {TENANT_LABEL: tenant} if len(tenants) > 1 else {}
+            predicate = matcher_predicate(selectors, tenant if extra else None)
+            rows = _select(
+                con, refs, ["chunk", "fingerprint", "labels", "rows", "bytes"], predicate
+            )
+            landing = snapshot.landing
+            if landing.num_rows:
+                landing = landing.append_column(
+                    "rows", pa.array([1] * landing.num_rows, pa.int64())
+                )
+                landing = landing.append_column(
+                    "bytes", pc.binary_length(landing.column("line")).cast(pa.int64())
+                )
+                landing = landing.append_column(
+                    "chunk", pa.array([None] * landing.num_rows, pa.string())
+                )
+                rows += _select(
+                    con, landing, ["chunk", "fingerprint", "labels", "rows", "bytes"], predicate
+                )
+            for chunk, fingerprint, labels, count, size in rows:
+                info = out.setdefault(
+                    (tenant, fingerprint),
+                    {
+                        "labels": {**dict(labels), **extra},
+                        "entries": 0,
+                        "bytes": 0,
+                        "chunks": set(),
+                    },
+                )
+                info["entries"] += count
+                info["bytes"] += size
+                if chunk is not None:
+                    info["chunks"].add(chunk)
+    finally:
+        con.close()
+    return [
+        StreamInfo(v["labels"], v["entries"], v["bytes"], frozenset(v["chunks"]))
+        for v in out.values()
+    ]
+
+
+def _select(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, columns: list[str], predicate: exp.Expression
+) -> list[tuple]:
+    if table.num_rows == 0:
+        return []
+    con.register("_meta_rows", table)
+    try:
+        query = exp.select(*columns).from_("_meta_rows").where(predicate.copy())
+        return con.execute(query.sql(dialect="duckdb")).fetchall()
+    finally:
+        con.unregister("_meta_rows")
+
+
+def label_names(found: Sequence[StreamInfo]) -> list[str]:
+    """Distinct label names, sorted."""
+    return sorted({name for s in found for name in s.labels})
+
+
+def label_values(found: Sequence[StreamInfo], name: str) -> list[str]:
+    """Distinct values of one label, sorted."""
+    return sorted({s.labels[name] for s in found if name in s.labels})
+
+
+def series(found: Sequence[StreamInfo]) -> list[dict[str, str]]:
+    """Distinct label sets, each with sorted keys, sorted by labels."""
+    unique = {tuple(sorted(s.labels.items())) for s in found}
+    return [dict(k) for k in sorted(unique)]
+
+
+def index_stats(found: Sequence[StreamInfo]) -> dict[str, int]:
+    """Loki's `/index/stats`: streams, chunks, bytes, entries."""
+    chunks: set[str] = set()
+    for s in found:
+        chunks |= s.chunks
+    return {
+        "streams": len(found),
+        "chunks": len(chunks),
+        "bytes": sum(s.bytes for s in found),
+        "entries": sum(s.entries for s in found),
+    }
+
+
+def volume(
+    store: ObjectStore,
+    tenants: Sequence[str],
+    matchers: Sequence[ast.Matcher],
+    start: int,
+    end: int,
+    target_labels: Sequence[str],
+    step: int = 0,
+) -> list[tuple[dict[str, str], list[tuple[int, int]]]]:
+    """Bytes of the selected streams' lines grouped by `target_labels` (default: the
+    selector's label names), over the range or per `step` bucket ending at each step.
+
+    Returns `(labels, [(bucket end ns, bytes), …])` sorted by total volume, largest first.
+    """
+    names = list(target_labels) or list(dict.fromkeys(m.name for m in matchers))
+    con = duck.connect(store)
+    try:
+        bind_logs(con, store, tenants, [tuple(matchers)], start - 1, end)
+        labels = exp.column("labels")
+        grouped = [
+            exp.alias_(exp.Bracket(this=labels, expressions=[exp.Literal.string(n)]), f"l{i}")
+            for i, n in enumerate(names)
+        ]
+        predicate = matcher_predicate([tuple(matchers)], None)
+        if step > 0:
+            # an entry counts in the bucket (t - step, t] reported at t, a step multiple
+            up = exp.Add(this=exp.column("ts"), expression=exp.Literal.number(step - 1))
+            bucket = exp.Mul(
+                this=exp.IntDiv(this=exp.paren(up), expression=exp.Literal.number(step)),
+                expression=exp.Literal.number(step),
+            )
+        else:
+            bucket = exp.Literal.number(end)
+        query = (
+            exp.select(
+                *grouped,
+                exp.alias_(exp.Cast(this=bucket, to=exp.DataType.build("BIGINT")), "bucket"),
+                exp.alias_(
+                    exp.Sum(
+                        this=exp.Anonymous(
+                            this="octet_length",
+                            expressions=[
+                                exp.Anonymous(this="encode", expressions=[exp.column("line")])
+                            ],
+                        )
+                    ),
+                    "volume",
+                ),
+            )
+            .from_("logs")
+            .where(predicate)
+            .group_by(*[exp.column(f"l{i}") for i in range(len(names))], exp.column("bucket"))
+        )
+        rows = con.execute(query.sql(dialect="duckdb")).fetchall()
+    finally:
+        con.close()
+    series_map: dict[tuple, list[tuple[int, int]]] = {}
+    for row in rows:
+        key = tuple((n, v) for n, v in zip(names, row[: len(names)], strict=True) if v is not None)
+        series_map.setdefault(key, []).append((row[-2], int(row[-1])))
+    ordered = sorted(series_map.items(), key=lambda kv: (-sum(v for _, v in kv[1]), kv[0]))
+    return [(dict(k), sorted(points)) for k, points in ordered]

@@ -1,0 +1,185 @@
+"""Binding the `logs` relation of one query: only the chunks its streams and time need.
+
+`bind_logs` pins a snapshot per tenant for the query's read range, resolves the stream
+selectors against the pinned manifests' chunk references (one row per chunk and stream,
+with min/max ts) so that only chunks holding a matching stream inside the range are read,
+keeps only the landing rows of matching streams, and creates the view `logs` the compiled
+SQL reads. Matchers are evaluated by DuckDB with the same RE2 semantics the query uses
+(`logql2sql.pipeline.string_match`).
+
+For a multi-tenant query (`X-Scope-OrgID: a|b`) every tenant's rows gain the label
+`__tenant_id__`, as Loki adds it, so selectors can match on it and results show it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from logql2sql import ast
+from logql2sql.pipeline import string_match
+from storage import duck
+from storage.objectstore import ObjectStore
+from storage.snapshot import take_snapshot
+
+TENANT_LABEL = "__tenant_id__"
+_counter = itertools.count()
+
+
+@dataclass
+class Plan:
+    """What a query reads, from the manifests and landing (for stats and limits)."""
+
+    chunks: int = 0
+    streams: int = 0
+    chunk_lines: int = 0
+    chunk_bytes: int = 0
+    landing_lines: int = 0
+    landing_bytes: int = 0
+
+    @property
+    def lines(self) -> int:
+        """Entries of the selected streams in the range."""
+        return self.chunk_lines + self.landing_lines
+
+    @property
+    def bytes(self) -> int:
+        """Line bytes of the selected streams in the range."""
+        return self.chunk_bytes + self.landing_bytes
+
+
+def matcher_predicate(
+    selectors: Sequence[Sequence[ast.Matcher]], tenant: str | None, labels: str = "labels"
+) -> exp.Expression:
+    """`(selector 1) OR (selector 2) …` over a labels map column; `__tenant_id__` is the
+    literal `tenant` when given (multi-tenant queries)."""
+    ors: list[exp.Expression] = []
+    for matchers in selectors:
+        conds: list[exp.Expression] = []
+        for m in matchers:
+            if m.name == TENANT_LABEL and tenant is not None:
+                value: exp.Expression = exp.Literal.string(tenant)
+            else:
+                value = exp.Coalesce(
+                    this=exp.Bracket(
+                        this=exp.column(labels), expressions=[exp.Literal.string(m.name)]
+                    ),
+                    expressions=[exp.Literal.string("")],
+                )
+            conds.append(string_match(value, m.op, m.value))
+        ors.append(exp.and_(*conds) if conds else exp.true())
+    return exp.or_(*ors) if ors else exp.true()
+
+
+def bind_logs(
+    con: duckdb.DuckDBPyConnection,
+    store: ObjectStore,
+    tenants: Sequence[str],
+    selectors: Sequence[Sequence[ast.Matcher]],
+    lo: int,
+    hi: int,
+    name: str = "logs",
+) -> Plan:
+    """Create the view `name` over the tenants' entries with `lo < ts <= hi` that the
+    selectors can match; returns what it will read."""
+    plan = Plan()
+    multi = len(tenants) > 1
+    parts: list[exp.Query] = []
+    for tenant in tenants:
+        snapshot = take_snapshot(store, tenant, lo, hi)
+        predicate = matcher_predicate(selectors, tenant if multi else None)
+        keys = _chunk_keys(con, snapshot.chunk_refs(lo, hi), predicate, lo, hi, plan)
+        landing = _filter(con, snapshot.landing, predicate)
+        plan.landing_lines += landing.num_rows
+        if landing.num_rows:
+            plan.landing_bytes += int(pc.sum(pc.binary_length(landing.column("line"))).as_py())
+        snapshot = dataclasses.replace(snapshot, landing=landing)
+        query = duck.logs_query(con, store, snapshot, keys)
+        if multi:
+            query = _with_tenant_label(query, tenant)
+        parts.append(query)
+    union = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=False)
+    view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=union)
+    con.execute(view.sql(dialect="duckdb"))
+    return plan
+
+
+def _chunk_keys(
+    con: duckdb.DuckDBPyConnection,
+    refs: pa.Table,
+    predicate: exp.Expression,
+    lo: int,
+    hi: int,
+    plan: Plan,
+) -> list[str]:
+    if refs.num_rows == 0:
+        return []
+    name = f"_refs_{next(_counter)}"
+    con.register(name, refs)
+    try:
+        in_range = exp.and_(
+            predicate.copy(),
+            exp.GT(this=exp.column("max_ts"), expression=exp.Literal.number(lo)),
+            exp.LTE(this=exp.column("min_ts"), expression=exp.Literal.number(hi)),
+        )
+        picked = exp.select("chunk", "fingerprint", "rows", "bytes").from_(name).where(in_range)
+        rows = con.execute(picked.sql(dialect="duckdb")).fetchall()
+    finally:
+        con.unregister(name)
+    keys = list(dict.fromkeys(r[0] for r in rows))
+    plan.chunks += len(keys)
+    plan.streams += len({r[1] for r in rows})
+    plan.chunk_lines += sum(r[2] for r in rows)
+    plan.chunk_bytes += sum(r[3] for r in rows)
+    return keys
+
+
+def _filter(con: duckdb.DuckDBPyConnection, table: pa.Table, predicate: exp.Expression) -> pa.Table:
+    """The rows of an entry table whose labels the predicate accepts."""
+    if table.num_rows == 0:
+        return table
+    name = f"_landing_in_{next(_counter)}"
+    con.register(name, table)
+    try:
+        query = exp.select("*").from_(name).where(predicate.copy())
+        return con.sql(query.sql(dialect="duckdb")).to_arrow_table().cast(table.schema)
+    finally:
+        con.unregister(name)
+
+
+def _with_tenant_label(query: exp.Query, tenant: str) -> exp.Query:
+    """The tenant's rows with `__tenant_id__` added to their labels."""
+    tenant_map = exp.Anonymous(
+        this="map_from_entries",
+        expressions=[
+            exp.Array(
+                expressions=[
+                    exp.Struct(
+                        expressions=[
+                            exp.PropertyEQ(
+                                this=exp.to_identifier("k"),
+                                expression=exp.Literal.string(TENANT_LABEL),
+                            ),
+                            exp.PropertyEQ(
+                                this=exp.to_identifier("v"), expression=exp.Literal.string(tenant)
+                            ),
+                        ]
+                    )
+                ]
+            )
+        ],
+    )
+    labels = exp.Anonymous(this="map_concat", expressions=[exp.column("labels"), tenant_map])
+    columns = [
+        exp.column(c) if c != "labels" else exp.alias_(labels, "labels") for c in duck.LOGS_COLUMNS
+    ]
+    return exp.select(*columns).from_(exp.alias_(exp.paren(query), "t", table=True))

@@ -1,0 +1,120 @@
+"""`POST /api/v1/sql`: read-only SQL over one tenant's `logs`, with nothing else reachable.
+
+The connection is set up, then locked: the tenant's `logs` view (pinned snapshot: chunk
+files plus landing rows registered as Arrow) is created, the snapshot's chunk files are
+the only paths allowed (`allowed_paths`), external access is switched off
+(`enable_external_access=false`: no `read_csv('/etc/passwd')`, `COPY … TO`, `ATTACH`,
+`INSTALL`/`LOAD`, no other tenant's files) and the configuration is locked
+(`lock_configuration=true`) so the user's SQL cannot switch any of it back. The query runs
+under the tenant's `query_timeout` (DuckDB interrupted) and a row cap.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from loglake.lake import Lake
+from loglake.query.errors import DEADLINE_EXCEEDED, QueryError
+from storage import duck
+from storage.snapshot import take_snapshot
+
+MAX_ROWS = 100_000
+MEMORY_LIMIT = "2GB"
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    """A SQL answer: the Arrow table and whether it was cut at `MAX_ROWS`."""
+
+    table: pa.Table
+    truncated: bool
+
+
+def locked_connection(lake: Lake, tenant: str) -> duckdb.DuckDBPyConnection:
+    """A connection whose only data is the tenant's `logs`, configuration locked."""
+    snapshot = take_snapshot(lake.store, tenant)
+    con = duck.connect(lake.store)
+    try:
+        duck.register_logs(con, lake.store, snapshot)
+        files = [lake.store.duckdb_path(k) for k in snapshot.chunk_keys()]
+        settings = [
+            ("allowed_paths", exp.Array(expressions=[exp.Literal.string(f) for f in files])),
+            ("memory_limit", exp.Literal.string(MEMORY_LIMIT)),
+            ("enable_external_access", exp.false()),
+            ("lock_configuration", exp.true()),
+        ]
+        for name, value in settings:
+            statement = exp.Set(
+                expressions=[
+                    exp.SetItem(this=exp.EQ(this=exp.to_identifier(name), expression=value))
+                ]
+            )
+            con.execute(statement.sql(dialect="duckdb"))
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def run_sql(lake: Lake, tenant: str, query: str, max_rows: int = MAX_ROWS) -> SqlResult:
+    """Run one SQL statement over the tenant's logs; `QueryError` 400 for bad SQL or
+    forbidden access, 504 at the tenant's `query_timeout`."""
+    if not query.strip():
+        raise QueryError("query is empty")
+    timeout = lake.settings.limits_for(tenant).query_timeout
+    con = locked_connection(lake, tenant)
+    timed_out = threading.Event()
+
+    def interrupt() -> None:
+        timed_out.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout / 1e9, interrupt)
+    timer.daemon = True
+    if timeout > 0:
+        timer.start()
+    try:
+        relation = con.sql(query)
+        if relation is None:
+            return SqlResult(pa.table({}), False)
+        reader = relation.to_arrow_reader(batch_size=min(max_rows + 1, 65536))
+        batches, rows = [], 0
+        for batch in reader:
+            batches.append(batch)
+            rows += batch.num_rows
+            if rows > max_rows:
+                break
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+    except duckdb.InterruptException:
+        raise QueryError(DEADLINE_EXCEEDED, 504) from None
+    except duckdb.Error as exc:
+        if timed_out.is_set():
+            raise QueryError(DEADLINE_EXCEEDED, 504) from None
+        raise QueryError(str(exc)) from None
+    finally:
+        timer.cancel()
+        con.close()
+    return SqlResult(table.slice(0, max_rows), table.num_rows > max_rows)
+
+
+def json_rows(table: pa.Table) -> list[list[object]]:
+    """Rows as JSON-ready lists: maps become objects, non-finite floats strings as Loki
+    prints them (`NaN`, `+Inf`, `-Inf`)."""
+    maps = {i for i, f in enumerate(table.schema) if pa.types.is_map(f.type)}
+    out = []
+    for row in zip(*(c.to_pylist() for c in table.columns), strict=True):
+        values: list[object] = []
+        for i, v in enumerate(row):
+            if i in maps and v is not None:
+                v = dict(v)
+            elif isinstance(v, float) and not math.isfinite(v):
+                v = "NaN" if math.isnan(v) else ("+Inf" if v > 0 else "-Inf")
+            values.append(v)
+        out.append(values)
+    return out
