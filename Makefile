@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench dagster clean
+.PHONY: setup demo test lint format bench bench-kafka dagster clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+bench-kafka: $(STAMP)
+	$(BIN)/python bench/kafka.py
 
 dagster: $(STAMP)
 	$(BIN)/loglake dagster --lake ./lake

@@ -13,12 +13,20 @@ A crash before (2) leaves landing untouched; a crash between days or before (3) 
 landing objects that some versions already absorbed — the re-run skips exactly those
 rows. Chunks written by a losing or crashed attempt are referenced by no manifest and are
 garbage-collected later; they are never read.
+
+Source offsets: a landing object may name, in its metadata (`SOURCE_OFFSETS`), the next
+offset of each source partition its rows came from (Kafka ingest). A commit that absorbs
+such objects records in its commit record, field `source_offsets`, the per-partition
+maximum of those and of the offsets its parent carried — so the latest version of a day
+that has the field knows every offset absorbed into that day, and the offsets stay in the
+lake after the landing objects are deleted (`committed_source_offsets` reads them).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -26,10 +34,18 @@ import pyarrow.compute as pc
 
 from storage import layout, manifest
 from storage.chunks import ChunkOptions, write_chunks
-from storage.landing import decode_landing_parts, landing_tenants, list_landing
+from storage.landing import (
+    SOURCE_OFFSETS,
+    decode_landing_parts,
+    landing_metadata,
+    landing_tenants,
+    list_landing,
+)
 from storage.objectstore import ObjectStore
 
 MAX_COMMIT_RETRIES = 20
+SOURCE_OFFSETS_FIELD = "source_offsets"
+"""Commit-record field with the source offsets absorbed so far (see the module docstring)."""
 
 
 @dataclass
@@ -95,11 +111,16 @@ def flush_objects(
     """Flush the given landing objects of one tenant; see the module docstring."""
     result = FlushResult(landing_objects=len(keys))
     tables, present, stream_tables = [], [], []
+    offsets: dict[str, dict[str, int]] = {}
     for key in keys:
         try:
-            table, streams = decode_landing_parts(store.get(key))
+            data = store.get(key)
         except FileNotFoundError:  # another flush finished it meanwhile
             continue
+        table, streams = decode_landing_parts(data)
+        source_offsets = landing_metadata(data).get(SOURCE_OFFSETS)
+        if source_offsets:
+            offsets[key] = json.loads(source_offsets)
         # Which landing object a row came from, as a dictionary index: cheap to build,
         # and what a re-run needs to skip rows an earlier commit already absorbed.
         source = pa.DictionaryArray.from_arrays(
@@ -118,7 +139,7 @@ def flush_objects(
     for day_number in days:
         day = layout.day_of_number(day_number)
         rows = entries if len(days) == 1 else entries.filter(pc.equal(day_index, day_number))
-        _commit_day(store, tenant, day, rows, streams, options, result)
+        _commit_day(store, tenant, day, rows, streams, options, result, offsets)
         result.days.append(day)
     store.delete(present)
     return result
@@ -132,6 +153,7 @@ def _commit_day(
     streams: pa.Table,
     options: ChunkOptions,
     result: FlushResult,
+    offsets: dict[str, dict[str, int]],
 ) -> None:
     for _attempt in range(MAX_COMMIT_RETRIES):
         base = manifest.load_latest(store, tenant, day)
@@ -160,6 +182,7 @@ def _commit_day(
                 pa.concat_tables([base.refs, refs]),
                 operation="flush",
                 applied_landing=sources,
+                extra=_offsets_record(store, base, (offsets[s] for s in sources if s in offsets)),
             )
         except manifest.CommitConflict:
             result.conflicts += 1
@@ -174,3 +197,42 @@ def _commit_day(
     raise manifest.CommitConflict(
         f"gave up publishing {tenant}/{day} after {MAX_COMMIT_RETRIES} conflicting commits"
     )
+
+
+def merge_offsets(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Per-partition maximum of several `{source partition: next offset}` maps.
+
+    >>> merge_offsets([{"a": 3, "b": 9}, {"a": 5}])
+    {'a': 5, 'b': 9}
+    """
+    merged: dict[str, int] = {}
+    for part in parts:
+        for name, offset in part.items():
+            if offset > merged.get(name, -1):
+                merged[name] = int(offset)
+    return dict(sorted(merged.items()))
+
+
+def committed_source_offsets(store: ObjectStore, tenant: str, day: str) -> dict[str, int]:
+    """The source offsets absorbed into a tenant's day: those of the newest version that
+    records them (versions written by other operations may not)."""
+    for version in reversed(manifest.versions(store, tenant, day)):
+        commit = manifest.load(store, tenant, day, version).commit
+        if SOURCE_OFFSETS_FIELD in commit:
+            return dict(commit[SOURCE_OFFSETS_FIELD])
+    return {}
+
+
+def _offsets_record(
+    store: ObjectStore, base: manifest.Manifest, new: Iterable[dict[str, int]]
+) -> dict[str, dict[str, int]] | None:
+    """The `source_offsets` field of the next commit, or None when there is nothing to
+    record (lakes fed only by pushes keep commit records as they were)."""
+    new = list(new)
+    if SOURCE_OFFSETS_FIELD in base.commit:
+        carried = dict(base.commit[SOURCE_OFFSETS_FIELD])
+    elif new:
+        carried = committed_source_offsets(store, base.tenant, base.day)
+    else:
+        return None
+    return {SOURCE_OFFSETS_FIELD: merge_offsets([carried, *new])}

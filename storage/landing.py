@@ -8,6 +8,12 @@ map is what costs most to encode, decode and copy, and a batch has few streams.
 to one writer thread and waits; whatever queued up while the previous write was in flight
 goes out together as one object per tenant. Nothing is acknowledged before its object is
 durable, and a failed write fails every request that was waiting on it.
+
+A writer may attach its own string metadata to an object (`metadata=`; read back with
+`landing_metadata`). Kafka ingestion stores the consumed offsets this way, so that the
+offsets are durable in the very object that holds their records, and writes such objects
+with `write_landing_once` under a key it derives from the batch: create-if-absent makes a
+second writer of the same batch lose instead of duplicating it.
 """
 
 from __future__ import annotations
@@ -35,14 +41,19 @@ _IPC_OPTIONS = {
 
 
 _STREAMS_KEY = b"loglake.streams"
+SOURCE_OFFSETS = "loglake.source_offsets"
+"""Landing metadata key of a JSON object `{source partition: next offset}` (Kafka ingest);
+flush carries these into the manifest commit that absorbs the object (`storage.flush`)."""
 _ROW_COLUMNS = [name for name in ENTRY_SCHEMA.names if name != "labels"]
 ROW_SCHEMA = pa.schema([ENTRY_SCHEMA.field(name) for name in _ROW_COLUMNS])
 """The per-row columns of a landing object: the entry schema without `labels`."""
 
 
-def encode_landing(table: pa.Table, compress: bool = True) -> bytes:
+def encode_landing(
+    table: pa.Table, compress: bool = True, metadata: dict[str, str] | None = None
+) -> bytes:
     """Serialise entries as an Arrow IPC file (lz4 when `compress`), labels once per
-    stream."""
+    stream; `metadata` is stored as extra schema metadata (see `landing_metadata`)."""
     streams = streams_of(table)
     meta = json.dumps(
         [
@@ -54,7 +65,10 @@ def encode_landing(table: pa.Table, compress: bool = True) -> bytes:
             )
         ]
     ).encode()
-    schema = ROW_SCHEMA.with_metadata({_STREAMS_KEY: meta})
+    extra = {k.encode(): v.encode() for k, v in (metadata or {}).items()}
+    if _STREAMS_KEY in extra:
+        raise ValueError(f"landing metadata key {_STREAMS_KEY.decode()!r} is reserved")
+    schema = ROW_SCHEMA.with_metadata({**extra, _STREAMS_KEY: meta})
     sink = io.BytesIO()
     with pa.ipc.new_file(sink, schema, options=_IPC_OPTIONS[compress]) as writer:
         writer.write_table(table.select(_ROW_COLUMNS).cast(schema))
@@ -75,16 +89,41 @@ def decode_landing_parts(data: bytes) -> tuple[pa.Table, pa.Table]:
     return rows.replace_schema_metadata(None), streams
 
 
+def landing_metadata(data: bytes) -> dict[str, str]:
+    """The writer's metadata of a landing object (empty for objects written without);
+    only the file footer is parsed, not the rows."""
+    meta = pa.ipc.open_file(pa.BufferReader(data)).schema.metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if k != _STREAMS_KEY}
+
+
 def decode_landing(data: bytes) -> pa.Table:
     """Read a landing object back into an entry table (`ENTRY_SCHEMA`)."""
     return with_labels(*decode_landing_parts(data))
 
 
-def write_landing(store: ObjectStore, tenant: str, table: pa.Table) -> str:
+def write_landing(
+    store: ObjectStore, tenant: str, table: pa.Table, metadata: dict[str, str] | None = None
+) -> str:
     """Durably write one landing object and return its key."""
     key = layout.landing_key(tenant)
-    store.put(key, encode_landing(table, compress=store.is_s3))
+    store.put(key, encode_landing(table, compress=store.is_s3, metadata=metadata))
     return key
+
+
+def write_landing_once(
+    store: ObjectStore,
+    tenant: str,
+    name: str,
+    table: pa.Table,
+    metadata: dict[str, str] | None = None,
+) -> str | None:
+    """Durably write a landing object named `name` (no folder, no suffix) only if no object
+    has that key yet (create-if-absent); its key, or None when another writer was first."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"invalid landing object name {name!r}")
+    key = f"{layout.landing_prefix(tenant)}/{name}.arrow"
+    data = encode_landing(table, compress=store.is_s3, metadata=metadata)
+    return key if store.put_if_absent(key, data) else None
 
 
 def list_landing(store: ObjectStore, tenant: str | None = None) -> list[ObjectInfo]:

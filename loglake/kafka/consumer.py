@@ -1,0 +1,400 @@
+"""The Kafka consumer loop: poll, batch per partition, land exactly once, report.
+
+Main interface: `ingest(lake, config, ...)` → `IngestReport`, and `KafkaIngester` when the
+caller keeps the stats (`KafkaStats`) across runs. The exactly-once protocol is described
+in the package docstring; here is where each step happens:
+
+- `_on_assign`: seek every assigned partition to `lake_offsets` (oldest record if none);
+- `_land`: one landing object per partition batch, create-if-absent under
+  `landing_name(group, topic, partition, first offset)`, with the batch's next offset in its
+  metadata; on a lost race, re-seek that partition from the lake and drop the batch;
+- after landing: commit the group offset asynchronously, for lag monitoring only.
+
+A batch of a partition is landed when it reaches `batch_max_records` or `batch_max_bytes`,
+when its oldest record has waited `batch_max_wait_s`, when the partition reaches its end
+(partition EOF), and when the run stops. Records of a revoked partition that were not
+landed are dropped: the next owner reads them again from the lake's offset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from loglake.kafka.batch import build_batch
+from loglake.kafka.config import KafkaIngestConfig
+from loglake.kafka.metrics import KafkaStats
+from loglake.kafka.offsets import encode_offsets, lake_offsets, landing_name, partition_key
+from loglake.kafka.records import Record, RecordError, record_labels
+from loglake.lake import Lake
+from storage.landing import write_landing_once
+
+_POLL_TIMEOUT_S = 0.2
+_PER_RECORD_META = frozenset({"__meta_kafka_message_key", "__meta_kafka_message_offset"})
+
+Partition = tuple[str, int]
+
+
+@dataclass
+class IngestReport:
+    """What one run did (CLI output, Dagster materialization metadata)."""
+
+    records: int = 0
+    bytes: int = 0
+    lines: int = 0
+    bad_records: int = 0
+    dead_lettered: int = 0
+    landing_objects: int = 0
+    landing_conflicts: int = 0
+    rebalances: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    lag: int = 0
+    caught_up: bool = False
+    partitions: dict[str, int] = field(default_factory=dict)
+    """Next offset landed per `topic/partition`."""
+
+    @property
+    def mb_per_s(self) -> float:
+        """Record value MB (10^6 bytes) per wall-clock second."""
+        return self.bytes / 1e6 / self.seconds if self.seconds else 0.0
+
+    @property
+    def mb_per_cpu_s(self) -> float:
+        """Record value MB per CPU second of the consumer process."""
+        return self.bytes / 1e6 / self.cpu_seconds if self.cpu_seconds else 0.0
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Flat JSON-able values, for Dagster metadata and `--format json`."""
+        return {
+            "records": self.records,
+            "bytes": self.bytes,
+            "lines": self.lines,
+            "bad_records": self.bad_records,
+            "dead_lettered": self.dead_lettered,
+            "landing_objects": self.landing_objects,
+            "landing_conflicts": self.landing_conflicts,
+            "rebalances": self.rebalances,
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "mb_per_s": round(self.mb_per_s, 3),
+            "mb_per_cpu_s": round(self.mb_per_cpu_s, 3),
+            "lag": self.lag,
+            "caught_up": self.caught_up,
+        }
+
+
+@dataclass
+class _Pending:
+    since: float
+    records: list[Record] = field(default_factory=list)
+    bytes: int = 0
+
+
+class DeadLetterError(RuntimeError):
+    """Bad records could not be delivered to the dead-letter topic; nothing was landed."""
+
+
+class KafkaIngester:
+    """A consumer bound to one lake and config; `run()` may be called more than once."""
+
+    def __init__(
+        self, lake: Lake, config: KafkaIngestConfig, stats: KafkaStats | None = None
+    ) -> None:
+        self.lake = lake
+        self.config = config
+        self.stats = stats or KafkaStats()
+        self.limits = lake.settings.limits_for(config.tenant)
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._assigned: set[Partition] = set()
+        self._eof: set[Partition] = set()
+        self._pending: dict[Partition, _Pending] = {}
+        self._carry: dict[Partition, int] = {}
+        self._labels: dict[Partition, Mapping[str, str]] = {}
+        self._report = IngestReport()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        until_caught_up: bool = True,
+        max_records: int | None = None,
+        max_seconds: float | None = None,
+        progress: Callable[[IngestReport], None] | None = None,
+    ) -> IngestReport:
+        """Consume until caught up (every assigned partition at its end, all landed), or
+        `max_records` consumed, or `max_seconds` elapsed, whichever comes first."""
+        self._report = report = IngestReport()
+        started, cpu_started = time.monotonic(), time.process_time()
+        consumer = self._consumer = Consumer(self.config.consumer_config())
+        topics = list(self.config.topics)
+        consumer.subscribe(
+            topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
+        try:
+            while True:
+                messages = consumer.consume(
+                    num_messages=min(self.config.batch_max_records, 10_000),
+                    timeout=_POLL_TIMEOUT_S,
+                )
+                self._accept(messages)
+                now = time.monotonic()
+                stopping = (max_records is not None and report.records >= max_records) or (
+                    max_seconds is not None and now - started >= max_seconds
+                )
+                for partition, pending in list(self._pending.items()):
+                    if (
+                        stopping
+                        or partition in self._eof
+                        or len(pending.records) >= self.config.batch_max_records
+                        or pending.bytes >= self.config.batch_max_bytes
+                        or now - pending.since >= self.config.batch_max_wait_s
+                    ):
+                        self._land(partition)
+                        if progress:
+                            progress(report)
+                caught_up = (
+                    bool(self._assigned) and self._eof >= self._assigned and not self._pending
+                )
+                if stopping or (until_caught_up and caught_up):
+                    report.caught_up = caught_up
+                    break
+        finally:
+            self._consumer = None
+            consumer.close()
+            if self._producer is not None:
+                self._producer.flush(10)
+            report.seconds = time.monotonic() - started
+            report.cpu_seconds = time.process_time() - cpu_started
+            self.stats.cpu_seconds += report.cpu_seconds
+            report.lag = self.stats.total_lag()
+        return report
+
+    def _accept(self, messages: list) -> None:
+        pending_of, assigned, eof = self._pending, self._assigned, self._eof
+        per_topic: dict[str, list[int]] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    eof.add((message.topic(), message.partition()))
+                elif error.fatal():
+                    raise KafkaException(error)
+                continue
+            topic = message.topic()
+            partition = (topic, message.partition())
+            if partition not in assigned:
+                continue
+            value = message.value()
+            kind, ts = message.timestamp()
+            pending = pending_of.get(partition)
+            if pending is None:
+                pending = pending_of[partition] = _Pending(time.monotonic())
+            pending.records.append(
+                Record(
+                    topic,
+                    partition[1],
+                    message.offset(),
+                    message.key(),
+                    value,
+                    ts if kind != 0 else None,  # 0: TIMESTAMP_NOT_AVAILABLE
+                )
+            )
+            length = len(value) if value else 0
+            pending.bytes += length
+            eof.discard(partition)  # records after an EOF event: not at the end any more
+            counts = per_topic.get(topic)
+            if counts is None:
+                counts = per_topic[topic] = [0, 0]
+            counts[0] += 1
+            counts[1] += length
+        for topic, (records, size) in per_topic.items():
+            self._report.records += records
+            self._report.bytes += size
+            self.stats.records[topic] += records
+            self.stats.bytes[topic] += size
+
+    # -- rebalances ----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Seek to the lake's offsets, never the group's committed ones."""
+        self.stats.rebalances += 1
+        self._report.rebalances += 1
+        known = lake_offsets(self.lake.store, self.config.tenant, self.config.group_id)
+        for tp in partitions:
+            tp.offset = known.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        consumer.assign(partitions)
+        self._assigned = {(tp.topic, tp.partition) for tp in partitions}
+        for partition in self._assigned:
+            self._eof.discard(partition)
+            self._pending.pop(partition, None)
+            self._carry.pop(partition, None)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Forget what was read and not landed: the next owner reads it from the lake."""
+        for tp in partitions:
+            partition = (tp.topic, tp.partition)
+            self._assigned.discard(partition)
+            self._eof.discard(partition)
+            self._pending.pop(partition, None)
+            self._carry.pop(partition, None)
+        consumer.unassign()
+
+    # -- landing -------------------------------------------------------------------------
+
+    def _label_fn(self, partition: Partition) -> Callable[[Record], Mapping[str, str]]:
+        config = self.config
+        member = self._consumer.memberid() if self._consumer is not None else ""
+        if _PER_RECORD_META & set(config.meta_labels):
+            return lambda r: record_labels(
+                r, config.labels, config.meta_labels, config.group_id, member or ""
+            )
+        labels = self._labels.get(partition)
+        if labels is None:
+            probe = Record(partition[0], partition[1], 0, None, None, None)
+            labels = record_labels(
+                probe, config.labels, config.meta_labels, config.group_id, member or ""
+            )
+            self._labels[partition] = labels
+        return lambda _record: labels
+
+    def _land(self, partition: Partition) -> None:
+        pending = self._pending.pop(partition)
+        if partition not in self._assigned or not pending.records:
+            return
+        config, report = self.config, self._report
+        topic, number = partition
+        records = pending.records
+        batch = build_batch(
+            records,
+            config.format_of(topic),
+            self._label_fn(partition),
+            self.limits,
+            config.tenant,
+            use_incoming_timestamp=config.use_incoming_timestamp,
+            now_ns=time.time_ns(),
+            on_error=config.on_error,
+            same_labels=not (_PER_RECORD_META & set(config.meta_labels)),
+        )
+        if batch.bad and config.on_error == "dead-letter":
+            self._dead_letter(batch.bad)
+        first = self._carry.pop(partition, records[0].offset)
+        next_offset = records[-1].offset + 1
+        for bad in batch.bad:
+            action = "stored" if config.on_error == "label" else "dead_lettered"
+            self.stats.bad[(topic, bad.reason, action)] += 1
+        report.bad_records += len(batch.bad)
+        if batch.table.num_rows == 0:
+            # Only dead-lettered records: nothing to land; the next landed batch of this
+            # partition covers their offsets too (dead-lettering is at-least-once).
+            self._carry[partition] = first
+            self._after_landing(partition, next_offset)
+            return
+        metadata = encode_offsets({partition_key(config.group_id, topic, number): next_offset})
+        if self._consumer is None or partition not in self._assigned:
+            return
+        key = write_landing_once(
+            self.lake.store,
+            config.tenant,
+            landing_name(config.group_id, topic, number, first),
+            batch.table,
+            metadata,
+        )
+        if key is None:
+            self._lost_race(partition)
+            return
+        lines = batch.table.num_rows
+        report.lines += lines
+        report.landing_objects += 1
+        self.stats.lines[topic] += lines
+        self.stats.landing_objects += 1
+        self._after_landing(partition, next_offset)
+
+    def _after_landing(self, partition: Partition, next_offset: int) -> None:
+        topic, number = partition
+        self._report.partitions[f"{topic}/{number}"] = next_offset
+        consumer = self._consumer
+        if consumer is None:
+            return
+        tp = TopicPartition(topic, number, next_offset)
+        with contextlib.suppress(KafkaException):  # lag monitoring only: the lake decides
+            consumer.commit(offsets=[tp], asynchronous=True)
+        _low, high = consumer.get_watermark_offsets(tp, cached=True)
+        if high is not None and high >= 0:
+            self.stats.lag[partition] = high - next_offset
+
+    def _lost_race(self, partition: Partition) -> None:
+        """Another consumer landed this batch first: continue from what the lake says."""
+        self._report.landing_conflicts += 1
+        self.stats.landing_conflicts += 1
+        self._carry.pop(partition, None)
+        known = lake_offsets(self.lake.store, self.config.tenant, self.config.group_id)
+        offset = known.get(partition, OFFSET_BEGINNING)
+        if self._consumer is not None:
+            self._consumer.seek(TopicPartition(partition[0], partition[1], offset))
+
+    def _dead_letter(self, bad: list[RecordError]) -> None:
+        """Deliver bad records to the dead-letter topic before their offsets are landed."""
+        if self._producer is None:
+            self._producer = Producer(self.config.producer_config())
+        failures: list[str] = []
+
+        def delivered(err: KafkaError | None, _message: object) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for error in bad:
+            record = error.record
+            self._producer.produce(
+                self.config.dead_letter_topic,
+                value=record.value,
+                key=record.key,
+                headers=[
+                    ("loglake_error", error.reason.encode()),
+                    ("loglake_error_details", error.details.encode()[:1024]),
+                    ("loglake_source", f"{record.topic}/{record.partition}/{record.offset}"),
+                ],
+                on_delivery=delivered,
+            )
+            self._producer.poll(0)
+        remaining = self._producer.flush(30)
+        if remaining or failures:
+            raise DeadLetterError(
+                f"{remaining} bad records undelivered to {self.config.dead_letter_topic!r}: "
+                + "; ".join(failures[:3])
+            )
+        self._report.dead_lettered += len(bad)
+
+
+def ingest(
+    lake: Lake,
+    config: KafkaIngestConfig,
+    *,
+    until_caught_up: bool = True,
+    max_records: int | None = None,
+    max_seconds: float | None = None,
+    progress: Callable[[IngestReport], None] | None = None,
+    stats: KafkaStats | None = None,
+) -> IngestReport:
+    """Consume `config.topics` into `lake` exactly once; see `KafkaIngester.run`."""
+    ingester = KafkaIngester(lake, config, stats)
+    return ingester.run(
+        until_caught_up=until_caught_up,
+        max_records=max_records,
+        max_seconds=max_seconds,
+        progress=progress,
+    )

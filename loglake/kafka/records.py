@@ -1,0 +1,213 @@
+"""Kafka records → `DecodedStream`s, per format; `RecordError` for a record that is bad.
+
+Main interface: `decode_records(records, fmt, label_fn, ...)` decodes the records of one
+partition batch into streams for `loglake.ingest.push.build_entries` (which applies
+Loki's label and line checks), and reports each undecodable record as a `RecordError`
+instead of raising, so one bad record never blocks its partition.
+
+Formats (see `KafkaIngestConfig`):
+
+- `raw`: the value bytes are the line, unchanged (as `loki.source.kafka`); the timestamp is
+  the record's (`use_incoming_timestamp`) or the read time; records with equal labels share
+  one stream, so a batch is usually one stream.
+- `hubble`: `decode_hubble_line` — `flow.time` (else the record time), labels `job`,
+  `node`, `verdict`, namespaces; the JSON is the line.
+- `loki-push`: a push body per record — JSON when it starts with `{`, else snappy protobuf
+  (what `/loki/api/v1/push` takes); stream labels win over configured ones.
+- `otlp-json`: `otlp.decode_otlp_json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from loglake.hubble.flows import decode_hubble_line
+from loglake.ingest.errors import PushError
+from loglake.ingest.labels import LabelParseError, labels_text, parse_labels
+from loglake.ingest.push import DecodedStream, decode_push
+from loglake.kafka.otlp import decode_otlp_json
+
+
+class Record(NamedTuple):
+    """The parts of a Kafka record ingestion uses (a tuple: a consumer makes one per
+    record, and a frozen dataclass costs ten times as much to build)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """A record that could not be decoded or whose entries Loki's checks reject."""
+
+    record: Record
+    reason: str
+    """Short code, the `__error__` value and the `reason` metric label."""
+    details: str
+
+
+def record_labels(
+    record: Record,
+    static: Mapping[str, str],
+    meta: Mapping[str, str],
+    group_id: str,
+    member_id: str = "",
+) -> dict[str, str]:
+    """Configured labels plus the kept `__meta_kafka_*` values of this record.
+
+    >>> r = Record("logs", 3, 7, None, b"x", None)
+    >>> record_labels(r, {"job": "app"}, {"__meta_kafka_topic": "topic",
+    ...     "__meta_kafka_message_key": "key"}, "g")
+    {'job': 'app', 'topic': 'logs', 'key': 'none'}
+    """
+    labels = dict(static)
+    for name, target in meta.items():
+        if name == "__meta_kafka_topic":
+            labels[target] = record.topic
+        elif name == "__meta_kafka_partition":
+            labels[target] = str(record.partition)
+        elif name == "__meta_kafka_group_id":
+            labels[target] = group_id
+        elif name == "__meta_kafka_member_id":
+            labels[target] = member_id
+        elif name == "__meta_kafka_message_offset":
+            labels[target] = str(record.offset)
+        elif name == "__meta_kafka_message_key":
+            labels[target] = record.key.decode("utf-8", "replace") if record.key else "none"
+    return labels
+
+
+def record_ts_ns(record: Record, fallback_ns: int) -> int:
+    """The record's timestamp in ns, or `fallback_ns` when the broker gave none."""
+    if record.timestamp_ms is None or record.timestamp_ms < 0:
+        return fallback_ns
+    return record.timestamp_ms * 1_000_000
+
+
+class _Streams:
+    """Entries grouped by label text, in first-seen order."""
+
+    def __init__(self) -> None:
+        self.by_text: dict[str, DecodedStream] = {}
+        self._text_cache: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def text(self, labels: Mapping[str, str]) -> str:
+        key = tuple(sorted(labels.items()))
+        text = self._text_cache.get(key)
+        if text is None:
+            text = self._text_cache[key] = labels_text(labels)
+        return text
+
+    def add(self, text: str, ts: int, line: str | bytes, metadata: tuple | None = None) -> None:
+        stream = self.by_text.get(text)
+        if stream is None:
+            stream = self.by_text[text] = DecodedStream(text, [], [], None)
+        if metadata and stream.metadata is None:
+            stream.metadata = [()] * len(stream.ts)
+        stream.ts.append(ts)
+        stream.lines.append(line)
+        if stream.metadata is not None:
+            stream.metadata.append(metadata or ())
+
+
+def decode_record(
+    record: Record,
+    fmt: str,
+    base_labels: Mapping[str, str],
+    *,
+    use_incoming_timestamp: bool,
+    now_ns: int,
+) -> list[DecodedStream]:
+    """One record's streams; raises ValueError (`RecordError` material) when it is bad."""
+    out = _Streams()
+    _decode_into(out, record, fmt, base_labels, use_incoming_timestamp, now_ns)
+    return list(out.by_text.values())
+
+
+def _decode_into(
+    out: _Streams,
+    record: Record,
+    fmt: str,
+    base_labels: Mapping[str, str],
+    use_incoming_timestamp: bool,
+    now_ns: int,
+) -> None:
+    value = record.value or b""
+    if fmt == "raw":
+        ts = record_ts_ns(record, now_ns) if use_incoming_timestamp else now_ns
+        out.add(out.text(base_labels), ts, value)
+    elif fmt == "hubble":
+        entry = decode_hubble_line(value, default_ts_ns=record_ts_ns(record, now_ns))
+        out.add(out.text({**base_labels, **entry.labels}), entry.ts_ns, entry.line)
+    elif fmt == "loki-push":
+        if not value.strip():
+            raise ValueError("empty record")
+        is_json = value.lstrip()[:1] == b"{"
+        content_type = "application/json" if is_json else "application/x-protobuf"
+        try:
+            streams = decode_push(value, content_type, None)
+        except PushError as err:
+            raise ValueError(err.message) from None
+        for stream in streams:
+            # Loki's label text parser runs later in build_entries; configured labels only
+            # fill names the stream lacks, so they are appended as text and parsed once.
+            text = _merge_label_text(stream.labels, base_labels)
+            for i, (ts, line) in enumerate(zip(stream.ts, stream.lines, strict=True)):
+                meta = stream.metadata[i] if stream.metadata else None
+                out.add(text, ts, line, meta)
+    elif fmt == "otlp-json":
+        for labels, ts, line, metadata in decode_otlp_json(value, default_ts_ns=now_ns):
+            out.add(out.text({**base_labels, **labels}), ts, line, metadata)
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
+
+
+def _merge_label_text(text: str, base: Mapping[str, str]) -> str:
+    """Stream label text with the configured labels it lacks added (parsed later)."""
+    if not base:
+        return text
+    try:
+        own = dict(parse_labels(text))
+    except LabelParseError:
+        return text  # build_entries reports it with Loki's message
+    return labels_text({**base, **own})
+
+
+def decode_records(
+    records: Sequence[Record],
+    fmt: str,
+    label_fn: Callable[[Record], Mapping[str, str]],
+    *,
+    use_incoming_timestamp: bool,
+    now_ns: int,
+    same_labels: bool = False,
+) -> tuple[list[DecodedStream], list[RecordError]]:
+    """Decode a batch of records: (streams of the good ones, the bad ones).
+
+    `label_fn(record)` gives a record's configured + `__meta_kafka_*` labels; with
+    `same_labels` it gives every record the same ones, and a `raw` batch is then one
+    stream built without per-record Python beyond reading the values.
+    """
+    if fmt == "raw" and same_labels and records:
+        labels = labels_text(label_fn(records[0]))
+        lines = [record.value or b"" for record in records]
+        if use_incoming_timestamp:
+            ts = [record_ts_ns(record, now_ns) for record in records]
+        else:
+            ts = [now_ns] * len(records)
+        return [DecodedStream(labels, ts, lines, None)], []
+    out = _Streams()
+    errors: list[RecordError] = []
+    for record in records:
+        try:
+            _decode_into(out, record, fmt, label_fn(record), use_incoming_timestamp, now_ns)
+        except ValueError as err:  # HubbleDecodeError, OtlpDecodeError, UnicodeDecodeError
+            reason = "invalid_json" if "JSON" in str(err) else "invalid_record"
+            errors.append(RecordError(record, reason, f"{fmt}: {err}"))
+    return list(out.by_text.values()), errors
