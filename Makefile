@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench bench-kafka dagster clean
+.PHONY: setup demo test lint format bench bench-kafka bench-compaction dagster clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,9 @@ bench: $(STAMP)
 
 bench-kafka: $(STAMP)
 	$(BIN)/python bench/kafka.py
+
+bench-compaction: $(STAMP)
+	$(BIN)/python bench/compaction.py
 
 dagster: $(STAMP)
 	$(BIN)/loglake dagster --lake ./lake

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+import logql2sql
 from logql2sql.errors import LogQLError
 from logql2sql.lexical import parse_duration
 
@@ -96,6 +97,39 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+DELETION_MODES = ("disabled", "filter-only", "filter-and-delete")
+_DAY_NS = 24 * 3600 * 1_000_000_000
+
+
+class StreamRetention(_Section):
+    """One `retention_stream` entry, as in Loki's limits: a selector of label matchers only,
+    a priority and a period of at least a day."""
+
+    selector: str
+    priority: int = 0
+    period: int
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration_ns(v) if isinstance(v, str) else int(v)
+
+    @field_validator("period")
+    @classmethod
+    def _at_least_a_day(cls, v: int) -> int:
+        if v < _DAY_NS:
+            raise ValueError("retention period must be >= 24h")
+        return v
+
+    @field_validator("selector")
+    @classmethod
+    def _label_matchers_only(cls, v: str) -> str:
+        expr = logql2sql.parse(v)
+        if not isinstance(expr, logql2sql.ast.LogExpr) or expr.pipeline:
+            raise ValueError(f"retention selector may hold label matchers only: {v}")
+        return v
+
+
 class Limits(_Section):
     """Per-tenant limits, with Loki's `limits_config` names and defaults."""
 
@@ -118,17 +152,28 @@ class Limits(_Section):
     query_timeout: int = Field(default=parse_duration_ns("1m"))
     max_query_length: int = Field(default=parse_duration_ns("30d1h"))
     max_query_bytes_read: int = 0
+    retention_period: int = 0
+    retention_stream: tuple[StreamRetention, ...] = ()
+    deletion_mode: str = "filter-and-delete"
 
     @field_validator(
         "reject_old_samples_max_age",
         "creation_grace_period",
         "query_timeout",
         "max_query_length",
+        "retention_period",
         mode="before",
     )
     @classmethod
     def _duration(cls, v: Any) -> int:
         return parse_duration_ns(v) if isinstance(v, str) else int(v)
+
+    @field_validator("deletion_mode")
+    @classmethod
+    def _deletion_mode(cls, v: str) -> str:
+        if v not in DELETION_MODES:
+            raise ValueError(f"invalid deletion mode {v!r}, expected one of {DELETION_MODES}")
+        return v
 
     @field_validator(
         "max_line_size", "max_structured_metadata_size", "max_query_bytes_read", mode="before"
@@ -175,6 +220,26 @@ class LakeConfig(_Section):
         return parse_duration_ns(v) if isinstance(v, str) else int(v)
 
 
+class CompactorConfig(_Section):
+    """Loki's `compactor` block (the keys loglake uses) plus compaction's own settings."""
+
+    retention_enabled: bool = False
+    retention_delete_delay: int = Field(default=parse_duration_ns("2h"))
+    delete_request_cancel_period: int = Field(default=parse_duration_ns("24h"))
+    compaction_target_bytes: int = 128 * 1024 * 1024
+    compaction_compression_level: int = 3
+
+    @field_validator("retention_delete_delay", "delete_request_cancel_period", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration_ns(v) if isinstance(v, str) else int(v)
+
+    @field_validator("compaction_target_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, v: Any) -> int:
+        return parse_bytes(v) if isinstance(v, str) else int(v)
+
+
 class RuntimeConfig(_Section):
     """Loki's `runtime_config`: a file of per-tenant `overrides`."""
 
@@ -189,6 +254,7 @@ class Settings(_Section):
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     lake: LakeConfig = LakeConfig()
+    compactor: CompactorConfig = CompactorConfig()
     limits_config: Limits = Limits()
     runtime_config: RuntimeConfig = RuntimeConfig()
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)

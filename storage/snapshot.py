@@ -90,20 +90,26 @@ def take_snapshot(
     """Pin the latest manifest of every day in range, then read the landing rows that
     those versions have not absorbed.
 
-    Manifests are pinned before landing is listed: a flush publishes before it deletes
-    landing objects, so a landing object that vanishes under us was absorbed by a version
-    newer than our pin — then the snapshot is taken again.
+    Manifests are pinned before landing is listed, and checked again afterwards: a flush
+    publishes before it deletes landing objects, so rows that vanished from landing under
+    us were absorbed by a version newer than our pin — then the snapshot is taken again.
     """
     for _ in range(_MAX_ATTEMPTS):
-        pinned = {}
-        for day in manifest.days(store, tenant):
-            lo, hi = layout.day_bounds(day)
-            if (start_ns is not None and hi <= start_ns) or (end_ns is not None and lo > end_ns):
-                continue
-            pinned[day] = manifest.load_latest(store, tenant, day)
+        pinned = {
+            day: manifest.load_latest(store, tenant, day)
+            for day in _days_in_range(store, tenant, start_ns, end_ns)
+        }
         try:
             landing = _read_landing(store, tenant, pinned)
         except FileNotFoundError:
+            continue
+        # A flush that committed and deleted its landing objects after our pin but before
+        # our listing took rows we saw in neither place: then a version moved, so retry.
+        latest = {
+            day: _latest_version(store, tenant, day)
+            for day in _days_in_range(store, tenant, start_ns, end_ns)
+        }
+        if latest != {day: m.version for day, m in pinned.items()}:
             continue
         if start_ns is not None or end_ns is not None:
             ts = landing.column("ts")
@@ -114,6 +120,23 @@ def take_snapshot(
             landing = landing.filter(mask)
         return Snapshot(tenant, pinned, landing)
     raise RuntimeError(f"could not pin a consistent snapshot of tenant {tenant!r}")
+
+
+def _days_in_range(
+    store: ObjectStore, tenant: str, start_ns: int | None, end_ns: int | None
+) -> list[str]:
+    out = []
+    for day in manifest.days(store, tenant):
+        lo, hi = layout.day_bounds(day)
+        if (start_ns is not None and hi <= start_ns) or (end_ns is not None and lo > end_ns):
+            continue
+        out.append(day)
+    return out
+
+
+def _latest_version(store: ObjectStore, tenant: str, day: str) -> int:
+    found = manifest.versions(store, tenant, day)
+    return found[-1] if found else 0
 
 
 def _read_landing(store: ObjectStore, tenant: str, pinned: dict[str, Manifest]) -> pa.Table:

@@ -2,10 +2,10 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, asset, define_asset_job
 
-from dagster_project.defs.resources import LakeResource
+from dagster_project.defs.resources import LAKE_WRITER_POOL, LakeResource
 
 
-@asset(group_name="ingest", compute_kind="duckdb")
+@asset(group_name="ingest", compute_kind="duckdb", pool=LAKE_WRITER_POOL)
 def lake_flush(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """Flush the lake: every landing object (pushes and Kafka batches written ahead) becomes
     zstd Parquet chunks, partitioned by tenant, day and partition labels and sorted by

@@ -5,6 +5,11 @@ from dagster import ConfigurableResource
 from loglake.config import load_settings
 from loglake.lake import Lake
 
+LAKE_WRITER_POOL = "lake_writer"
+"""The Dagster pool every asset that publishes manifest versions runs in (flush,
+compaction, retention, deletes, GC), so writers take turns; the manifest's create-if-absent
+commit is the second line of defence."""
+
 
 class LakeResource(ConfigurableResource):
     """Where the lake is and how to reach it.

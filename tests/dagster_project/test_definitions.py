@@ -22,7 +22,13 @@ def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     assert {"landing_sensor", "kafka_lag_sensor"} <= {s.name for s in repo.sensor_defs}
-    assert "flush_every_15_minutes" in {s.name for s in repo.schedule_defs}
+    assert {
+        "flush_every_15_minutes",
+        "compaction_schedule",
+        "retention_daily",
+        "deletes_hourly",
+        "gc_hourly",
+    } <= {s.name for s in repo.schedule_defs}
 
 
 def test_dagster_cli_validates_the_definitions(tmp_path: Path) -> None:
@@ -44,9 +50,10 @@ def test_flush_asset_materializes_on_a_temporary_lake(tmp_path: Path) -> None:
     lake = LakeResource(lake=str(tmp_path / "lake"))
     store = lake.open().store
     write_landing(store, "fake", entries(1, {"service_name": "api"}, [T0, T0 + 1, T0 + 2]))
-    result = dg.materialize([lake_flush], resources={"lake": lake})
-    assert result.success
-    [materialization] = result.asset_materializations_for_node("lake_flush")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([lake_flush], resources={"lake": lake}, instance=instance)
+        assert result.success
+        [materialization] = result.asset_materializations_for_node("lake_flush")
     metadata = {k: v.value for k, v in materialization.metadata.items()}
     assert metadata["rows"] == 3
     assert metadata["manifest_commits"] == 1
@@ -66,8 +73,9 @@ def test_full_materialization_of_all_assets(tmp_path: Path) -> None:
         if a.partitions_def is None and set(a.required_resource_keys) <= {"lake", "io_manager"}
     ]
     assert lake_flush in local
-    result = dg.materialize(local, resources={"lake": lake})
-    assert result.success
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(local, resources={"lake": lake}, instance=instance)
+        assert result.success
     assert lake.open().sql("SELECT count(*) AS n FROM logs", "t").to_pylist() == [{"n": 1}]
 
 

@@ -1,0 +1,195 @@
+"""Loki's log deletion API: `POST|PUT|GET|DELETE /loki/api/v1/delete`.
+
+As in Loki (`pkg/compactor/deletion/request_handler.go`) the API exists only when the
+compactor's `retention_enabled` is set (otherwise 404, as an unregistered route); a tenant
+whose `deletion_mode` is `disabled` gets 403. Requests are stored durably in the lake
+(`storage.delete_requests`) and applied by `storage.deletes.process_deletes` once their
+`delete_request_cancel_period` is over; until then they can be cancelled.
+
+- POST `query` (selector + optional line filters), `start` (required), `end` (default
+  now), `max_interval` → 204 with `X-Delete-Request-ID`;
+- GET → 200, JSON list of `{request_id, start_time, end_time, query, status, created_at,
+  user_id}` oldest first;
+- DELETE `request_id` (`force=true` past the cancel period) → 204.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from loglake.ingest.errors import PushError
+from loglake.ops_config import OpsSettings, parse_delete_query
+from loglake.server import error_response
+from logql2sql.errors import LogQLError
+from storage import delete_requests
+
+PATH = "/loki/api/v1/delete"
+DELETE_MAX_INTERVAL_NS = 24 * 3600 * 1_000_000_000
+_TIME_ERROR = "invalid {} time: require unix seconds or RFC3339 format"
+
+
+class BadRequest(Exception):
+    """A parameter error answered 400 with Loki's message."""
+
+
+def go_duration(ns: int) -> str:
+    """A duration as Go's `time.Duration.String` writes whole seconds and more.
+
+    >>> go_duration(24 * 3600 * 10**9), go_duration(90 * 10**9), go_duration(0)
+    ('24h0m0s', '1m30s', '0s')
+    """
+    seconds = ns // 1_000_000_000
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m{s}s"
+    if m:
+        return f"{m}m{s}s"
+    return f"{s}s"
+
+
+def parse_time_ms(text: str, now_ms: int) -> int:
+    """Loki's delete-API time: empty is now; RFC3339; else exactly 10 digits of Unix
+    seconds (with an optional fraction parsed as Loki's `util.ParseTime`)."""
+    if text == "":
+        return now_ms
+    if "T" in text:
+        try:
+            return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            pass
+    if len(text) != 10:
+        raise ValueError("not unix seconds")
+    value = float(text)
+    whole = math.trunc(value)
+    return whole * 1000 + round((value - whole) * 1000)
+
+
+def _ops(request: Request) -> OpsSettings:
+    ops = getattr(request.app.state, "ops", None)
+    return ops if ops is not None else OpsSettings.from_settings(request.app.state.settings)
+
+
+def _guard(request: Request) -> tuple[str, OpsSettings] | Response:
+    """The tenant and settings, or the response Loki gives before reaching the handler."""
+    ops = _ops(request)
+    if not ops.compactor.retention_enabled:
+        return error_response(404, "404 page not found")
+    try:
+        tenant = request.app.state.ingester.tenant(request)
+    except PushError as exc:
+        return error_response(400, exc.message)
+    if ops.limits_for(tenant).deletion_mode == "disabled":
+        return error_response(403, "deletion is not available for this tenant")
+    return tenant, ops
+
+
+def _interval(params: dict[str, str], start_ms: int, end_ms: int) -> None:
+    text = params.get("max_interval", "")
+    if not text:
+        return
+    from loglake.config import parse_duration_ns
+
+    try:
+        interval = parse_duration_ns(text)
+    except ValueError:
+        interval = 0
+    if interval < 1_000_000_000:
+        raise BadRequest("invalid max_interval: valid time units are 's', 'm', 'h'")
+    if interval > DELETE_MAX_INTERVAL_NS:
+        raise BadRequest(
+            f"max_interval can't be greater than {go_duration(DELETE_MAX_INTERVAL_NS)}"
+        )
+    if interval > (end_ms - start_ms) * 1_000_000:
+        span = go_duration((end_ms - start_ms) * 1_000_000)
+        raise BadRequest(f"max_interval can't be greater than the interval to be deleted ({span})")
+
+
+async def add_delete_request(request: Request) -> Response:
+    """POST/PUT: store a delete request."""
+    guarded = _guard(request)
+    if isinstance(guarded, Response):
+        return guarded
+    tenant, _ops_settings = guarded
+    params = dict(request.query_params)
+    now_ms = time.time_ns() // 1_000_000
+    try:
+        query = params.get("query", "")
+        if not query:
+            raise BadRequest("query not set")
+        try:
+            matchers, filters = parse_delete_query(query)
+        except (LogQLError, ValueError):
+            raise BadRequest("invalid query expression") from None
+        if not params.get("start"):
+            raise BadRequest("start time not set")
+        try:
+            start_ms = parse_time_ms(params["start"], now_ms)
+        except ValueError:
+            raise BadRequest(_TIME_ERROR.format("start")) from None
+        try:
+            end_ms = parse_time_ms(params.get("end", ""), now_ms)
+        except ValueError:
+            raise BadRequest(_TIME_ERROR.format("end")) from None
+        if end_ms > now_ms:
+            raise BadRequest("deletes in the future are not allowed")
+        if start_ms >= end_ms:
+            raise BadRequest("start time can't be greater than or equal to end time")
+        if filters:
+            _interval(params, start_ms, end_ms)
+    except BadRequest as exc:
+        return error_response(400, str(exc))
+    stored = delete_requests.add_request(
+        request.app.state.lake.store, tenant, query, start_ms, end_ms, matchers, filters
+    )
+    return Response(status_code=204, headers={"X-Delete-Request-ID": stored.request_id})
+
+
+async def list_delete_requests(request: Request) -> Response:
+    """GET: the tenant's requests with their status, oldest first."""
+    guarded = _guard(request)
+    if isinstance(guarded, Response):
+        return guarded
+    tenant, _ops_settings = guarded
+    found = delete_requests.list_requests(request.app.state.lake.store, tenant)
+    return JSONResponse([r.to_loki() for r in found])
+
+
+async def cancel_delete_request(request: Request) -> Response:
+    """DELETE: cancel a request that is still within its cancel period (or `force=true`)."""
+    guarded = _guard(request)
+    if isinstance(guarded, Response):
+        return guarded
+    tenant, ops = guarded
+    store = request.app.state.lake.store
+    request_id = request.query_params.get("request_id", "")
+    found = delete_requests.get_request(store, tenant, request_id)
+    if found is None:
+        return error_response(404, "could not find delete request with given id")
+    if found.status == delete_requests.PROCESSED:
+        return error_response(
+            400, "deletion of request which is in process or already processed is not allowed"
+        )
+    period = ops.compactor.delete_request_cancel_period
+    past_deadline = found.created_at_ms * 1_000_000 + period < time.time_ns()
+    if past_deadline and request.query_params.get("force") != "true":
+        return error_response(
+            400,
+            "Cancellation of partially completed delete request or delete request past the "
+            f"deadline of {go_duration(period)} since its creation is not allowed. "
+            "To force, use the ?force query parameter",
+        )
+    delete_requests.cancel_request(store, tenant, request_id)
+    return Response(status_code=204)
+
+
+def register(app: FastAPI) -> None:
+    """Add the deletion API routes."""
+    app.add_api_route(PATH, add_delete_request, methods=["POST", "PUT"])
+    app.add_api_route(PATH, list_delete_requests, methods=["GET"])
+    app.add_api_route(PATH, cancel_delete_request, methods=["DELETE"])

@@ -1,0 +1,280 @@
+"""Compaction: a tenant's day of small chunks becomes few large ones, in one manifest commit.
+
+`compact_day(store, tenant, day, options)` pins the latest manifest version, picks the
+chunks smaller than half the target size, and merges them per Hive partition folder: rows
+re-sorted by (fingerprint, ts, line), identical entries kept once, then cut into chunks of
+at most `target_bytes` of line text at stream boundaries (a stream larger than the target
+is cut by time), written at a higher zstd level than flush's. The swap — merged chunks out,
+new chunks in — is one create-if-absent commit (`storage.rewrite.replace_chunks`), so a
+reader sees the old chunks or the new ones, never both or neither; a flush that commits
+meanwhile is rebased onto, not redone. The replaced objects stay until garbage collection
+removes them after the grace period, so queries pinned on the old version still read them.
+
+A crash at any point is harmless: before the commit the new chunks are referenced by no
+version (garbage collection removes them later); after it the work is done, and a re-run
+finds nothing small left to merge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage import manifest
+from storage.chunks import ChunkOptions
+from storage.landing import ROW_SCHEMA
+from storage.layout import CHUNKS, tenant_dir
+from storage.objectstore import ObjectStore
+from storage.rewrite import StaleBase, partition_dirs_of, replace_chunks, write_replacement
+from storage.schema import STREAMS_SCHEMA, with_labels
+
+DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class CompactionOptions:
+    """Target chunk size (bytes of line text) and the zstd level of compacted chunks.
+
+    `max_merge_bytes` bounds how much line text one merge holds in memory; more small
+    chunks than that in one partition folder are merged in several batches.
+    """
+
+    target_bytes: int = DEFAULT_TARGET_BYTES
+    compression_level: int = 3
+    max_merge_bytes: int = 4 * DEFAULT_TARGET_BYTES
+
+
+@dataclass
+class CompactionResult:
+    """What compacting one tenant's day did (Dagster metadata, CLI output, the bench)."""
+
+    tenant: str
+    day: str
+    chunks_before: int = 0
+    chunks_after: int = 0
+    merged_chunks: int = 0
+    written_chunks: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    raw_bytes: int = 0
+    conflicts: int = 0
+    version: int = 0
+    overlapping_streams: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Identical (stream, ts, line) entries the merge kept once."""
+        return self.rows_in - self.rows_out
+
+
+def plan_merges(refs: pa.Table, options: CompactionOptions) -> list[list[str]]:
+    """Batches of small chunks to merge, each within one partition folder, oldest first."""
+    if refs.num_rows == 0:
+        return []
+    per_chunk = (
+        pl.from_arrow(refs.select(["chunk", "bytes", "min_ts"]))
+        .group_by("chunk")
+        .agg(pl.col("bytes").sum(), pl.col("min_ts").min())
+        .filter(pl.col("bytes") < options.target_bytes // 2)
+        .sort(["min_ts", "chunk"])
+    )
+    folders: dict[tuple[str, ...], list[tuple[str, int]]] = defaultdict(list)
+    for key, size in zip(per_chunk["chunk"].to_list(), per_chunk["bytes"].to_list(), strict=True):
+        folders[partition_dirs_of(key)].append((key, size))
+    batches = []
+    for chunks in folders.values():
+        batch: list[str] = []
+        held = 0
+        for key, size in chunks:
+            if batch and held + size > options.max_merge_bytes:
+                batches.append(batch)
+                batch, held = [], 0
+            batch.append(key)
+            held += size
+        batches.append(batch)
+    return [b for b in batches if len(b) > 1]
+
+
+def split_points(table: pa.Table, target_bytes: int) -> list[tuple[int, int]]:
+    """(offset, length) pieces of sorted entries with at most `target_bytes` of line text
+    each, cut at stream boundaries unless one stream alone exceeds the target.
+
+    >>> from storage.schema import ENTRY_SCHEMA
+    >>> t = pa.table({"fingerprint": [1, 1, 2, 3], "ts": [1, 2, 1, 1],
+    ...               "line": ["aa", "aa", "aaa", "a"], "labels": [[]] * 4,
+    ...               "structured_metadata": [[]] * 4}, schema=ENTRY_SCHEMA)
+    >>> split_points(t, 5)
+    [(0, 2), (2, 2)]
+    """
+    n = table.num_rows
+    if n == 0:
+        return []
+    sizes = pc.binary_length(table.column("line")).to_numpy(zero_copy_only=False)
+    ends = np.cumsum(sizes, dtype=np.int64)  # bytes up to and including each row
+    fps = table.column("fingerprint").to_numpy()
+    boundaries = np.flatnonzero(fps[1:] != fps[:-1]) + 1  # rows that start a new stream
+    pieces = []
+    start = 0
+    while start < n:
+        before = ends[start - 1] if start else 0
+        # last row index whose cumulative size keeps the piece within the target
+        last = int(np.searchsorted(ends, before + target_bytes, side="right"))
+        if last >= n:
+            pieces.append((start, n - start))
+            break
+        i = int(np.searchsorted(boundaries, last, side="right")) - 1
+        stop = int(boundaries[i]) if i >= 0 and boundaries[i] > start else max(last, start + 1)
+        pieces.append((start, stop - start))
+        start = stop
+    return pieces
+
+
+def overlapping_streams(refs: pa.Table) -> int:
+    """Streams with two chunks whose time ranges overlap (touching ends allowed)."""
+    if refs.num_rows == 0:
+        return 0
+    frame = (
+        pl.from_arrow(refs.select(["fingerprint", "min_ts", "max_ts"]))
+        .sort(["fingerprint", "min_ts"])
+        .with_columns(pl.col("max_ts").cum_max().shift(1).over("fingerprint").alias("prev"))
+        .filter(pl.col("prev").is_not_null() & (pl.col("min_ts") < pl.col("prev")))
+    )
+    return frame.get_column("fingerprint").n_unique()
+
+
+def read_rows(store: ObjectStore, key: str) -> pa.Table:
+    """A chunk's entries without the labels column: labels are a function of the
+    fingerprint, and decoding the per-row map costs as much as the rest together.
+    (`ParquetFile.read` rather than `read_table`: no dataset set-up per small file.)"""
+    chunk = pq.ParquetFile(pa.BufferReader(store.get(key)))
+    return chunk.read(columns=list(ROW_SCHEMA.names), use_threads=False).cast(ROW_SCHEMA)
+
+
+def streams_of_refs(refs: pa.Table) -> pa.Table:
+    """fingerprint → labels of the streams a manifest version names."""
+    fps = refs.column("fingerprint")
+    unique = pc.unique(fps)
+    labels = refs.column("labels").take(pc.index_in(unique, value_set=fps))
+    return pa.table({"fingerprint": unique, "labels": labels}, schema=STREAMS_SCHEMA)
+
+
+def sorted_unique(rows: pa.Table) -> pa.Table:
+    """Rows sorted by (fingerprint, ts, line) with identical repeats kept once, in one
+    take: polars computes the order and the repeats several times faster than Arrow's
+    multi-key sort over strings.
+
+    >>> t = pa.table({"fingerprint": [1, 1, 1], "ts": [2, 1, 2], "line": ["a", "b", "a"]})
+    >>> sorted_unique(t).to_pylist()
+    [{'fingerprint': 1, 'ts': 1, 'line': 'b'}, {'fingerprint': 1, 'ts': 2, 'line': 'a'}]
+    """
+    keys = pl.from_arrow(rows.select(["fingerprint", "ts", "line"]))
+    assert isinstance(keys, pl.DataFrame)
+    ordered = keys.with_row_index("_row").sort(["fingerprint", "ts", "line"])
+    repeat = (
+        (pl.col("fingerprint") == pl.col("fingerprint").shift(1))
+        & (pl.col("ts") == pl.col("ts").shift(1))
+        & (pl.col("line") == pl.col("line").shift(1))
+    ).fill_null(False)
+    keep = ordered.filter(~repeat).get_column("_row").to_arrow()
+    return rows.take(keep)
+
+
+def compact_day(
+    store: ObjectStore,
+    tenant: str,
+    day: str,
+    options: CompactionOptions | None = None,
+    chunk_options: ChunkOptions | None = None,
+) -> CompactionResult:
+    """Merge the day's small chunks; see the module docstring."""
+    options = options or CompactionOptions()
+    write_options = dataclasses.replace(
+        chunk_options or ChunkOptions(), compression_level=options.compression_level
+    )
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for _attempt in range(MAX_ATTEMPTS):
+        base = manifest.load_latest(store, tenant, day)
+        result = CompactionResult(tenant, day, version=base.version)
+        result.chunks_before = result.chunks_after = len(base.chunk_keys())
+        plan = plan_merges(base.refs, options)
+        if not plan:
+            break
+        sizes = _object_sizes(store, tenant, day)
+        added = []
+        streams = streams_of_refs(base.refs)
+        for batch in plan:
+            rows = pa.concat_tables([read_rows(store, key) for key in batch])
+            result.rows_in += rows.num_rows
+            result.raw_bytes += int(pc.sum(pc.binary_length(rows.column("line"))).as_py() or 0)
+            result.bytes_before += sum(sizes.get(key, 0) for key in batch)
+            merged = with_labels(sorted_unique(rows), streams)
+            result.rows_out += merged.num_rows
+            dirs = partition_dirs_of(batch[0])
+            batch_refs = []
+            for offset, length in split_points(merged, options.target_bytes):
+                refs, size = write_replacement(
+                    store, tenant, day, dirs, merged.slice(offset, length), write_options
+                )
+                batch_refs.append(refs)
+                result.written.append(refs.column("chunk")[0].as_py())
+                result.bytes_after += size
+            batch_table = pa.concat_tables(batch_refs)
+            result.overlapping_streams += overlapping_streams(batch_table)
+            added.append(batch_table)
+            result.merged_chunks += len(batch)
+        removed = {key for batch in plan for key in batch}
+        try:
+            published, conflicts = replace_chunks(
+                store,
+                base,
+                removed,
+                pa.concat_tables(added),
+                operation="compact",
+                extra={"compacted": len(removed), "written": len(result.written)},
+            )
+        except StaleBase:
+            store.delete(result.written)
+            continue
+        result.conflicts = conflicts
+        result.version = published.version
+        result.written_chunks = len(result.written)
+        result.chunks_after = len(published.chunk_keys())
+        break
+    else:
+        raise manifest.CommitConflict(f"compaction of {tenant}/{day} kept losing to other writers")
+    result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu_started
+    return result
+
+
+def compact(
+    store: ObjectStore,
+    options: CompactionOptions | None = None,
+    chunk_options: ChunkOptions | None = None,
+    *,
+    tenants: list[str] | None = None,
+) -> list[CompactionResult]:
+    """Compact every day of every tenant (or of `tenants`) that has small chunks."""
+    results = []
+    for tenant in tenants if tenants is not None else manifest.tenants(store):
+        for day in manifest.days(store, tenant):
+            results.append(compact_day(store, tenant, day, options, chunk_options))
+    return results
+
+
+def _object_sizes(store: ObjectStore, tenant: str, day: str) -> dict[str, int]:
+    return {o.key: o.size for o in store.list(f"{CHUNKS}/{tenant_dir(tenant)}/date={day}")}

@@ -1,0 +1,155 @@
+"""Processing delete requests: the selected lines leave the chunks, one commit per day.
+
+A request becomes due once its cancel period has passed since it was created (Loki's
+`delete_request_cancel_period`). For each day its `[start, end]` range touches, the
+manifest references of matching streams overlapping the range decide which chunks to look
+at: a chunk wholly inside the range, whose streams all match and with no line filter, is
+dropped without being read; others are read and rewritten without the deleted lines
+(`storage.rewrite.rewrite_day`). Once every day is committed the request is marked
+`processed`, and from the commit on no query returns the deleted lines. A cancelled
+request is skipped, and checked again before each day's commit.
+
+An entry is deleted when its stream matches the selector, `start <= ts <= end` (request
+times in milliseconds, as Loki) and its line passes every line filter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage import delete_requests, layout, manifest
+from storage.chunks import ChunkOptions
+from storage.delete_requests import DeleteRequest
+from storage.manifest import Manifest
+from storage.objectstore import ObjectStore
+from storage.rewrite import rewrite_day
+from storage.selection import labels_mask, lines_mask
+
+DEFAULT_CANCEL_PERIOD_NS = 24 * 3600 * 1_000_000_000
+_NS_PER_MS = 1_000_000
+
+
+@dataclass
+class DeleteResult:
+    """What processing one request removed."""
+
+    request_id: str
+    tenant: str
+    days: list[str] = field(default_factory=list)
+    chunks_dropped: int = 0
+    chunks_rewritten: int = 0
+    lines_deleted: int = 0
+    cancelled: bool = False
+
+
+def due_requests(
+    store: ObjectStore, tenant: str, cancel_period_ns: int, now_ns: int
+) -> list[DeleteRequest]:
+    """Received requests whose cancel period is over, oldest first."""
+    return [
+        r
+        for r in delete_requests.list_requests(store, tenant)
+        if r.status == delete_requests.RECEIVED
+        and r.created_at_ms * _NS_PER_MS + cancel_period_ns <= now_ns
+    ]
+
+
+def deleted_mask(request: DeleteRequest, table: pa.Table) -> pa.ChunkedArray:
+    """True for each entry of `table` the request deletes."""
+    ts = table.column("ts")
+    mask = pc.and_(
+        pc.greater_equal(ts, request.start_ms * _NS_PER_MS),
+        pc.less_equal(ts, request.end_ms * _NS_PER_MS),
+    )
+    mask = pc.and_(mask, labels_mask(table.column("labels"), request.matchers))
+    if request.filters:
+        mask = pc.and_(mask, lines_mask(table.column("line"), request.filters))
+    return mask
+
+
+def process_request(
+    store: ObjectStore, request: DeleteRequest, options: ChunkOptions | None = None
+) -> DeleteResult:
+    """Apply one request to the tenant's chunks and mark it processed."""
+    options = options or ChunkOptions()
+    result = DeleteResult(request.request_id, request.tenant)
+    start_ns, end_ns = request.start_ms * _NS_PER_MS, request.end_ms * _NS_PER_MS
+
+    def plan(base: Manifest) -> tuple[set[str], set[str]]:
+        refs = base.refs
+        if refs.num_rows == 0:
+            return set(), set()
+        hit = pc.and_(
+            labels_mask(refs.column("labels"), request.matchers),
+            pc.and_(
+                pc.less_equal(refs.column("min_ts"), end_ns),
+                pc.greater_equal(refs.column("max_ts"), start_ns),
+            ),
+        )
+        touched = set(refs.column("chunk").filter(hit).to_pylist())
+        if request.filters:
+            return set(), touched
+        inside = pc.and_(
+            hit,
+            pc.and_(
+                pc.greater_equal(refs.column("min_ts"), start_ns),
+                pc.less_equal(refs.column("max_ts"), end_ns),
+            ),
+        )
+        # a chunk goes whole only when every one of its streams is wholly deleted
+        kept = set(refs.column("chunk").filter(pc.invert(inside)).to_pylist())
+        return touched - kept, touched & kept
+
+    def keep_rows(table: pa.Table) -> pa.ChunkedArray:
+        return pc.invert(deleted_mask(request, table))
+
+    for day in manifest.days(store, request.tenant):
+        lo, hi = layout.day_bounds(day)
+        if hi <= start_ns or lo > end_ns:
+            continue
+        if delete_requests.is_cancelled(store, request.tenant, request.request_id):
+            result.cancelled = True
+            return result
+        day_result = rewrite_day(
+            store,
+            request.tenant,
+            day,
+            plan,
+            keep_rows,
+            options,
+            operation="delete",
+            extra={"delete_request": request.request_id},
+        )
+        result.chunks_dropped += day_result.chunks_dropped
+        result.chunks_rewritten += day_result.chunks_rewritten
+        result.lines_deleted += day_result.rows_removed
+        if day_result.chunks_dropped or day_result.chunks_rewritten:
+            result.days.append(day)
+    delete_requests.mark_processed(
+        store,
+        request.tenant,
+        request.request_id,
+        {"lines_deleted": result.lines_deleted, "days": result.days, "at_ns": time.time_ns()},
+    )
+    return result
+
+
+def process_deletes(
+    store: ObjectStore,
+    options: ChunkOptions | None = None,
+    *,
+    cancel_period_ns: int = DEFAULT_CANCEL_PERIOD_NS,
+    now_ns: int | None = None,
+    tenants: list[str] | None = None,
+) -> list[DeleteResult]:
+    """Process every due request of every tenant (or of `tenants`)."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    results = []
+    for tenant in tenants if tenants is not None else delete_requests.tenants_with_requests(store):
+        for request in due_requests(store, tenant, cancel_period_ns, now_ns):
+            results.append(process_request(store, request, options))
+    return results

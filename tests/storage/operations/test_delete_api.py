@@ -1,0 +1,188 @@
+"""Loki's delete API over HTTP: status codes, messages and JSON as Loki's handler gives
+them, requests kept in the lake, and processing that removes the lines from queries.
+
+The server runs on a free loopback port in a thread (uvicorn), with the ops settings set
+on the app: `Settings` does not carry the `compactor` section yet."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from loglake.config import Settings
+from loglake.ops_config import OpsSettings
+from loglake.server import create_app
+from loglake.serverprocess import free_port
+from storage import delete_requests
+from storage.deletes import process_deletes
+from storage.objectstore import ObjectStore
+from tests.storage.helpers import T0
+from tests.storage.operations.lake_builders import query_rows, small_flushes
+
+PATH = "/loki/api/v1/delete"
+START = str(T0 // 10**9)
+
+
+class ThreadServer:
+    """`create_app` served by uvicorn on 127.0.0.1 in a thread."""
+
+    def __init__(self, lake: Path, ops: OpsSettings, auth: bool = False) -> None:
+        settings = Settings.model_validate({"storage": {"lake": str(lake)}, "auth_enabled": auth})
+        app = create_app(settings)
+        app.state.ops = ops
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> httpx.Client:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def ops(**compactor: object) -> OpsSettings:
+    return OpsSettings.build(
+        {"retention_enabled": True, **compactor}, {}, {"locked": {"deletion_mode": "disabled"}}
+    )
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "lake"
+
+
+def test_without_retention_the_api_does_not_exist(lake: Path) -> None:
+    with ThreadServer(lake, OpsSettings()) as client:
+        for method in ("GET", "POST", "DELETE"):
+            response = client.request(method, PATH)
+            assert (response.status_code, response.text) == (404, "404 page not found\n")
+
+
+def test_parameters_are_checked_with_lokis_messages(lake: Path) -> None:
+    with ThreadServer(lake, ops()) as client:
+        cases = {
+            (): "query not set",
+            (("query", "{app="),): "invalid query expression",
+            (("query", '{app="a"} | json'),): "invalid query expression",
+            (("query", '{app="a"}'),): "start time not set",
+            (("query", '{app="a"}'), ("start", "12")): (
+                "invalid start time: require unix seconds or RFC3339 format"
+            ),
+            (("query", '{app="a"}'), ("start", START), ("end", "4102444800")): (
+                "deletes in the future are not allowed"
+            ),
+            (("query", '{app="a"}'), ("start", START), ("end", START)): (
+                "start time can't be greater than or equal to end time"
+            ),
+            (
+                ("query", '{app="a"} |= "x"'),
+                ("start", START),
+                ("end", str(T0 // 10**9 + 60)),
+                ("max_interval", "1h"),
+            ): "max_interval can't be greater than the interval to be deleted (1m0s)",
+        }
+        for params, message in cases.items():
+            response = client.post(PATH, params=dict(params))
+            assert (response.status_code, response.text) == (400, message + "\n"), params
+        assert client.get(PATH).json() == []
+
+
+def test_add_list_cancel_and_process(lake: Path) -> None:
+    store = ObjectStore(str(lake))
+    written = small_flushes(store, "fake", flushes=2, per_stream=10)
+    with ThreadServer(lake, ops()) as client:
+        added = client.post(
+            PATH, params={"query": '{env="dev"} |= "error"', "start": START, "end": "1714608000"}
+        )
+        assert added.status_code == 204
+        request_id = added.headers["X-Delete-Request-ID"]
+        other = client.put(PATH, params={"query": '{env="prod"}', "start": "2024-05-01T00:00:00Z"})
+        assert other.status_code == 204
+
+        listed = client.get(PATH)
+        assert listed.headers["content-type"] == "application/json"
+        rows = listed.json()
+        assert [r["status"] for r in rows] == ["received", "received"]
+        first = next(r for r in rows if r["request_id"] == request_id)
+        assert first["query"] == '{env="dev"} |= "error"'
+        assert (first["start_time"], first["end_time"]) == (T0 // 10**9, 1714608000)
+        assert set(first) == {
+            "request_id",
+            "start_time",
+            "end_time",
+            "query",
+            "status",
+            "created_at",
+            "user_id",
+        }
+
+        cancel = client.delete(PATH, params={"request_id": other.headers["X-Delete-Request-ID"]})
+        assert cancel.status_code == 204
+        assert [r["request_id"] for r in client.get(PATH).json()] == [request_id]
+        missing = client.delete(PATH, params={"request_id": "deadbeef"})
+        assert (missing.status_code, missing.text) == (
+            404,
+            "could not find delete request with given id\n",
+        )
+
+        process_deletes(store, cancel_period_ns=0)
+        assert [r["status"] for r in client.get(PATH).json()] == ["processed"]
+        late = client.delete(PATH, params={"request_id": request_id})
+        assert (late.status_code, late.text) == (
+            400,
+            "deletion of request which is in process or already processed is not allowed\n",
+        )
+    expected = sorted(r for r in written if not (r[0] == 2 and "error" in r[2]))
+    assert len(expected) < len(written)
+    assert query_rows(store, "fake") == expected
+
+
+def test_cancel_period_and_force(lake: Path) -> None:
+    with ThreadServer(lake, ops(delete_request_cancel_period="1s")) as client:
+        client.post(PATH, params={"query": '{env="dev"}', "start": START})
+        [row] = client.get(PATH).json()
+        time.sleep(1.1)
+        refused = client.delete(PATH, params={"request_id": row["request_id"]})
+        assert refused.status_code == 400
+        assert refused.text == (
+            "Cancellation of partially completed delete request or delete request past the "
+            "deadline of 1s since its creation is not allowed. To force, use the ?force query "
+            "parameter\n"
+        )
+        forced = client.delete(PATH, params={"request_id": row["request_id"], "force": "true"})
+        assert forced.status_code == 204
+        assert client.get(PATH).json() == []
+
+
+def test_tenants_and_deletion_mode(lake: Path) -> None:
+    with ThreadServer(lake, ops(), auth=True) as client:
+        anonymous = client.get(PATH)
+        assert (anonymous.status_code, anonymous.text) == (400, "no org id\n")
+        locked = client.get(PATH, headers={"X-Scope-OrgID": "locked"})
+        assert (locked.status_code, locked.text) == (
+            403,
+            "deletion is not available for this tenant\n",
+        )
+        added = client.post(
+            PATH, params={"query": '{a="b"}', "start": START}, headers={"X-Scope-OrgID": "acme"}
+        )
+        assert added.status_code == 204
+        assert client.get(PATH, headers={"X-Scope-OrgID": "other"}).json() == []
+    stored = delete_requests.list_requests(ObjectStore(str(lake)), "acme")
+    assert [r.request_id for r in stored] == [added.headers["X-Delete-Request-ID"]]
