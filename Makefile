@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench bench-kafka bench-compaction dagster clean
+.PHONY: setup demo test lint format bench bench-kafka bench-compaction bench-models dagster clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ bench-kafka: $(STAMP)
 
 bench-compaction: $(STAMP)
 	$(BIN)/python bench/compaction.py
+
+bench-models: $(STAMP)
+	$(BIN)/python bench/models.py
 
 dagster: $(STAMP)
 	$(BIN)/loglake dagster --lake ./lake

@@ -6,7 +6,8 @@
    file) for the last hour;
 3. stop the server and flush the landing data into Parquet chunks and manifest commits;
 4. answer example SQL over the `logs` relation and example LogQL (translated to SQL by
-   `logql2sql`, run by DuckDB over the same lake).
+   `logql2sql`, run by DuckDB over the same lake);
+5. build the Hubble SQL models and write the offline Hubble report (HTML + PNGs).
 
 The generators are loglake's own (`loglake.generate`), seeded, so every run builds the same
 shapes of data; timestamps are relative to now so the push API accepts them.
@@ -29,6 +30,7 @@ from loglake.generate.hubble import FlowConfig, write_flow_file
 from loglake.ingest.labels import labels_text
 from loglake.lake import Lake
 from loglake.output import write_result
+from loglake.report.hubble import build_and_report
 from loglake.serverprocess import ServerProcess
 from loglake.shipper import ShipOptions, ship
 
@@ -58,6 +60,14 @@ EXAMPLE_SQL = (
     ),
 )
 
+
+EXAMPLE_MODEL_SQL = (
+    (
+        "Drops by reason (model drops_by_reason)",
+        "SELECT reason, dst_ns, sum(drops) AS drops FROM drops_by_reason "
+        "GROUP BY ALL ORDER BY drops DESC LIMIT 6",
+    ),
+)
 
 EXAMPLE_LOGQL = (
     (
@@ -137,6 +147,19 @@ def run_demo(settings: Settings, lines: int, flows: int, console: Console) -> No
     tenant = settings.no_auth_tenant
     for title, query in EXAMPLE_SQL:
         console.print(Panel(query, title=f"SQL — {title}", title_align="left"))
+        write_result(lake.sql(query, tenant), "table", stream=console.file)
+    report = (
+        Path(lake_url) / "reports" / "hubble-report.html"
+        if not lake.store.is_s3
+        else (workdir / "hubble-report.html")
+    )
+    charts = build_and_report(lake, tenant, report, png_dir=report.parent / "hubble-charts")
+    console.print(
+        f"Hubble analytics: built the SQL models and wrote {report} ({len(charts)} charts, "
+        "opens offline)"
+    )
+    for title, query in EXAMPLE_MODEL_SQL:
+        console.print(Panel(query, title=f"SQL over a model — {title}", title_align="left"))
         write_result(lake.sql(query, tenant), "table", stream=console.file)
     end = time.time_ns()
     for title, query in EXAMPLE_LOGQL:

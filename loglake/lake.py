@@ -17,6 +17,7 @@ import pyarrow as pa
 import logql2sql
 from loglake.config import Settings, load_settings
 from loglake.ingest.labels import validate_tenant_id
+from loglake.models import register_models
 from storage import duck, manifest
 from storage.chunks import ChunkOptions
 from storage.flush import FlushResult, flush
@@ -64,9 +65,11 @@ class Lake:
         return flush(self.store, self.chunk_options, tenants=tenants, progress=progress)
 
     def sql_connection(self, tenant: str, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with the tenant's `logs` view over a pinned snapshot."""
+        """A DuckDB connection with the tenant's `logs` view over a pinned snapshot and a
+        view per built SQL model."""
         con = duck.connect(self.store, threads=threads)
         duck.register_logs(con, self.store, take_snapshot(self.store, tenant))
+        register_models(con, self.store, tenant)
         return con
 
     def logql(
