@@ -64,16 +64,49 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (Loki's 3100).")] = None,
     config: ConfigOpt = None,
+    pg_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also serve SQL over the PostgreSQL wire protocol on this port (read-only; "
+            "password from LOGLAKE_PG_PASSWORD, user --pg-user)."
+        ),
+    ] = None,
+    pg_user: Annotated[str, typer.Option(help="User name Postgres clients log in with.")] = (
+        "loglake"
+    ),
+    pg_tenant: TenantOpt = None,
 ) -> None:
-    """Serve Loki's push API (and /ready, /metrics) over the lake."""
+    """Serve Loki's push and query APIs over the lake (and /ready, /metrics)."""
+    import os
+
     from loglake.server import serve as run
 
     settings = _settings(config, lake, host=host, port=port)
+    pg = None
+    if pg_port is not None:
+        from loglake.export.pgwire import PgServer
+        from loglake.lake import Lake
+
+        password = os.environ.get("LOGLAKE_PG_PASSWORD")
+        if not password:
+            console.print("[red]error:[/red] set LOGLAKE_PG_PASSWORD for --pg-port")
+            raise typer.Exit(2)
+        pg = PgServer(
+            Lake.open(settings),
+            pg_tenant or settings.no_auth_tenant,
+            (settings.server.http_listen_address, pg_port),
+            {pg_user: password},
+        ).serve_in_thread()
+        console.print(f"PostgreSQL wire protocol on {pg.address[0]}:{pg.address[1]}")
     console.print(
         f"loglake serving {settings.storage.lake} on "
         f"http://{settings.server.http_listen_address}:{settings.server.http_listen_port}"
     )
-    run(settings)
+    try:
+        run(settings)
+    finally:
+        if pg is not None:
+            pg.close()
 
 
 @app.command()
