@@ -190,6 +190,9 @@ async def cancel_delete_request(request: Request) -> Response:
 
 def register(app: FastAPI) -> None:
     """Add the deletion API routes."""
-    app.add_api_route(PATH, add_delete_request, methods=["POST", "PUT"])
+    for method in ("POST", "PUT"):  # Loki takes both; one OpenAPI operation id each
+        app.add_api_route(
+            PATH, add_delete_request, methods=[method], operation_id=f"add_delete_request_{method}"
+        )
     app.add_api_route(PATH, list_delete_requests, methods=["GET"])
     app.add_api_route(PATH, cancel_delete_request, methods=["DELETE"])

@@ -20,9 +20,12 @@ def test_sensor_requests_ingest_and_asset_catches_up(kafka_broker, new_topic, pr
         request = kafka_lag_sensor(context)
     assert isinstance(request, dg.RunRequest) and request.tags["kafka_lag"] == "1000"
 
-    result = dg.materialize([kafka_ingest], resources=resources)
-    assert result.success
-    [materialization] = result.asset_materializations_for_node("kafka_ingest")
+    # An instance kept open while the result is read (the result only holds a weak
+    # reference to the instance materialize would create and drop).
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([kafka_ingest], resources=resources, instance=instance)
+        assert result.success
+        [materialization] = result.asset_materializations_for_node("kafka_ingest")
     metadata = {k: v.value for k, v in materialization.metadata.items()}
     assert (metadata["records"], metadata["lines"], metadata["lag"]) == (1000, 1000, 0)
     assert metadata["caught_up"] is True and metadata["mb_per_s"] > 0
