@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench bench-kafka bench-compaction bench-models dagster clean
+.PHONY: setup demo test lint format bench bench-kafka bench-compaction bench-models bench-logql2sql dagster clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,9 @@ bench-compaction: $(STAMP)
 
 bench-models: $(STAMP)
 	$(BIN)/python bench/models.py
+
+bench-logql2sql: $(STAMP)
+	$(BIN)/python bench/logql2sql_translate.py
 
 dagster: $(STAMP)
 	$(BIN)/loglake dagster --lake ./lake

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from logql2sql.errors import LogQLError
-from logql2sql.sqlbuild import array, case, col, fn, item, lam, lit, num
+from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, lit, num
 
 # ------------------------------------------------------------------ the pattern, in Python
 
@@ -252,7 +252,7 @@ def _hex_values(groups: exp.Expression) -> exp.Expression:
 
 def _split_groups(text: exp.Expression) -> exp.Expression:
     return case(
-        (exp.EQ(this=text, expression=lit("")), exp.cast(array(), "VARCHAR[]")),
+        (exp.EQ(this=text, expression=lit("")), cast(array(), "VARCHAR[]")),
         default=fn("string_split", text, lit(":")),
     )
 
@@ -278,7 +278,7 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
             exp.EQ(this=n_halves, expression=num(2)),
             _split_groups(item(halves, 2)),
         ),
-        default=exp.cast(array(), "VARCHAR[]"),
+        default=cast(array(), "VARCHAR[]"),
     )
     octets = _v4_key(col("q"))
 
@@ -293,7 +293,7 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
                 exp.Add(this=exp.Mul(this=octet(3), expression=num(256)), expression=octet(4)),
             ),
         ),
-        default=exp.cast(array(), "INTEGER[]"),
+        default=cast(array(), "INTEGER[]"),
     )
     all_groups = fn("list_concat", col("lg"), col("rg"))
     bad_group = fn(
@@ -317,7 +317,7 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
     zeros = fn(
         "list_transform",
         fn("range", exp.Sub(this=num(8), expression=total)),
-        lam(["z"], exp.cast(num(0), "INTEGER")),
+        lam(["z"], cast(num(0), "INTEGER")),
     )
     key = fn(
         "list_concat",

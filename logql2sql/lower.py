@@ -32,25 +32,44 @@ from logql2sql.scalar import apply_binop
 from logql2sql.sqlbuild import (
     canonical,
     case,
+    cast,
     col,
     compare,
     empty_map,
+    entry,
     fn,
     get,
+    lam,
     lit,
     map_only,
     map_set,
     map_without,
     max_ignoring_nan,
     num,
+    series_text,
 )
 from logql2sql.validate import is_scalar
 
 NS = 1_000_000_000
 
 # Functions that raise a query error, per dialect (the only engine-specific choice here
-# that sqlglot cannot map on its own).
+# that sqlglot cannot map on its own). ClickHouse's `throwIf(cond, message)` takes the
+# condition first; the others take the message alone.
 _RAISE = {"duckdb": "error", "trino": "fail", "spark": "raise_error", "clickhouse": "throwIf"}
+
+# Spark cannot sort maps, so a window partitioned by a label map partitions by its JSON text
+# there (label maps are canonical, so equal maps give equal text).
+_MAP_PARTITION_KEY = {"spark": "to_json"}
+
+# Loki's vector-matching errors (`pkg/logql/evaluator.go`, `vectorBinop`), word for word.
+_DUPLICATE_SERIES = (
+    "found duplicate series on the {side} hand-side;many-to-many matching not allowed: "
+    "matching labels must be unique on one side"
+)
+_MANY_TO_ONE = (
+    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+)
+_NOT_UNIQUE = "multiple matches for labels: grouping labels must ensure unique matches"
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,16 @@ class Lowerer:
         self.n += 1
         return f"{prefix}{self.n}"
 
+    def fail(self, message: exp.Expression, to: str) -> exp.Expression:
+        """An expression of type `to` that aborts the query with `message` when evaluated."""
+        args = [message] if self.dialect != "clickhouse" else [num(1), message]
+        return cast(exp.Anonymous(this=_RAISE[self.dialect], expressions=args), to)
+
+    def partition_key(self, labels: exp.Expression) -> exp.Expression:
+        """A label map as a window partition key in this dialect."""
+        name = _MAP_PARTITION_KEY.get(self.dialect)
+        return labels if name is None else exp.Anonymous(this=name, expressions=[labels])
+
     # ------------------------------------------------------------ reading entries
 
     def read(
@@ -100,9 +129,9 @@ class Lowerer:
                 col("fingerprint"),
                 col("ts"),
                 col("line"),
-                labels.as_("stream"),
-                col("structured_metadata").as_("meta"),
-                fn("map_concat", col("structured_metadata"), labels).as_("lbls"),
+                labels.as_("stream", copy=False),
+                col("structured_metadata").as_("meta", copy=False),
+                fn("map_concat", _metadata_losers_renamed(labels), labels).as_("lbls", copy=False),
             )
             .from_(exp.to_table(self.b.source), copy=False)
             .where(where, copy=False)
@@ -118,9 +147,12 @@ class Lowerer:
         desc = self.b.direction == "backward"
         return (
             exp.select(
-                col("ts"), col("line"), canonical(col("lbls")).as_("labels"), col("fingerprint")
+                col("ts"),
+                col("line"),
+                canonical(col("lbls")).as_("labels", copy=False),
+                col("fingerprint"),
             )
-            .from_(layers.rel.subquery(self.alias("q")), copy=False)
+            .from_(layers.rel.subquery(self.alias("q"), copy=False), copy=False)
             .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)
             .limit(self.b.limit, copy=False)
         )
@@ -130,11 +162,11 @@ class Lowerer:
     def steps(self) -> exp.Select:
         """One row `t` per evaluation time."""
         if self.b.step <= 0:
-            return exp.select(num(self.b.start).as_("t"))
+            return exp.select(num(self.b.start).as_("t", copy=False))
         series = exp.GenerateSeries(
             start=num(self.b.start), end=num(self.b.end), step=num(self.b.step)
         )
-        return exp.select(exp.Unnest(expressions=[series]).as_("t"))
+        return exp.select(exp.Unnest(expressions=[series]).as_("t", copy=False))
 
     def metric(self, expr: ast.Expr) -> exp.Select:
         """A relation `ts, labels, value` for a sample expression."""
@@ -153,9 +185,11 @@ class Lowerer:
         raise LogQLError(f"unexpected expression {type(expr).__name__}")
 
     def scalar_series(self, value: float, labels: exp.Expression) -> exp.Select:
-        return exp.select(col("t").as_("ts"), labels.as_("labels"), num(value).as_("value")).from_(
-            self.steps().subquery(self.alias("s")), copy=False
-        )
+        return exp.select(
+            col("t").as_("ts", copy=False),
+            labels.as_("labels", copy=False),
+            num(value).as_("value", copy=False),
+        ).from_(self.steps().subquery(self.alias("s"), copy=False), copy=False)
 
     def range_aggregation(self, agg: ast.RangeAggregation) -> exp.Select:
         r = agg.range
@@ -172,27 +206,35 @@ class Lowerer:
             labels = _group_labels(labels, agg.grouping)
         else:
             labels = canonical(labels)
-        message = exp.DPipe(
-            this=exp.DPipe(this=lit("pipeline error: '"), expression=label(ERROR)),
-            expression=lit(
-                f'\'. Use a label filter to intentionally skip this error. (e.g | {ERROR}!="")'
+        # Loki's `PipelineError` text, naming the series (its labels hold the error).
+        message = _concat(
+            lit("pipeline error: '"),
+            label(ERROR),
+            lit("' for series: '"),
+            series_text(labels.copy()),
+            lit(f"'.\nUse a label filter to intentionally skip this error. (e.g | {ERROR}!=\""),
+            label(ERROR),
+            lit(
+                '").\nTo skip all potential errors you can match empty errors.(e.g __error__="")'
+                "\nThe label filter can also be specified after unwrap. "
+                '(e.g | unwrap latency | __error__="" )\n'
             ),
         )
-        fail = exp.Anonymous(this=_RAISE[self.dialect], expressions=[message])
+        fail = self.fail(message, "DOUBLE")
         # The sample of each entry; the error check sits in it, so every aggregate reads it
         # (an aggregate that ignored it would let the engine prune the check away).
         if unwrapped:
             value = col("_value")
         elif agg.op in ("bytes_over_time", "bytes_rate"):
-            value = exp.cast(fn("strlen", col("line")), "DOUBLE")
+            value = cast(fn("strlen", col("line")), "DOUBLE")
         else:
             value = num(1.0)
         samples = exp.select(
             col("ts"),
             col("line"),
-            labels.as_("labels"),
-            case((has_error(), exp.cast(fail, "DOUBLE")), default=value).as_("value"),
-        ).from_(layers.rel.subquery(self.alias("x")), copy=False)
+            labels.as_("labels", copy=False),
+            case((has_error(), fail), default=value).as_("value", copy=False),
+        ).from_(layers.rel.subquery(self.alias("x"), copy=False), copy=False)
         if agg.op == "rate_counter":
             # The previous sample of the series, to detect counter resets inside a window.
             order = exp.Order(expressions=[exp.Ordered(this=col("ts"))])
@@ -229,7 +271,11 @@ class Lowerer:
                 .where(window, copy=False)
             )
             return (
-                exp.select(t.as_("ts"), labels_const.as_("labels"), num(1.0).as_("value"))
+                exp.select(
+                    t.as_("ts", copy=False),
+                    labels_const.as_("labels", copy=False),
+                    num(1.0).as_("value", copy=False),
+                )
                 .from_(steps, copy=False)
                 .where(exp.Not(this=exists), copy=False)
             )
@@ -237,11 +283,11 @@ class Lowerer:
         v, ts = col("value", x), col("ts", x)
         op = agg.op
         if op == "count_over_time":
-            aggregate = exp.cast(exp.Count(this=v), "DOUBLE")
+            aggregate = cast(exp.Count(this=v), "DOUBLE")
         elif op in ("rate", "bytes_rate"):
-            aggregate = exp.Div(this=exp.cast(exp.Sum(this=v), "DOUBLE"), expression=seconds)
+            aggregate = exp.Div(this=cast(exp.Sum(this=v), "DOUBLE"), expression=seconds)
         elif op == "bytes_over_time":
-            aggregate = exp.cast(exp.Sum(this=v), "DOUBLE")
+            aggregate = cast(exp.Sum(this=v), "DOUBLE")
         elif op == "sum_over_time":
             aggregate = exp.Sum(this=v)
         elif op == "avg_over_time":
@@ -269,7 +315,11 @@ class Lowerer:
         else:
             raise UnsupportedInDialect(agg.op, self.dialect)
         return (
-            exp.select(t.as_("ts"), col("labels", x).as_("labels"), aggregate.as_("value"))
+            exp.select(
+                t.as_("ts", copy=False),
+                col("labels", x).as_("labels", copy=False),
+                aggregate.as_("value", copy=False),
+            )
             .from_(steps, copy=False)
             .join(samples.subquery(x, copy=False), on=window, copy=False)
             .group_by(t, col("labels", x), copy=False)
@@ -307,14 +357,18 @@ class Lowerer:
         first = fn("arg_min", v, ts)
         parts = (
             exp.select(
-                t.as_("ts"),
-                col("labels", x).as_("labels"),
-                exp.Count(this=v).as_("n"),
-                first.as_("f0"),
-                _add(_sub(fn("arg_max", v, ts), first.copy()), exp.Sum(this=reset)).as_("inc"),
-                _div(_sub(exp.Min(this=ts), lo.copy()), num(1e9)).as_("d_start"),
-                _div(_sub(_sub(t, num(r.offset_ns)), exp.Max(this=ts)), num(1e9)).as_("d_end"),
-                _div(_sub(exp.Max(this=ts), exp.Min(this=ts)), num(1e9)).as_("sampled"),
+                t.as_("ts", copy=False),
+                col("labels", x).as_("labels", copy=False),
+                exp.Count(this=v).as_("n", copy=False),
+                first.as_("f0", copy=False),
+                _add(_sub(fn("arg_max", v, ts), first.copy()), exp.Sum(this=reset)).as_(
+                    "inc", copy=False
+                ),
+                _div(_sub(exp.Min(this=ts), lo.copy()), num(1e9)).as_("d_start", copy=False),
+                _div(_sub(_sub(t, num(r.offset_ns)), exp.Max(this=ts)), num(1e9)).as_(
+                    "d_end", copy=False
+                ),
+                _div(_sub(exp.Max(this=ts), exp.Min(this=ts)), num(1e9)).as_("sampled", copy=False),
             )
             .from_(steps, copy=False)
             .join(samples, on=window, copy=False)
@@ -345,7 +399,7 @@ class Lowerer:
         interval = _add(_add(col("sampled"), d_start), d_end)
         rate = _div(_mul(col("inc"), _div(interval, col("sampled"))), num(r.range_ns / NS))
         value = case((exp.LT(this=col("n"), expression=num(2)), num(0.0)), default=rate)
-        return exp.select(col("ts"), col("labels"), value.as_("value")).from_(
+        return exp.select(col("ts"), col("labels"), value.as_("value", copy=False)).from_(
             parts.subquery(self.alias("rc"), copy=False), copy=False
         )
 
@@ -369,12 +423,12 @@ class Lowerer:
                 partition_by=[col("ts"), key],
                 order=exp.Order(expressions=[nan_last, order]),
             )
-            ranked = exp.select(col("ts"), col("labels"), col("value"), rank.as_("rn")).from_(
-                child, copy=False
-            )
+            ranked = exp.select(
+                col("ts"), col("labels"), col("value"), rank.as_("rn", copy=False)
+            ).from_(child, copy=False)
             return (
                 exp.select(col("ts"), col("labels"), col("value"))
-                .from_(ranked.subquery(self.alias("r")), copy=False)
+                .from_(ranked.subquery(self.alias("r"), copy=False), copy=False)
                 .where(exp.LTE(this=col("rn"), expression=num(k)), copy=False)
             )
         value = col("value")
@@ -383,12 +437,12 @@ class Lowerer:
             "avg": lambda: exp.Avg(this=value),
             "min": lambda: exp.Min(this=value),
             "max": lambda: max_ignoring_nan(value),
-            "count": lambda: exp.cast(exp.Count(this=exp.Star()), "DOUBLE"),
+            "count": lambda: cast(exp.Count(this=exp.Star()), "DOUBLE"),
             "stddev": lambda: fn("stddev_pop", value),
             "stdvar": lambda: fn("var_pop", value),
         }[op]()
         return (
-            exp.select(col("ts"), key.as_("labels"), aggregate.as_("value"))
+            exp.select(col("ts"), key.as_("labels", copy=False), aggregate.as_("value", copy=False))
             .from_(child, copy=False)
             .group_by(col("ts"), key, copy=False)
         )
@@ -410,25 +464,23 @@ class Lowerer:
             cond = compare(left, op.op, right)
             if op.return_bool:
                 value = case((cond, num(1.0)), default=num(0.0))
-                return exp.select(col("ts"), col("labels"), value.as_("value")).from_(
+                return exp.select(col("ts"), col("labels"), value.as_("value", copy=False)).from_(
                     child, copy=False
                 )
             return (
-                exp.select(col("ts"), col("labels"), v.as_("value"))
+                exp.select(col("ts"), col("labels"), v.as_("value", copy=False))
                 .from_(child, copy=False)
                 .where(cond, copy=False)
             )
-        return exp.select(col("ts"), col("labels"), _arith(op.op, left, right).as_("value")).from_(
-            child, copy=False
-        )
+        return exp.select(
+            col("ts"), col("labels"), _arith(op.op, left, right).as_("value", copy=False)
+        ).from_(child, copy=False)
 
     def vector_vector(self, op: ast.BinOp) -> exp.Select:
         m = op.matching
         la, ra = self.alias("l"), self.alias("r")
-        left = self.metric(op.left).subquery(la, copy=False)
-        right = self.metric(op.right).subquery(ra, copy=False)
 
-        def key(table: str) -> exp.Expression:
+        def key(table: str | None) -> exp.Expression:
             labels = col("labels", table)
             if m.on:
                 return map_only(labels, list(m.labels))
@@ -438,6 +490,9 @@ class Lowerer:
             this=exp.EQ(this=col("ts", la), expression=col("ts", ra)),
             expression=exp.EQ(this=key(la), expression=key(ra)),
         )
+        if op.op in ("and", "unless", "or"):
+            left = self.metric(op.left).subquery(la, copy=False)
+            right = self.metric(op.right).subquery(ra, copy=False)
         if op.op in ("and", "unless"):
             exists = exp.Exists(
                 this=exp.select(num(1)).from_(right, copy=False).where(same, copy=False)
@@ -445,9 +500,9 @@ class Lowerer:
             cond = exists if op.op == "and" else exp.Not(this=exists)
             return (
                 exp.select(
-                    col("ts", la).as_("ts"),
-                    col("labels", la).as_("labels"),
-                    col("value", la).as_("value"),
+                    col("ts", la).as_("ts", copy=False),
+                    col("labels", la).as_("labels", copy=False),
+                    col("value", la).as_("value", copy=False),
                 )
                 .from_(left, copy=False)
                 .where(cond, copy=False)
@@ -455,9 +510,9 @@ class Lowerer:
         if op.op == "or":
             right_only = (
                 exp.select(
-                    col("ts", ra).as_("ts"),
-                    col("labels", ra).as_("labels"),
-                    col("value", ra).as_("value"),
+                    col("ts", ra).as_("ts", copy=False),
+                    col("labels", ra).as_("labels", copy=False),
+                    col("value", ra).as_("value", copy=False),
                 )
                 .from_(right, copy=False)
                 .where(
@@ -466,13 +521,24 @@ class Lowerer:
                 )
             )
             left_all = exp.select(col("ts"), col("labels"), col("value")).from_(
-                self.metric(op.left).subquery(self.alias("l")), copy=False
+                self.metric(op.left).subquery(self.alias("l"), copy=False), copy=False
             )
             return exp.select(col("ts"), col("labels"), col("value")).from_(
-                exp.union(left_all, right_only, distinct=False).subquery(self.alias("u")),
+                exp.union(left_all, right_only, distinct=False).subquery(
+                    self.alias("u"), copy=False
+                ),
                 copy=False,
             )
         many, one = (la, ra) if m.card != "one-to-many" else (ra, la)
+        # Loki rejects a "one" side with two series of the same match key at a step, even
+        # when neither matches anything (`vectorBinop` indexes the whole side first).
+        side = "right" if m.card != "one-to-many" else "left"
+        if one == ra:
+            left = self.metric(op.left).subquery(la, copy=False)
+            right = self.unique_side(op.right, key(None), side).subquery(ra, copy=False)
+        else:
+            left = self.unique_side(op.left, key(None), side).subquery(la, copy=False)
+            right = self.metric(op.right).subquery(ra, copy=False)
         lv, rv = col("value", la), col("value", ra)
         if m.card == "one-to-one":
             labels_out: exp.Expression = key(la) if m.on else canonical(key(la))
@@ -493,30 +559,69 @@ class Lowerer:
                 )
             if m.include:
                 labels_out = canonical(labels_out)
-        joined = exp.select(col("ts", la).as_("ts"))
+        keep: exp.Expression = exp.true()
         if op.op in _COMPARISONS:
             cond = compare(lv, op.op, rv)
             if op.return_bool:
-                out = joined.select(
-                    labels_out.as_("labels"),
-                    case((cond, num(1.0)), default=num(0.0)).as_("value"),
-                    copy=False,
-                )
-                return out.from_(left, copy=False).join(right, on=same, copy=False)
-            return (
-                joined.select(
-                    labels_out.as_("labels"),
-                    lv.as_("value"),
-                    copy=False,
-                )
-                .from_(left, copy=False)
-                .join(right, on=same, copy=False)
-                .where(cond, copy=False)
+                value: exp.Expression = case((cond, num(1.0)), default=num(0.0))
+            else:
+                value, keep = lv, cond
+        else:
+            value = _arith(op.op, lv, rv)
+        # Two matches of one key (one-to-one) or two equal result label sets (group_*) are
+        # Loki errors, checked before the comparison filters anything out.
+        partition = [col("ts", la), self.partition_key(key(la))]
+        if m.card == "one-to-one":
+            ambiguous = _MANY_TO_ONE
+        else:
+            ambiguous = _NOT_UNIQUE
+            partition.append(self.partition_key(labels_out.copy()))
+        matches = exp.Window(this=exp.Count(this=exp.Star()), partition_by=partition)
+        joined = (
+            exp.select(
+                col("ts", la).as_("ts", copy=False),
+                labels_out.as_("labels", copy=False),
+                value.as_("value", copy=False),
+                keep.as_("keep", copy=False),
+                matches.as_("matches", copy=False),
             )
-        return (
-            joined.select(labels_out.as_("labels"), _arith(op.op, lv, rv).as_("value"), copy=False)
             .from_(left, copy=False)
             .join(right, on=same, copy=False)
+        )
+        guard = case(
+            (
+                exp.GT(this=col("matches"), expression=num(1)),
+                self.fail(lit(ambiguous), "BOOLEAN"),
+            ),
+            default=col("keep"),
+        )
+        return (
+            exp.select(col("ts"), col("labels"), col("value"))
+            .from_(joined.subquery(self.alias("j"), copy=False), copy=False)
+            .where(guard, copy=False)
+        )
+
+    def unique_side(self, expr: ast.Expr, key: exp.Expression, side: str) -> exp.Select:
+        """The series of `expr`, failing as Loki does when two share a match key at a step."""
+        counted = exp.select(
+            col("ts"),
+            col("labels"),
+            col("value"),
+            exp.Window(
+                this=exp.Count(this=exp.Star()), partition_by=[col("ts"), self.partition_key(key)]
+            ).as_("n", copy=False),
+        ).from_(self.metric(expr).subquery(self.alias("o"), copy=False), copy=False)
+        guard = case(
+            (
+                exp.GT(this=col("n"), expression=num(1)),
+                self.fail(lit(_DUPLICATE_SERIES.format(side=side)), "BOOLEAN"),
+            ),
+            default=exp.true(),
+        )
+        return (
+            exp.select(col("ts"), col("labels"), col("value"))
+            .from_(counted.subquery(self.alias("u"), copy=False), copy=False)
+            .where(guard, copy=False)
         )
 
     def label_replace(self, lr: ast.LabelReplace) -> exp.Select:
@@ -533,9 +638,16 @@ class Lowerer:
         )
         return exp.select(
             col("ts"),
-            case((matched, new_labels), default=col("labels")).as_("labels"),
+            case((matched, new_labels), default=col("labels")).as_("labels", copy=False),
             col("value"),
         ).from_(child, copy=False)
+
+
+def _concat(*parts: exp.Expression) -> exp.Expression:
+    out = parts[0]
+    for p in parts[1:]:
+        out = exp.DPipe(this=out, expression=p)
+    return out
 
 
 def _sub(a: exp.Expression, b: exp.Expression) -> exp.Expression:
@@ -586,6 +698,29 @@ def _group_labels(labels: exp.Expression, grouping: ast.Grouping) -> exp.Express
     if grouping.without:
         return canonical(map_without(labels, list(grouping.labels)))
     return map_only(labels, list(grouping.labels))
+
+
+def _metadata_losers_renamed(stream: exp.Expression) -> exp.Expression:
+    """Structured metadata with every name the stream also has renamed `<name>_extracted`.
+
+    The base name goes to the stream label; the metadata value keeps the `_extracted` slot
+    until a parser claims it (parsed > metadata > stream for that slot).
+    """
+    name = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
+    renamed = case(
+        (
+            fn("list_contains", fn("map_keys", stream.copy()), name),
+            exp.DPipe(this=name.copy(), expression=lit("_extracted")),
+        ),
+        default=name.copy(),
+    )
+    value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
+    entries = fn(
+        "list_transform",
+        fn("map_entries", col("structured_metadata")),
+        lam(["e"], entry(renamed, value)),
+    )
+    return fn("map_from_entries", entries)
 
 
 def _eq_matcher_map(log: ast.LogExpr) -> exp.Expression:

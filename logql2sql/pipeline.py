@@ -23,16 +23,19 @@ from sqlglot import exp
 from logql2sql import ast
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.ipmatch import ip_contains, parse_pattern
+from logql2sql.jsonexpr import parse_json_expression
 from logql2sql.regex import to_python
 from logql2sql.sqlbuild import (
     array,
     canonical,
     case,
+    cast,
     col,
     compare,
     entry,
     fn,
     get,
+    go_quote,
     lam,
     lit,
     map_set,
@@ -67,7 +70,10 @@ class Layers:
         for name in replace:
             if name not in COLUMNS and name not in self.extra:
                 self.extra.append(name)
-        cols = [(replace[c].as_(c) if c in replace else col(c)) for c in (*COLUMNS, *self.extra)]
+        cols = [
+            (replace[c].as_(c, copy=False) if c in replace else col(c))
+            for c in (*COLUMNS, *self.extra)
+        ]
         source = (
             self.rel.subquery(alias, copy=False) if isinstance(self.rel, exp.Select) else self.rel
         )
@@ -136,6 +142,19 @@ def _pattern_regex(pattern: str) -> str:
     return "".join(out)
 
 
+def _check_line_pattern(pattern: str) -> None:
+    """Loki's checks of a `|>`/`!>` pattern: only `<_>` captures, never two in a row."""
+    captures = list(re.finditer(r"<(_|[a-zA-Z_][a-zA-Z0-9_]*)>", pattern))
+    for a, b in zip(captures, captures[1:], strict=False):
+        if a.end() == b.start():
+            raise LogQLError(
+                f"found consecutive capture '{a.group(0)}{b.group(0)}': invalid expression"
+            )
+    for m in captures:
+        if m.group(1) != "_":
+            raise LogQLError(f"named captures are not allowed: found '{m.group(0)}'")
+
+
 def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
     line = col("line")
     conds = []
@@ -151,6 +170,7 @@ def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
         elif stage.op in ("|~", "!~"):
             conds.append(fn("regexp_matches", line, lit(value.value)))
         else:
+            _check_line_pattern(value.value)
             conds.append(fn("regexp_matches", line, lit(_pattern_regex(value.value))))
     cond = conds[0]
     for c in conds[1:]:
@@ -213,9 +233,7 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
             (
                 fn("starts_with", col("v"), lit('"')),
                 exp.Coalesce(
-                    this=exp.JSONExtractScalar(
-                        this=exp.cast(col("v"), "JSON"), expression=lit("$")
-                    ),
+                    this=exp.JSONExtractScalar(this=cast(col("v"), "JSON"), expression=lit("$")),
                     expressions=[col("v")],
                 ),
             ),
@@ -256,27 +274,18 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
 
 def _set_labels(layers: Layers, items: list[tuple[str, exp.Expression]]) -> None:
     """Set extracted labels by name (clashes with stream/metadata names renamed)."""
-    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
-    keys = array(
-        *[
-            case((fn("list_contains", base, lit(n)), lit(n + "_extracted")), default=lit(n))
-            for n, _ in items
-        ]
-    )
-    vals = array(*[v for _, v in items])
-    layers.push(lbls=fn("map_concat", col("lbls"), fn("map", keys, vals)))
+    keys = _extracted_names(items)
+    layers.push(lbls=fn("map_concat", col("lbls"), fn("map", keys, _values(items))))
 
 
 def _json_path(expression: str) -> str:
     """A Loki JSON parameter (`a.b`, `a["b"]`, `list[0]`) as a JSONPath."""
     path = "$"
-    for m in re.finditer(r'\.?([A-Za-z0-9_\-]+)|\[\s*"([^"]*)"\s*\]|\[(\d+)\]', expression):
-        if m.group(1) is not None:
-            path += "." + m.group(1)
-        elif m.group(2) is not None:
-            path += '."' + m.group(2).replace('"', '\\"') + '"'
+    for step in parse_json_expression(expression):
+        if isinstance(step, int):
+            path += f"[{step}]"
         else:
-            path += f"[{m.group(3)}]"
+            path += '."' + step.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return path
 
 
@@ -286,7 +295,7 @@ def _is_json_object(line: exp.Expression) -> exp.Expression:
     return case(
         (
             fn("json_valid", line),
-            exp.EQ(this=fn("json_type", exp.cast(line, "JSON")), expression=lit("OBJECT")),
+            exp.EQ(this=fn("json_type", cast(line, "JSON")), expression=lit("OBJECT")),
         ),
         default=exp.false(),
     )
@@ -305,7 +314,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
                     exp.EQ(this=fn("json_type", raw), expression=lit("VARCHAR")),
                     exp.JSONExtractScalar(this=raw, expression=lit("$")),
                 ),
-                default=exp.cast(raw, "VARCHAR"),
+                default=cast(raw, "VARCHAR"),
             )
             items.append((p.name, exp.Coalesce(this=text, expressions=[lit("")])))
         _set_labels(layers, items)
@@ -335,7 +344,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
                 exp.EQ(this=col("type"), expression=lit("VARCHAR")),
                 exp.JSONExtractScalar(this=col("value"), expression=lit("$")),
             ),
-            default=exp.cast(col("value"), "VARCHAR"),
+            default=cast(col("value"), "VARCHAR"),
         )
         ordered = exp.Order(expressions=[exp.Ordered(this=col("id"))])
         keys_q = (
@@ -349,10 +358,10 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
             .where(atomic, copy=False)
         )
         keys = exp.Coalesce(
-            this=exp.Subquery(this=keys_q), expressions=[exp.cast(array(), "VARCHAR[]")]
+            this=exp.Subquery(this=keys_q), expressions=[cast(array(), "VARCHAR[]")]
         )
         vals = exp.Coalesce(
-            this=exp.Subquery(this=vals_q), expressions=[exp.cast(array(), "VARCHAR[]")]
+            this=exp.Subquery(this=vals_q), expressions=[cast(array(), "VARCHAR[]")]
         )
         keys = fn("list_transform", keys, lam(["k"], _sanitize(col("k"))))
         _merge_extracted(layers, keys, vals)
@@ -367,7 +376,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
 def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     line = col("line")
     is_object = _is_json_object(line)
-    doc = exp.cast(case((is_object, line), default=lit("{}")), "JSON")
+    doc = cast(case((is_object, line), default=lit("{}")), "JSON")
 
     def path(key: exp.Expression) -> exp.Expression:
         return exp.DPipe(this=lit('$."'), expression=exp.DPipe(this=key, expression=lit('"')))
@@ -386,7 +395,7 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
         _bad=exp.Not(this=is_object),
         _entry=packed_line,
     )
-    doc2 = exp.cast(case((exp.Not(this=col("_bad")), col("line")), default=lit("{}")), "JSON")
+    doc2 = cast(case((exp.Not(this=col("_bad")), col("line")), default=lit("{}")), "JSON")
     values = fn(
         "list_transform",
         col("_keys"),
@@ -412,14 +421,7 @@ def _regexp(layers: Layers, stage: ast.RegexpParser, dialect: str) -> None:
         (name, case((matched, fn("regexp_extract", col("line"), lit(stage.pattern), num(idx)))))
         for name, idx in names
     ]
-    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
-    keys = array(
-        *[
-            case((fn("list_contains", base, lit(n)), lit(n + "_extracted")), default=lit(n))
-            for n, _ in items
-        ]
-    )
-    vals = array(*[v for _, v in items])
+    keys, vals = _extracted_names(items), _values(items)
     layers.push(
         lbls=case(
             (matched, fn("map_concat", col("lbls"), fn("map", keys, vals))), default=col("lbls")
@@ -428,38 +430,81 @@ def _regexp(layers: Layers, stage: ast.RegexpParser, dialect: str) -> None:
 
 
 def _pattern(layers: Layers, stage: ast.PatternParser, dialect: str) -> None:
-    regex = ["^"]
-    names = []
-    pos = 0
+    """Loki's pattern parser: captures up to the first occurrence of the next literal.
+
+    As in `pkg/logql/log/pattern`, a line that lacks a later literal still fills the
+    captures reached so far (the last one reached takes the rest of the line); a line
+    that does not start with the leading literal, or is empty, extracts nothing.
+    """
     captures = list(re.finditer(r"<(_|[a-zA-Z_][a-zA-Z0-9_]*)>", stage.pattern))
-    for i, m in enumerate(captures):
-        regex.append(re.escape(stage.pattern[pos : m.start()]))
-        last = i == len(captures) - 1 and m.end() == len(stage.pattern)
-        body = "(?s:.*)" if last else "(?s:.*?)"
-        if m.group(1) == "_":
-            regex.append(body)
-        else:
-            regex.append("(" + body + ")")
-            names.append(m.group(1))
-        pos = m.end()
-    regex.append(re.escape(stage.pattern[pos:]))
-    pattern = "".join(regex)
-    matched = fn("regexp_matches", col("line"), lit(pattern))
-    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
-    keys = array(
+    bounds = [0, *[m.end() for m in captures]]
+    # literals[k] precedes capture k; literals[-1] trails the last capture.
+    literals = [re.escape(stage.pattern[bounds[k] : m.start()]) for k, m in enumerate(captures)] + [
+        re.escape(stage.pattern[captures[-1].end() :])
+    ]
+    line = col("line")
+    rest, lazy = "((?s:.*))", "((?s:.*?))"
+    full = "^" + "".join(literals[k] + lazy for k in range(len(captures))) + literals[-1]
+    if not literals[-1]:
+        full = full[: -len(lazy)] + rest
+    full_items: list[tuple[str, exp.Expression]] = []
+    partial: list[tuple[str, exp.Expression, exp.Expression]] = []
+    prefix = "^" + literals[0]
+    for k, m in enumerate(captures):
+        after = literals[k + 1]
+        if m.group(1) != "_":
+            name = m.group(1)
+            full_items.append((name, fn("regexp_extract", line, lit(full), num(k + 1))))
+            taken_rest = fn("regexp_extract", line, lit(prefix + rest), num(1))
+            if after:
+                value = case(
+                    (
+                        fn("regexp_matches", line, lit(prefix + "(?s:.*?)" + after)),
+                        fn("regexp_extract", line, lit(prefix + lazy + after), num(1)),
+                    ),
+                    default=taken_rest,
+                )
+            else:
+                value = taken_rest
+            reached = exp.and_(
+                exp.NEQ(this=line, expression=lit("")), fn("regexp_matches", line, lit(prefix))
+            )
+            partial.append((name, reached, value))
+        prefix += "(?s:.*?)" + after
+    matched = fn("regexp_matches", line, lit(full))
+    whole = fn(
+        "map_concat", col("lbls"), fn("map", _extracted_names(full_items), _values(full_items))
+    )
+    entries = array(
         *[
-            case((fn("list_contains", base, lit(n)), lit(n + "_extracted")), default=lit(n))
-            for n in names
+            case((reached, entry(name_expr, value)))
+            for (_, reached, value), name_expr in zip(
+                partial, _extracted_names([(n, v) for n, _, v in partial]).expressions, strict=True
+            )
         ]
     )
-    vals = array(
-        *[fn("regexp_extract", col("line"), lit(pattern), num(i + 1)) for i in range(len(names))]
+    present = fn(
+        "list_filter",
+        entries,
+        lam(["e"], exp.Not(this=exp.Is(this=col("e"), expression=exp.Null()))),
     )
-    layers.push(
-        lbls=case(
-            (matched, fn("map_concat", col("lbls"), fn("map", keys, vals))), default=col("lbls")
-        )
+    partly = fn("map_concat", col("lbls"), fn("map_from_entries", present))
+    layers.push(lbls=case((matched, whole), default=partly))
+
+
+def _extracted_names(items: list[tuple[str, exp.Expression]]) -> exp.Array:
+    """The names of extracted labels, `<name>_extracted` where a stream/metadata label has it."""
+    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    return array(
+        *[
+            case((fn("list_contains", base.copy(), lit(n)), lit(n + "_extracted")), default=lit(n))
+            for n, _ in items
+        ]
     )
+
+
+def _values(items: list[tuple[str, exp.Expression]]) -> exp.Array:
+    return array(*[v for _, v in items])
 
 
 def _decolorize(layers: Layers, stage: ast.Decolorize, dialect: str) -> None:
@@ -490,7 +535,7 @@ def _duration_seconds(value: exp.Expression) -> exp.Expression:
     )
     idx = fn("range", num(1), exp.Add(this=fn("len", nums), expression=num(1)))
     term = exp.Mul(
-        this=exp.cast(exp.Bracket(this=nums, expressions=[col("i")]), "DOUBLE"),
+        this=cast(exp.Bracket(this=nums, expressions=[col("i")]), "DOUBLE"),
         expression=exp.Paren(this=factor),
     )
     total = exp.Coalesce(
@@ -559,12 +604,6 @@ def _bytes_unit(value: exp.Expression) -> exp.Expression:
     return fn("lower", fn("regexp_replace", rest, lit(r"^\s+|\s+$"), lit(""), lit("g")))
 
 
-def _go_quote(value: exp.Expression) -> exp.Expression:
-    """Go's `%q` of a string (backslashes and double quotes escaped)."""
-    escaped = fn("replace", fn("replace", value, lit("\\"), lit("\\\\")), lit('"'), lit('\\"'))
-    return exp.DPipe(this=exp.DPipe(this=lit('"'), expression=escaped), expression=lit('"'))
-
-
 def _concat(*parts: exp.Expression) -> exp.Expression:
     out = parts[0]
     for p in parts[1:]:
@@ -574,7 +613,7 @@ def _concat(*parts: exp.Expression) -> exp.Expression:
 
 def _float_error(text: exp.Expression) -> exp.Expression:
     """The error `strconv.ParseFloat` returns for `text`."""
-    return _concat(lit("strconv.ParseFloat: parsing "), _go_quote(text), lit(": invalid syntax"))
+    return _concat(lit("strconv.ParseFloat: parsing "), go_quote(text), lit(": invalid syntax"))
 
 
 def _duration_error(value: exp.Expression) -> exp.Expression:
@@ -583,7 +622,7 @@ def _duration_error(value: exp.Expression) -> exp.Expression:
     return case(
         (
             fn("regexp_full_match", value, lit(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)")),
-            _concat(lit("time: missing unit in duration "), _go_quote(value)),
+            _concat(lit("time: missing unit in duration "), go_quote(value)),
         ),
         (
             exp.and_(
@@ -596,10 +635,10 @@ def _duration_error(value: exp.Expression) -> exp.Expression:
                 ),
             ),
             _concat(
-                lit("time: unknown unit "), _go_quote(unit), lit(" in duration "), _go_quote(value)
+                lit("time: unknown unit "), go_quote(unit), lit(" in duration "), go_quote(value)
             ),
         ),
-        default=_concat(lit("time: invalid duration "), _go_quote(value)),
+        default=_concat(lit("time: invalid duration "), go_quote(value)),
     )
 
 
@@ -649,7 +688,7 @@ def _has_ip(f: ast.LabelFilter) -> bool:
 def _lookup(name: str) -> exp.Expression:
     """`LabelsBuilder.Get`: the value, NULL when absent; the error labels are never found."""
     if name in (ERROR, ERROR_DETAILS):
-        return exp.cast(exp.Null(), "VARCHAR")
+        return cast(exp.Null(), "VARCHAR")
     return get(col("lbls"), name)
 
 
@@ -783,7 +822,7 @@ def _label_format(layers: Layers, stage: ast.LabelFormat, dialect: str) -> None:
     renamed_sources = []
     for item in stage.items:
         if item.template:
-            value = render_template(item.src, dialect)
+            value = render_template(item.src, dialect, item.dst)
         else:
             value = label(item.src)
             renamed_sources.append(item.src)
@@ -805,7 +844,11 @@ def _named_condition(item: ast.NamedMatcher) -> exp.Expression:
 
 def _drop(layers: Layers, stage: ast.Drop, dialect: str) -> None:
     any_match = _any(_named_condition(i) for i in stage.items)
-    kept = fn("list_filter", fn("map_entries", col("lbls")), lam(["e"], exp.Not(this=any_match)))
+    kept = fn(
+        "list_filter",
+        fn("map_entries", col("lbls")),
+        lam(["e"], exp.Not(this=exp.Paren(this=any_match))),
+    )
     layers.push(lbls=fn("map_from_entries", kept))
 
 

@@ -8,7 +8,14 @@ and label names only through `lit` too (they are map keys, never identifiers).
 
 from __future__ import annotations
 
+import functools
+
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+# Builders pass `copy=False`: every tree here is built fresh for one query, and copying
+# arguments at each level made translation quadratic in the depth of the SQL.
+_DUCKDB = Dialect.get_or_raise("duckdb")
 
 
 def lit(value: str) -> exp.Expression:
@@ -19,9 +26,9 @@ def lit(value: str) -> exp.Expression:
 def num(value: float | int) -> exp.Expression:
     """A SQL numeric literal (negative numbers as unary minus)."""
     if isinstance(value, float) and value != value:  # NaN
-        return exp.cast(lit("NaN"), "DOUBLE")
+        return cast(lit("NaN"), "DOUBLE")
     if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return exp.cast(lit("Infinity" if value > 0 else "-Infinity"), "DOUBLE")
+        return cast(lit("Infinity" if value > 0 else "-Infinity"), "DOUBLE")
     if value < 0:
         return exp.Neg(
             this=exp.Literal.number(repr(-value) if isinstance(value, float) else -value)
@@ -36,7 +43,17 @@ def col(name: str, table: str | None = None) -> exp.Column:
 
 def fn(name: str, *args: exp.Expression) -> exp.Expression:
     """A function call by its DuckDB name."""
-    return exp.func(name, *args, dialect="duckdb")
+    return exp.func(name, *args, dialect=_DUCKDB, copy=False)
+
+
+@functools.cache
+def _data_type(name: str) -> exp.DataType:
+    return exp.DataType.build(name, dialect=_DUCKDB)
+
+
+def cast(value: exp.Expression, to: str) -> exp.Cast:
+    """`CAST(value AS to)`, `to` in DuckDB's spelling."""
+    return exp.Cast(this=value, to=_data_type(to).copy())
 
 
 def lam(params: list[str], body: exp.Expression) -> exp.Lambda:
@@ -72,7 +89,7 @@ def array(*items: exp.Expression) -> exp.Expression:
 
 def empty_map() -> exp.Expression:
     """An empty VARCHAR→VARCHAR map."""
-    return exp.cast(fn("map"), "MAP(VARCHAR, VARCHAR)")
+    return cast(fn("map"), "MAP(VARCHAR, VARCHAR)")
 
 
 def canonical(mapping: exp.Expression) -> exp.Expression:
@@ -114,14 +131,26 @@ def map_set(mapping: exp.Expression, key: str, value: exp.Expression) -> exp.Exp
     return fn("map_concat", mapping, fn("map", array(lit(key)), array(value)))
 
 
+def go_quote(value: exp.Expression) -> exp.Expression:
+    """Go's `%q` of a string (backslashes and double quotes escaped)."""
+    escaped = fn("replace", fn("replace", value, lit("\\"), lit("\\\\")), lit('"'), lit('\\"'))
+    return exp.DPipe(this=exp.DPipe(this=lit('"'), expression=escaped), expression=lit('"'))
+
+
+def series_text(labels: exp.Expression) -> exp.Expression:
+    """A canonical label map as Prometheus prints a label set: `{a="x", b="y"}`."""
+    key = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
+    value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
+    pair = exp.DPipe(this=exp.DPipe(this=key, expression=lit("=")), expression=go_quote(value))
+    pairs = fn("list_transform", fn("map_entries", labels), lam(["e"], pair))
+    joined = fn("array_to_string", pairs, lit(", "))
+    return exp.DPipe(this=exp.DPipe(this=lit("{"), expression=joined), expression=lit("}"))
+
+
 def case(*whens: tuple[exp.Expression, exp.Expression], default: exp.Expression | None = None):
     """`CASE WHEN c THEN v ... ELSE default END`."""
-    node = exp.Case()
-    for cond, value in whens:
-        node = node.when(cond, value)
-    if default is not None:
-        node = node.else_(default)
-    return node
+    ifs = [exp.If(this=cond, true=value) for cond, value in whens]
+    return exp.Case(ifs=ifs, default=default)
 
 
 def subquery(select: exp.Select, alias: str) -> exp.Subquery:

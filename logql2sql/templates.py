@@ -2,7 +2,9 @@
 
 Supported: text, `{{ .label }}`, `{{ __line__ }}`, trim markers `{{-`/`-}}`, and pipelines
 or calls of the string functions below (`{{ .a | ToUpper }}`, `{{ ToLower .a }}`,
-`{{ default "x" .a }}`). A missing label renders as "". Any other construct raises
+`{{ default "x" .a }}`), and `printf` with a literal format of `%s`/`%v` verbs (flags `-`,
+width, precision) and `%%`, with Go's `%!s(MISSING)`/`%!(EXTRA …)` for a wrong argument
+count. A missing label renders as "". Any other construct raises
 `UnsupportedInDialect` naming it; a function Loki does not define raises `LogQLError`
 (`function "x" not defined`), as Loki fails such a query.
 """
@@ -15,7 +17,7 @@ from sqlglot import exp
 
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.lexical import unquote
-from logql2sql.sqlbuild import case, col, fn, get, lit
+from logql2sql.sqlbuild import case, cast, col, fn, get, lit
 
 LOKI_FUNCTIONS = set(
     [
@@ -110,8 +112,13 @@ _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
 _TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|`[^`]*`|\.[A-Za-z_][A-Za-z0-9_]*|[A-Za-z_]\w*|\|)')
 
 
-def render_template(template: str, dialect: str) -> exp.Expression:
-    """A SQL string expression rendering `template` for the current row."""
+def render_template(template: str, dialect: str, label: str | None = None) -> exp.Expression:
+    """A SQL string expression rendering `template` for the current row.
+
+    `label` names the `label_format` target (None for `line_format`); it only words the
+    error for a template Go cannot parse, as Loki words it when it builds the stage.
+    """
+    _check_closed(template, label)
     parts: list[exp.Expression] = []
     pos = 0
     text_parts: list[str] = []
@@ -134,6 +141,22 @@ def render_template(template: str, dialect: str) -> exp.Expression:
     for p in parts[1:]:
         out = exp.DPipe(this=out, expression=p, safe=True)
     return out
+
+
+def _check_closed(template: str, label: str | None) -> None:
+    """Reject an action left open (`{{` with no `}}`), as Go's template lexer does."""
+    end = 0
+    for m in _ACTION.finditer(template):
+        end = m.end()
+    start = template.find("{{", end)
+    if start < 0:
+        return
+    line = template.count("\n", 0, start) + 1
+    name = "line" if label is None else "label"
+    message = f"template: {name}:{line}: unclosed action"
+    if label is None:
+        raise LogQLError(f"invalid line template: {message}")
+    raise LogQLError(f"invalid template for label '{label}': {message}")
 
 
 def _tokens(action: str) -> list[str]:
@@ -169,6 +192,7 @@ def _action(action: str, dialect: str) -> exp.Expression:
         else:
             commands[-1].append(tok)
     value: exp.Expression | None = None
+    piped_string = True  # whether `value` is a Go string (printf prints other types apart)
     for command in commands:
         if not command:
             raise UnsupportedInDialect(f"template action {{{{{action}}}}}", dialect)
@@ -180,12 +204,71 @@ def _action(action: str, dialect: str) -> exp.Expression:
             continue
         if head not in LOKI_FUNCTIONS:
             raise LogQLError(f'template: line:1: function "{head}" not defined')
+        if head == "printf":
+            value = _printf(args, value, piped_string, dialect)
+            continue
         operands = [_operand(a) for a in args]
         if value is not None:
             operands.append(value)
         value = _call(head, operands, dialect)
+        piped_string = head != "len"
     assert value is not None
     return value
+
+
+_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d*))?(.)", re.S)
+
+
+def _printf(
+    args: list[str], piped: exp.Expression | None, piped_string: bool, dialect: str
+) -> exp.Expression:
+    """Go's `fmt.Sprintf` for a literal format whose verbs print strings (`%s`, `%v`)."""
+    if not args or args[0][0] not in '"`':
+        raise UnsupportedInDialect("printf with a non-literal format", dialect)
+    if piped is not None and not piped_string:
+        raise UnsupportedInDialect("printf of a non-string value", dialect)
+    fmt = unquote(args[0])
+    values = [_operand(a) for a in args[1:]] + ([piped] if piped is not None else [])
+    parts: list[exp.Expression] = []
+    pos = used = 0
+    for m in _VERB.finditer(fmt):
+        parts.append(lit(fmt[pos : m.start()]))
+        pos = m.end()
+        flags, width, precision, verb = m.groups()
+        if verb == "%" and not (flags or width or precision is not None):
+            parts.append(lit("%"))
+            continue
+        if verb not in "sv" or set(flags) - {"-"}:
+            raise UnsupportedInDialect(f"printf verb {m.group(0)!r}", dialect)
+        if used == len(values):
+            parts.append(lit(f"%!{verb}(MISSING)"))
+            continue
+        text = values[used]
+        used += 1
+        if precision is not None:
+            text = fn(
+                "substr", text, exp.Literal.number(1), exp.Literal.number(int(precision or 0))
+            )
+        if width:
+            pad = fn(
+                "rpad" if "-" in flags else "lpad", text, exp.Literal.number(int(width)), lit(" ")
+            )
+            longer = exp.GTE(
+                this=fn("length", text.copy()), expression=exp.Literal.number(int(width))
+            )
+            text = case((longer, text.copy()), default=pad)
+        parts.append(text)
+    parts.append(lit(fmt[pos:]))
+    if used < len(values):
+        extra: list[exp.Expression] = [lit("%!(EXTRA ")]
+        for i, v in enumerate(values[used:]):
+            extra += [lit(", string=" if i else "string="), v]
+        parts += [*extra, lit(")")]
+    parts = [p for p in parts if not (isinstance(p, exp.Literal) and p.this == "")]
+    out = parts[0] if parts else lit("")
+    for p in parts[1:]:
+        out = exp.DPipe(this=out, expression=p, safe=True)
+    return out
 
 
 def _call(name: str, args: list[exp.Expression], dialect: str) -> exp.Expression:
@@ -214,5 +297,5 @@ def _call(name: str, args: list[exp.Expression], dialect: str) -> exp.Expression
             default=args[0],
         )
     if name == "len" and len(args) == 1:
-        return exp.cast(fn("length", args[0]), "VARCHAR")
+        return cast(fn("length", args[0]), "VARCHAR")
     raise UnsupportedInDialect(f"template function {name}", dialect)

@@ -2,7 +2,8 @@
 
 Each case's streams become an in-memory `logs` table with the lake's entry schema; the
 query is compiled for the case's time (instant) or start/end/step (range), executed, and
-the rows are compared with Loki's expected vector, matrix, scalar, empty result or failure.
+the rows are compared with Loki's expected vector, matrix, scalar, empty result or failure
+(whose message must contain the text Loki's case expects).
 `python -m tests.logql2sql.engine_cases` prints the pass rate per source file.
 """
 
@@ -86,14 +87,16 @@ def _key(labels: dict) -> tuple:
     return tuple(sorted(labels.items()))
 
 
+def case_bounds(case: dict) -> tuple[int, int, int]:
+    """(start, end, step) of a case, step 0 for an instant query."""
+    if case["type"] == "instant":
+        return int(case["time_ns"]), int(case["time_ns"]), 0
+    return int(case["start_ns"]), int(case["end_ns"]), int(case["step_ns"])
+
+
 def run_case(con: duckdb.DuckDBPyConnection, case: dict) -> tuple[str, str]:
     """('pass' | 'fail' | 'unsupported', detail) for one case."""
-    expected = case["expected"]
-    if case["type"] == "instant":
-        start = end = int(case["time_ns"])
-        step = 0
-    else:
-        start, end, step = int(case["start_ns"]), int(case["end_ns"]), int(case["step_ns"])
+    start, end, step = case_bounds(case)
     try:
         compiled = logql2sql.compile(case["query"], start=start, end=end, step=step)
         load_fixture(con, case["streams"])
@@ -101,22 +104,31 @@ def run_case(con: duckdb.DuckDBPyConnection, case: dict) -> tuple[str, str]:
     except UnsupportedInDialect as err:
         return "unsupported", str(err)
     except (LogQLError, duckdb.Error) as err:
-        if expected["kind"] == "fail":
-            return "pass", str(err)
-        return "fail", f"error: {err}"
+        if case["expected"]["kind"] != "fail":
+            return "fail", f"error: {err}"
+        # Loki's own error text must be part of ours.
+        want = case["expected"].get("fail_msg_contains") or ""
+        return ("pass", str(err)) if want in str(err) else ("fail", f"{want!r} not in {err}")
+    return compare_rows(case, rows)
+
+
+def compare_rows(case: dict, rows: list[tuple]) -> tuple[str, str]:
+    """('pass' | 'fail', detail): metric rows `(ts, labels, value)` against the expectation."""
+    expected = case["expected"]
+    start, end, step = case_bounds(case)
     if expected["kind"] == "fail":
         return "fail", f"expected failure, got {len(rows)} rows"
     if expected["kind"] == "empty":
         return ("pass", "") if not rows else ("fail", f"expected empty, got {rows[:3]}")
     if expected["kind"] == "scalar":
-        got = [r[2] for r in rows]
+        got = [float(r[2]) for r in rows]
         ok = len(got) == 1 and _close(got[0], _value(expected["scalar"]))
         return ("pass", "") if ok else ("fail", f"scalar {got}")
     steps = [start] if step == 0 else list(range(start, end + 1, step))
     got: dict[tuple, list[float | None]] = {}
     for ts, labels, value in rows:
-        series = got.setdefault(_key(labels), [None] * len(steps))
-        series[steps.index(ts)] = value
+        series = got.setdefault(_key(dict(labels)), [None] * len(steps))
+        series[steps.index(ts)] = None if value is None else float(value)
     want = {_key(s["labels"]): [_value(v) for v in s["values"]] for s in expected["series"]}
     if set(got) != set(want):
         return "fail", f"series {sorted(got)[:4]} != {sorted(want)[:4]}"

@@ -1,0 +1,209 @@
+"""Loki semantics pinned down case by case, beyond the engine corpus: vector-matching errors
+with Loki's exact texts, label-name clashes, `printf`, partial `pattern` matches, `json`
+parameter expressions, and the checks Loki makes when it builds a pipeline stage."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+import sqlglot
+
+import logql2sql
+from logql2sql.errors import LogQLError, UnsupportedInDialect
+from logql2sql.jsonexpr import parse_json_expression
+from logql2sql.lexical import quote
+from tests.logql2sql.engine_cases import load_fixture
+
+S = 10**9
+
+
+def _run(query: str, streams: list[dict], at: int = 60) -> list[tuple]:
+    con = duckdb.connect()
+    load_fixture(con, streams)
+    sql = logql2sql.translate(query, start=at * S, end=at * S)
+    return con.execute(sql).fetchall()
+
+
+def _stream(labels: dict, lines: list[str], meta: dict | None = None) -> dict:
+    entries = [[str((i + 1) * 10 * S), line, meta or {}] for i, line in enumerate(lines)]
+    return {"labels": labels, "entries": entries}
+
+
+MACHINES = [
+    _stream({"app": "foo", "machine": "a", "pool": "x"}, ["l"] * 3),
+    _stream({"app": "foo", "machine": "b", "pool": "y"}, ["l"] * 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            'sum by (app, machine) (count_over_time({app="foo"}[1m]))'
+            ' > bool ignoring (machine) sum by (app) (count_over_time({app="foo"}[1m]))',
+            "multiple matches for labels: many-to-one matching must be explicit "
+            "(group_left/group_right)",
+        ),
+        (
+            'sum by (app) (count_over_time({app="foo"}[1m]))'
+            ' + ignoring (machine) sum by (app, machine) (count_over_time({app="foo"}[1m]))',
+            "found duplicate series on the right hand-side;many-to-many matching not allowed: "
+            "matching labels must be unique on one side",
+        ),
+        (
+            'sum by (app, machine) (count_over_time({app="foo"}[1m]))'
+            ' + on (app) group_right sum by (app, pool) (count_over_time({app="foo"}[1m]))',
+            "found duplicate series on the left hand-side;",
+        ),
+        (
+            'sum by (app, machine) (count_over_time({app="foo"}[1m]))'
+            ' / on (app) group_left (machine) sum by (app) (count_over_time({app="foo"}[1m]))',
+            "multiple matches for labels: grouping labels must ensure unique matches",
+        ),
+    ],
+)
+def test_ambiguous_vector_matching_fails_with_lokis_text(query, message):
+    with pytest.raises(duckdb.Error) as info:
+        _run(query, MACHINES)
+    assert message in str(info.value)
+
+
+def test_unambiguous_matching_still_evaluates():
+    rows = _run(
+        'sum by (app, machine) (count_over_time({app="foo"}[1m]))'
+        ' / on (app) group_left sum by (app) (count_over_time({app="foo"}[1m]))',
+        MACHINES,
+    )
+    assert sorted((dict(r[1])["machine"], r[2]) for r in rows) == [("a", 0.6), ("b", 0.4)]
+
+
+def test_comparison_filter_does_not_hide_an_ambiguous_match():
+    """Loki checks matching before the comparison drops anything."""
+    query = (
+        'sum by (app, machine) (count_over_time({app="foo"}[1m]))'
+        ' > ignoring (machine) sum by (app) (count_over_time({app="foo"}[1m]))'
+    )
+    with pytest.raises(duckdb.Error, match="many-to-one matching must be explicit"):
+        _run(query, MACHINES)
+
+
+@pytest.mark.parametrize("dialect", ["trino", "spark", "clickhouse"])
+def test_matching_guard_is_emitted_for_every_dialect(dialect):
+    sql = logql2sql.translate(
+        'sum by (a) (rate({x="y"}[1m])) / on (a) group_left sum by (a) (rate({x="z"}[1m]))',
+        dialect=dialect,
+        start=60 * S,
+        end=120 * S,
+        step=60 * S,
+    )
+    assert "grouping labels must ensure unique matches" in sql
+    assert sqlglot.parse_one(sql, read=dialect) is not None
+    raise_fn = {"trino": "FAIL(", "spark": "RAISE_ERROR(", "clickhouse": "throwIf(1, "}[dialect]
+    assert raise_fn in sql
+
+
+def test_label_name_clashes_keep_the_loser_under_extracted():
+    """Base name: stream > metadata > parsed; `_extracted`: parsed > metadata > stream."""
+    streams = [
+        _stream({"app": "a", "sm": "s", "tri": "s"}, ["tri=p x=1"], {"sm": "m", "tri": "m"}),
+    ]
+    (row,) = _run('count_over_time({app="a"} [1m])', streams)
+    assert dict(row[1]) == {"app": "a", "sm": "s", "sm_extracted": "m", "tri": "s",
+                            "tri_extracted": "m"}  # fmt: skip
+    (row,) = _run('count_over_time({app="a"} | logfmt [1m])', streams)
+    assert dict(row[1])["tri_extracted"] == "p" and dict(row[1])["sm_extracted"] == "m"
+
+
+def test_pattern_fills_the_captures_a_short_line_reaches():
+    streams = [
+        _stream({"app": "a"}, ["GET"]),
+        _stream({"app": "b"}, ["GET /x"]),
+        _stream({"app": "c"}, ["GET /x 200 extra"]),
+        _stream({"app": "d"}, ["POST"], {}),
+    ]
+    rows = _run('count_over_time({app=~".+"} | pattern `<m> <p> <s>` [1m])', streams)
+    got = {r[1]["app"]: {k: v for k, v in r[1].items() if k != "app"} for r in rows}
+    assert got["a"] == {"m": "GET"}
+    assert got["b"] == {"m": "GET", "p": "/x"}
+    assert got["c"] == {"m": "GET", "p": "/x", "s": "200 extra"}
+    rows = _run('count_over_time({app="a"} | pattern `x<m> <p>` [1m])', streams)
+    assert [dict(r[1]) for r in rows] == [{"app": "a"}]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ('{{ printf "[%s|%5s|%-4s|%.2s] 100%%" .a .b .a .b }}', "[hi|  bye|hi  |by] 100%"),
+        ('{{ .a | printf "<%v>" }}', "<hi>"),
+        ('{{ printf "%s %s" .a }}', "hi %!s(MISSING)"),
+        ('{{ printf "x" .a .b }}', "x%!(EXTRA string=hi, string=bye)"),
+        ("{{ printf `\\x1b[31m%s\\x1b[0m` .a }}", "\\x1b[31mhi\\x1b[0m"),
+        ('{{ printf "\\x1b[1m%s" .a }}', "\x1b[1mhi"),
+    ],
+)
+def test_printf_formats_like_go(template, expected):
+    streams = [_stream({"app": "z", "a": "hi", "b": "bye"}, ["line"])]
+    query = '{app="z"} | line_format ' + quote(template)
+    con = duckdb.connect()
+    load_fixture(con, streams)
+    sql = logql2sql.translate(query, start=0, end=60 * S)
+    assert [r[1] for r in con.execute(sql).fetchall()] == [expected]
+
+
+def test_printf_verbs_for_other_types_are_named_as_unsupported():
+    with pytest.raises(UnsupportedInDialect, match="printf verb '%d'"):
+        logql2sql.translate('{a="b"} | line_format "{{ printf \\"%d\\" .x }}"', start=0, end=S)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            '{a="b"} | label_format x="{{"',
+            "invalid template for label 'x': template: label:1: unclosed action",
+        ),
+        ('{a="b"} | line_format "ok\\n{{ .x"', "invalid line template: template: line:2: unclosed"),
+        ('{a="b"} |> "<verb> /api"', "named captures are not allowed: found '<verb>'"),
+        ('{a="b"} |> "<_><_> x"', "found consecutive capture '<_><_>': invalid expression"),
+        (
+            '{a="b"} | json bad="user["',
+            "cannot parse expression [user[]: syntax error: unexpected $end, expecting STRING or "
+            "INDEX",
+        ),
+    ],
+)
+def test_stage_construction_errors_are_worded_as_loki(query, message):
+    logql2sql.parse(query)  # Loki's parser accepts these; building the stage fails
+    with pytest.raises(LogQLError) as info:
+        logql2sql.translate(query, start=0, end=S)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("user.id", ("user", "id")),
+        ("tags[0]", ("tags", 0)),
+        ('a["b c"].d[12]', ("a", "b c", "d", 12)),
+        ('["x"]', ("x",)),
+    ],
+)
+def test_json_expressions_parse_to_paths(text, path):
+    assert parse_json_expression(text) == path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a-b", "unexpected char -"),
+        ("x.", "syntax error: unexpected $end, expecting FIELD"),
+        (".x", "syntax error: unexpected DOT, expecting LSB or FIELD"),
+        ("a]", "syntax error: unexpected RSB"),
+        ("a[1x]", "syntax error: unexpected $end, expecting STRING or INDEX"),
+        ("a[1]@", "unexpected char @"),
+    ],
+)
+def test_bad_json_expressions_fail_as_loki(text, message):
+    with pytest.raises(LogQLError, match="^cannot parse expression ") as info:
+        parse_json_expression(text)
+    assert str(info.value).endswith(message)
