@@ -133,6 +133,16 @@ class Executor:
         stats = build_stats(plan, exec_ns=exec_ns, queue_ns=queue_ns, entries_returned=returned)
         return QueryResult(result_type, result, stats)
 
+    def execute(
+        self, tenants: Sequence[str], compiled: logql2sql.CompiledQuery
+    ) -> tuple[pa.Table, Plan]:
+        """Run an already compiled query (possibly with its SQL rewritten by the caller,
+        as the detected-fields API does) under the tenants' limits and a query slot."""
+        if not tenants:
+            raise QueryError("no org id", 401)
+        with self._slots:
+            return self._execute(tenants, compiled, self.limits(tenants))
+
     def _execute(
         self, tenants: Sequence[str], compiled: logql2sql.CompiledQuery, limits: QueryLimits
     ) -> tuple[pa.Table, Plan]:
