@@ -115,7 +115,8 @@ def _params():
 @pytest.mark.skipif(not CASES, reason="shared logqltest corpus absent")
 @pytest.mark.parametrize("case", list(_params()))
 def test_engine_case_through_api(client: TestClient, case: dict) -> None:
-    """Loki's expected result (or failure) comes back through the query API."""
+    """Loki's expected result (or failure, with Loki's message) comes back through the query
+    API."""
     tenant = "case-" + case_id(case).replace(":", "-")
     _push(client, tenant, case["streams"])
     headers = {"X-Scope-OrgID": tenant}
@@ -132,6 +133,7 @@ def test_engine_case_through_api(client: TestClient, case: dict) -> None:
     expected = case["expected"]
     if expected["kind"] == "fail":
         assert r.status_code >= 400, r.text[:300]
+        assert expected.get("fail_msg_contains", "") in r.text, r.text[:300]
         return
     assert r.status_code == 200, r.text
     data = r.json()["data"]
