@@ -192,7 +192,9 @@ def format_duration(ns: int) -> str:
     return sign + "".join(parts)
 
 
-_BYTES_UNITS = {
+# Byte-size units as humanize.ParseBytes reads them (lower-cased), shared with the SQL that
+# converts label values at query time.
+BYTES_UNITS = {
     "": 1,
     "b": 1,
     "k": 1000,
@@ -233,13 +235,13 @@ def parse_bytes(text: str) -> int | None:
     if not m:
         return None
     unit = m.group(2).lower()
-    if unit not in _BYTES_UNITS:
+    if unit not in BYTES_UNITS:
         return None
     try:
         value = float(m.group(1).replace(",", ""))
     except ValueError:
         return None
-    return int(value * _BYTES_UNITS[unit])
+    return int(value * BYTES_UNITS[unit])
 
 
 def format_bytes(n: int) -> str:

@@ -24,6 +24,7 @@ from logql2sql import ast
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.ipmatch import ip_contains, parse_pattern
 from logql2sql.jsonexpr import parse_json_expression
+from logql2sql.lexical import BYTES_UNITS
 from logql2sql.regex import to_python
 from logql2sql.sqlbuild import (
     array,
@@ -545,36 +546,6 @@ def _duration_seconds(value: exp.Expression) -> exp.Expression:
     return case((valid, signed))
 
 
-_BYTE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "ki": 1024,
-    "kib": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mi": 1024**2,
-    "mib": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gi": 1024**3,
-    "gib": 1024**3,
-    "t": 1000**4,
-    "tb": 1000**4,
-    "ti": 1024**4,
-    "tib": 1024**4,
-    "p": 1000**5,
-    "pb": 1000**5,
-    "pi": 1024**5,
-    "pib": 1024**5,
-    "e": 1000**6,
-    "eb": 1000**6,
-    "ei": 1024**6,
-    "eib": 1024**6,
-}
-
-
 _BYTES_NUMBER = r"^[0-9.,]*"
 
 
@@ -587,7 +558,7 @@ def _bytes(value: exp.Expression) -> exp.Expression:
     number = fn("replace", fn("regexp_extract", value, lit(_BYTES_NUMBER)), lit(","), lit(""))
     unit = _bytes_unit(value)
     factor = case(
-        *[(exp.EQ(this=unit, expression=lit(u)), num(float(f))) for u, f in _BYTE_UNITS.items()]
+        *[(exp.EQ(this=unit, expression=lit(u)), num(float(f))) for u, f in BYTES_UNITS.items()]
     )
     valid = fn("regexp_full_match", number, lit(_GO_UNSIGNED_FLOAT))
     product = exp.Mul(
