@@ -65,7 +65,8 @@ def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:
     con.register("logs", pa.table(cols, schema=ENTRY_SCHEMA))
 
 
-def _value(v) -> float | None:
+def expected_value(v) -> float | None:
+    """A case's expected sample value: a number, or NaN/+Inf/-Inf spelt as strings."""
     if v is None:
         return None
     if isinstance(v, str):
@@ -73,7 +74,8 @@ def _value(v) -> float | None:
     return float(v)
 
 
-def _close(a: float | None, b: float | None) -> bool:
+def values_close(a: float | None, b: float | None) -> bool:
+    """Sample values equal as Loki's tests compare them (NaN equals NaN)."""
     if a is None or b is None:
         return a is None and b is None
     if math.isnan(a) or math.isnan(b):
@@ -83,7 +85,8 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _key(labels: dict) -> tuple:
+def label_key(labels: dict) -> tuple:
+    """A label set as a sortable, hashable key."""
     return tuple(sorted(labels.items()))
 
 
@@ -122,18 +125,20 @@ def compare_rows(case: dict, rows: list[tuple]) -> tuple[str, str]:
         return ("pass", "") if not rows else ("fail", f"expected empty, got {rows[:3]}")
     if expected["kind"] == "scalar":
         got = [float(r[2]) for r in rows]
-        ok = len(got) == 1 and _close(got[0], _value(expected["scalar"]))
+        ok = len(got) == 1 and values_close(got[0], expected_value(expected["scalar"]))
         return ("pass", "") if ok else ("fail", f"scalar {got}")
     steps = [start] if step == 0 else list(range(start, end + 1, step))
     got: dict[tuple, list[float | None]] = {}
     for ts, labels, value in rows:
-        series = got.setdefault(_key(dict(labels)), [None] * len(steps))
+        series = got.setdefault(label_key(dict(labels)), [None] * len(steps))
         series[steps.index(ts)] = None if value is None else float(value)
-    want = {_key(s["labels"]): [_value(v) for v in s["values"]] for s in expected["series"]}
+    want = {
+        label_key(s["labels"]): [expected_value(v) for v in s["values"]] for s in expected["series"]
+    }
     if set(got) != set(want):
         return "fail", f"series {sorted(got)[:4]} != {sorted(want)[:4]}"
     for k, values in want.items():
-        if not all(_close(a, b) for a, b in zip(got[k], values, strict=True)):
+        if not all(values_close(a, b) for a, b in zip(got[k], values, strict=True)):
             return "fail", f"values {k}: {got[k]} != {values}"
     return "pass", ""
 

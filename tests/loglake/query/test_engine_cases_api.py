@@ -19,7 +19,13 @@ from fastapi.testclient import TestClient
 
 from loglake.config import load_settings
 from loglake.server import create_app
-from tests.logql2sql.engine_cases import case_id, load_cases
+from tests.logql2sql.engine_cases import (
+    case_id,
+    expected_value,
+    label_key,
+    load_cases,
+    values_close,
+)
 
 KNOWN_FAILURES = {
     line.strip()
@@ -82,26 +88,6 @@ def _number(text: str) -> float:
     return {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}.get(text) or float(text)
 
 
-def _expected(v: float | str | None) -> float | None:
-    if v is None or not isinstance(v, str):
-        return v
-    return _number(v)
-
-
-def _same(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-
-
-def _key(labels: dict) -> tuple:
-    return tuple(sorted(labels.items()))
-
-
 def _params():
     for case in CASES:
         marks = []
@@ -142,7 +128,7 @@ def test_engine_case_through_api(client: TestClient, case: dict) -> None:
         return
     if expected["kind"] == "scalar":
         assert data["resultType"] == "scalar"
-        assert _same(_number(data["result"][1]), _expected(expected["scalar"]))
+        assert values_close(_number(data["result"][1]), expected_value(expected["scalar"]))
         return
     got: dict[tuple, list[float | None]] = {}
     for series in data["result"]:
@@ -150,8 +136,14 @@ def test_engine_case_through_api(client: TestClient, case: dict) -> None:
         values: list[float | None] = [None] * len(steps)
         for t, v in points:
             values[steps.index(round(t * 1000) * 10**6)] = _number(v)
-        got[_key(series["metric"])] = values
-    want = {_key(s["labels"]): [_expected(v) for v in s["values"]] for s in expected["series"]}
+        got[label_key(series["metric"])] = values
+    want = {
+        label_key(s["labels"]): [expected_value(v) for v in s["values"]] for s in expected["series"]
+    }
     assert set(got) == set(want)
     for k, values in want.items():
-        assert all(_same(a, b) for a, b in zip(got[k], values, strict=True)), (k, got[k], values)
+        assert all(values_close(a, b) for a, b in zip(got[k], values, strict=True)), (
+            k,
+            got[k],
+            values,
+        )
