@@ -113,8 +113,3 @@ def register_logs(
         expression=query,
     )
     con.execute(view.sql(dialect="duckdb"))
-
-
-def sql_text(query: exp.Expression) -> str:
-    """DuckDB SQL text of an expression (for logs and debugging)."""
-    return query.sql(dialect="duckdb")

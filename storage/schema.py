@@ -60,8 +60,3 @@ def with_labels(rows: pa.Table, streams: pa.Table) -> pa.Table:
     labels = streams.column("labels").take(index)
     table = rows.append_column(ENTRY_SCHEMA.field("labels"), labels)
     return table.select(ENTRY_SCHEMA.names)
-
-
-def empty_entries() -> pa.Table:
-    """An entry table with no rows."""
-    return ENTRY_SCHEMA.empty_table()

@@ -134,8 +134,8 @@ def print_result(data: dict[str, Any], output: str, forward: bool = False) -> No
 
 def register(app: typer.Typer) -> None:
     """Add the query commands to the `loglake` CLI."""
-    # Imported here, not at module level: `python -m loglake.cli` runs the CLI module as
-    # `__main__`, and a module-level import of it would run it a second time.
+    # Imported here, not at module level: `loglake.cli` imports this module while it
+    # registers commands, so the import waits until the CLI module is complete.
     from loglake.cli import ConfigOpt, LakeOpt, console
 
     @app.command("query")
