@@ -24,9 +24,17 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from logql2sql import ast
+from logql2sql import ast, buckets
 from logql2sql.errors import LogQLError, UnsupportedInDialect
-from logql2sql.pipeline import ERROR, Layers, has_error, label, lower_pipeline, string_match
+from logql2sql.pipeline import (
+    ERROR,
+    Layers,
+    converts,
+    has_error,
+    label,
+    lower_pipeline,
+    string_match,
+)
 from logql2sql.regex import to_python
 from logql2sql.scalar import apply_binop
 from logql2sql.sqlbuild import (
@@ -191,7 +199,10 @@ class Lowerer:
             num(value).as_("value", copy=False),
         ).from_(self.steps().subquery(self.alias("s"), copy=False), copy=False)
 
-    def range_aggregation(self, agg: ast.RangeAggregation) -> exp.Select:
+    def range_aggregation(
+        self, agg: ast.RangeAggregation, summed: ast.VectorAggregation | None = None
+    ) -> exp.Select:
+        """A range aggregation; with `summed`, that `sum` over it folded in (see `buckets`)."""
         r = agg.range
         lo = num(self.b.start - r.offset_ns - r.range_ns)
         hi = num(self.b.end - r.offset_ns)
@@ -204,8 +215,13 @@ class Lowerer:
             labels = map_without(labels, [unwraps[0].label])
         if agg.grouping is not None:
             labels = _group_labels(labels, agg.grouping)
-        else:
+        key = labels
+        if summed is not None:
+            key = _group_labels(labels, summed.grouping) if summed.grouping else empty_map()
+        if agg.grouping is None:
             labels = canonical(labels)
+            if summed is None:
+                key = labels
         # Loki's `PipelineError` text, naming the series (its labels hold the error).
         message = _concat(
             lit("pipeline error: '"),
@@ -229,6 +245,9 @@ class Lowerer:
             value = cast(fn("strlen", col("line")), "DOUBLE")
         else:
             value = num(1.0)
+        if agg.op in buckets.DECOMPOSABLE:
+            neutral = not unwrapped and buckets.label_neutral(r.log.pipeline, converts)
+            return self.bucketed(agg, layers, key, value, message, neutral)
         samples = exp.select(
             col("ts"),
             col("line"),
@@ -325,6 +344,77 @@ class Lowerer:
             .group_by(t, col("labels", x), copy=False)
         )
 
+    def bucketed(
+        self,
+        agg: ast.RangeAggregation,
+        layers: Layers,
+        key: exp.Expression,
+        value: exp.Expression,
+        message: exp.Expression,
+        neutral: bool,
+    ) -> exp.Select:
+        """A decomposable range aggregation: partials per (series, grid cell), then per step.
+
+        `key` is the output label map over `lbls`, `message` the pipeline-error text. With a
+        label-neutral pipeline the entries are grouped by their raw stream labels and
+        metadata, and `lbls` (with its error check) is built once per group.
+        """
+        r = agg.range
+        size = buckets.cell_size(self.b.step, r.range_ns)
+        origin = self.b.start - r.offset_ns - r.range_ns
+        edge = buckets.cell_edge(col("ts"), origin, size).as_("edge", copy=False)
+        x = self.alias("x")
+        if neutral:
+            groups = [col("stream"), col("structured_metadata")]
+            meta = col("meta").as_("structured_metadata", copy=False)
+            samples = exp.select(
+                col("ts"), col("stream"), meta, edge, value.as_("value", copy=False)
+            ).from_(layers.rel.subquery(x, copy=False), copy=False)
+        else:
+            guarded = case((has_error(), self.fail(message, "DOUBLE")), default=value)
+            groups = [col("labels")]
+            samples = exp.select(
+                col("ts"), key.as_("labels", copy=False), edge, guarded.as_("value", copy=False)
+            ).from_(layers.rel.subquery(x, copy=False), copy=False)
+        cells = (
+            exp.select(
+                *groups,
+                col("edge"),
+                *buckets.partial_columns(agg.op, col("value"), col("ts")),
+            )
+            .from_(samples.subquery(self.alias("x"), copy=False), copy=False)
+            .group_by(*[g.copy() for g in groups], col("edge"), copy=False)
+        )
+        names = [name for name, _ in buckets.PARTIALS[agg.op].parts]
+        if neutral:
+            with_labels = exp.select(
+                col("edge"),
+                *[col(n) for n in names],
+                fn("map_concat", _metadata_losers_renamed(col("stream")), col("stream")).as_(
+                    "lbls", copy=False
+                ),
+            ).from_(cells.subquery(self.alias("g"), copy=False), copy=False)
+            guard = case((has_error(), self.fail(message, "BOOLEAN")), default=exp.true())
+            cells = (
+                exp.select(key.as_("labels", copy=False), col("edge"), *[col(n) for n in names])
+                .from_(with_labels.subquery(self.alias("g"), copy=False), copy=False)
+                .where(guard, copy=False)
+            )
+        steps = buckets.steps_of_cell(col("edge"), self.b.start, self.b.end, self.b.step, r)
+        expanded = exp.select(
+            steps.as_("t", copy=False), col("labels"), *[col(n) for n in names]
+        ).from_(cells.subquery(self.alias("c"), copy=False), copy=False)
+        e = self.alias("e")
+        return (
+            exp.select(
+                col("t", e).as_("ts", copy=False),
+                col("labels", e).as_("labels", copy=False),
+                buckets.combined(agg.op, e, num(r.range_ns / NS)).as_("value", copy=False),
+            )
+            .from_(expanded.subquery(e, copy=False), copy=False)
+            .group_by(col("t", e), col("labels", e), copy=False)
+        )
+
     def _rate_counter(
         self,
         r: ast.LogRange,
@@ -404,11 +494,14 @@ class Lowerer:
         )
 
     def vector_aggregation(self, agg: ast.VectorAggregation) -> exp.Select:
+        op = agg.op
+        inner = agg.expr
+        if op == "sum" and isinstance(inner, ast.RangeAggregation) and inner.op in buckets.ADDITIVE:
+            return self.range_aggregation(inner, summed=agg)
         child = self.metric(agg.expr).subquery(self.alias("c"), copy=False)
         key = (
             _group_labels(col("labels"), agg.grouping) if agg.grouping is not None else empty_map()
         )
-        op = agg.op
         if op in ("sort", "sort_desc"):
             return exp.select(col("ts"), col("labels"), col("value")).from_(child, copy=False)
         if op in ("topk", "bottomk", "approx_topk"):

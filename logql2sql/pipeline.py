@@ -643,10 +643,10 @@ def _compare(left: exp.Expression, op: str, right: exp.Expression) -> exp.Expres
 _ERR, _DET = "_err", "_det"
 
 
-def _converts(f: ast.LabelFilter) -> bool:
+def converts(f: ast.LabelFilter) -> bool:
     """Whether a filter expression holds a converting (numeric, duration, bytes) leaf."""
     if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
-        return _converts(f.left) or _converts(f.right)
+        return converts(f.left) or converts(f.right)
     return isinstance(f, ast.NumericLabelFilter | ast.DurationLabelFilter | ast.BytesLabelFilter)
 
 
@@ -740,7 +740,7 @@ def _evaluate(
         return exp.and_(left, right)
     name = f"_lf{len(names)}"
     names.append(name)
-    if not _converts(f):
+    if not converts(f):
         layers.push(**{name: _stateless(f, col(_ERR))})
         return col(name)
     passes, failed, details = _converting_leaf(f)
@@ -759,7 +759,7 @@ def _label_filter(layers: Layers, stage: ast.LabelFilterStage, dialect: str) -> 
     if dialect != "duckdb" and _has_ip(stage.filter):
         # The address scanner relies on DuckDB's list lambdas and hex casts.
         raise UnsupportedInDialect("ip() label filter", dialect)
-    if not _converts(stage.filter):
+    if not converts(stage.filter):
         layers.filter(_stateless(stage.filter, label(ERROR)))
         return
     layers.push(
@@ -882,4 +882,12 @@ _STAGES = {
     ast.Unwrap: _unwrap,
 }
 
-__all__ = ["Layers", "lower_pipeline", "label", "canonical", "string_match", "COLUMNS"]
+__all__ = [
+    "Layers",
+    "lower_pipeline",
+    "label",
+    "canonical",
+    "converts",
+    "string_match",
+    "COLUMNS",
+]
