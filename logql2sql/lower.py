@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from logql2sql import ast, buckets
+from logql2sql import ast, buckets, logfmt_labels
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.pipeline import (
     ERROR,
@@ -49,6 +49,7 @@ from logql2sql.sqlbuild import (
     get,
     lam,
     lit,
+    map_of,
     map_only,
     map_set,
     map_without,
@@ -222,20 +223,7 @@ class Lowerer:
             labels = canonical(labels)
             if summed is None:
                 key = labels
-        # Loki's `PipelineError` text, naming the series (its labels hold the error).
-        message = _concat(
-            lit("pipeline error: '"),
-            label(ERROR),
-            lit("' for series: '"),
-            series_text(labels.copy()),
-            lit(f"'.\nUse a label filter to intentionally skip this error. (e.g | {ERROR}!=\""),
-            label(ERROR),
-            lit(
-                '").\nTo skip all potential errors you can match empty errors.(e.g __error__="")'
-                "\nThe label filter can also be specified after unwrap. "
-                '(e.g | unwrap latency | __error__="" )\n'
-            ),
-        )
+        message = _error_message(label(ERROR), labels)
         fail = self.fail(message, "DOUBLE")
         # The sample of each entry; the error check sits in it, so every aggregate reads it
         # (an aggregate that ignored it would let the engine prune the check away).
@@ -246,6 +234,9 @@ class Lowerer:
         else:
             value = num(1.0)
         if agg.op in buckets.DECOMPOSABLE:
+            fast = self.logfmt_samples(agg, summed, lo, hi, value)
+            if fast is not None:
+                return self.bucketed(agg, layers, key, value, message, False, fast)
             neutral = not unwrapped and buckets.label_neutral(r.log.pipeline, converts)
             return self.bucketed(agg, layers, key, value, message, neutral)
         samples = exp.select(
@@ -352,19 +343,27 @@ class Lowerer:
         value: exp.Expression,
         message: exp.Expression,
         neutral: bool,
+        fast: tuple[exp.Select, list[str], exp.Expression] | None = None,
     ) -> exp.Select:
         """A decomposable range aggregation: partials per (series, grid cell), then per step.
 
         `key` is the output label map over `lbls`, `message` the pipeline-error text. With a
         label-neutral pipeline the entries are grouped by their raw stream labels and
-        metadata, and `lbls` (with its error check) is built once per group.
+        metadata, and `lbls` (with its error check) is built once per group. `fast` holds
+        ready samples (`ts, value` and grouping columns), their grouping columns and the
+        label map over those, built per group (`logfmt_samples`).
         """
         r = agg.range
         size = buckets.cell_size(self.b.step, r.range_ns)
         origin = self.b.start - r.offset_ns - r.range_ns
         edge = buckets.cell_edge(col("ts"), origin, size).as_("edge", copy=False)
         x = self.alias("x")
-        if neutral:
+        if fast is not None:
+            groups = [col(g) for g in fast[1]]
+            samples = exp.select(col("ts"), *groups, edge, col("value")).from_(
+                fast[0].subquery(x, copy=False), copy=False
+            )
+        elif neutral:
             groups = [col("stream"), col("structured_metadata")]
             meta = col("meta").as_("structured_metadata", copy=False)
             samples = exp.select(
@@ -386,7 +385,11 @@ class Lowerer:
             .group_by(*[g.copy() for g in groups], col("edge"), copy=False)
         )
         names = [name for name, _ in buckets.PARTIALS[agg.op].parts]
-        if neutral:
+        if fast is not None:
+            cells = exp.select(
+                fast[2].as_("labels", copy=False), col("edge"), *[col(n) for n in names]
+            ).from_(cells.subquery(self.alias("g"), copy=False), copy=False)
+        elif neutral:
             with_labels = exp.select(
                 col("edge"),
                 *[col(n) for n in names],
@@ -414,6 +417,68 @@ class Lowerer:
             .from_(expanded.subquery(e, copy=False), copy=False)
             .group_by(col("t", e), col("labels", e), copy=False)
         )
+
+    def logfmt_samples(
+        self,
+        agg: ast.RangeAggregation,
+        summed: ast.VectorAggregation | None,
+        lo: exp.Expression,
+        hi: exp.Expression,
+        value: exp.Expression,
+    ) -> tuple[exp.Select, list[str], exp.Expression] | None:
+        """Samples read without label maps (see `logfmt_labels`), as `bucketed` takes them.
+
+        Applies to `sum [by (…)]` folded into a range aggregation over line filters, one
+        plain `logfmt` and string label filters, on DuckDB (its regex functions); None
+        otherwise.
+        """
+        wanted = summed.grouping if summed is not None else None
+        if self.dialect != "duckdb" or summed is None or agg.grouping is not None:
+            return None
+        if wanted is not None and wanted.without:
+            return None
+        r = agg.range
+        plan = logfmt_labels.plan(r.log.pipeline)
+        names = tuple(sorted(set(wanted.labels))) if wanted is not None else ()
+        if plan is None or not logfmt_labels.readable(names):
+            return None
+        read_names = sorted(set(names) | logfmt_labels.filter_names(plan.filters))
+        layers = self.read(
+            ast.LogExpr(r.log.matchers, plan.line_stages), lo.copy(), hi.copy(), hi_inclusive=True
+        )
+        line, stream, meta = col("line"), col("stream"), col("meta")
+        columns = {n: f"_l{i}" for i, n in enumerate(read_names)}
+        entries = exp.select(
+            col("ts"),
+            line,
+            stream,
+            meta,
+            *[
+                logfmt_labels.value(n, line.copy(), stream.copy(), meta.copy()).as_(c, copy=False)
+                for n, c in columns.items()
+            ],
+            exp.Coalesce(
+                this=logfmt_labels.value(ERROR, line.copy(), stream.copy(), meta.copy()),
+                expressions=[lit("")],
+            ).as_("_err", copy=False),
+        ).from_(layers.rel.subquery(self.alias("x"), copy=False), copy=False)
+        read = {n: col(c) for n, c in columns.items()}
+        error = col("_err")
+        series = logfmt_labels.labels(col("line"), col("stream"), col("meta"))
+        fail = self.fail(_error_message(error.copy(), series), "DOUBLE")
+        samples = exp.select(
+            col("ts"),
+            *[read[n].copy() for n in names],
+            case((exp.NEQ(this=error.copy(), expression=lit("")), fail), default=value).as_(
+                "value", copy=False
+            ),
+        ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
+        for f in plan.filters:
+            samples = samples.where(
+                logfmt_labels.filter_condition(f, read, error), append=True, copy=False
+            )
+        labels = map_of([(n, read[n].copy()) for n in names])
+        return samples, [columns[n] for n in names], labels
 
     def _rate_counter(
         self,
@@ -734,6 +799,23 @@ class Lowerer:
             case((matched, new_labels), default=col("labels")).as_("labels", copy=False),
             col("value"),
         ).from_(child, copy=False)
+
+
+def _error_message(error: exp.Expression, series: exp.Expression) -> exp.Expression:
+    """Loki's `PipelineError` text for an error value and the canonical series labels."""
+    return _concat(
+        lit("pipeline error: '"),
+        error,
+        lit("' for series: '"),
+        series_text(series.copy()),
+        lit(f"'.\nUse a label filter to intentionally skip this error. (e.g | {ERROR}!=\""),
+        error.copy(),
+        lit(
+            '").\nTo skip all potential errors you can match empty errors.(e.g __error__="")'
+            "\nThe label filter can also be specified after unwrap. "
+            '(e.g | unwrap latency | __error__="" )\n'
+        ),
+    )
 
 
 def _concat(*parts: exp.Expression) -> exp.Expression:

@@ -49,7 +49,7 @@ COLUMNS = ("fingerprint", "ts", "line", "stream", "meta", "lbls")
 ERROR = "__error__"
 ERROR_DETAILS = "__error_details__"
 
-_LOGFMT_PAIR = r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?'
+LOGFMT_PAIR = r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?'
 _ANSI = "\x1b\\[[0-9;]*[a-zA-Z]"
 
 
@@ -184,7 +184,7 @@ def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
 # ------------------------------------------------------------------ parsers
 
 
-def _sanitize(key: exp.Expression) -> exp.Expression:
+def sanitize(key: exp.Expression) -> exp.Expression:
     """Loki's label-name sanitising: [^a-zA-Z0-9_:] → `_`, a leading digit gets `_`."""
     cleaned = fn("regexp_replace", key, lit("[^a-zA-Z0-9_:]"), lit("_"), lit("g"))
     return case(
@@ -226,15 +226,18 @@ def _merge_extracted(
 
 def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
     line = col("line")
-    raw_keys = fn("regexp_extract_all", line, lit(_LOGFMT_PAIR), num(1))
-    raw_vals = fn("regexp_extract_all", line, lit(_LOGFMT_PAIR), num(3))
+    raw_keys = fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1))
+    raw_vals = fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(3))
     unquoted = lam(
         ["v"],
         case(
             (
                 fn("starts_with", col("v"), lit('"')),
                 exp.Coalesce(
-                    this=exp.JSONExtractScalar(this=cast(col("v"), "JSON"), expression=lit("$")),
+                    this=exp.JSONExtractScalar(
+                        this=exp.TryCast(this=col("v"), to=exp.DataType.build("JSON")),
+                        expression=lit("$"),
+                    ),
                     expressions=[col("v")],
                 ),
             ),
@@ -258,10 +261,10 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
             )
         _set_labels(layers, sel)
     else:
-        keys = fn("list_transform", raw_keys, lam(["k"], _sanitize(col("k"))))
+        keys = fn("list_transform", raw_keys, lam(["k"], sanitize(col("k"))))
         _merge_extracted(layers, keys, values, keep_empty=stage.keep_empty)
     if stage.strict:
-        rest = fn("trim", fn("regexp_replace", line, lit(_LOGFMT_PAIR), lit(""), lit("g")))
+        rest = fn("trim", fn("regexp_replace", line, lit(LOGFMT_PAIR), lit(""), lit("g")))
         layers.push(
             lbls=case(
                 (
@@ -364,7 +367,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
         vals = exp.Coalesce(
             this=exp.Subquery(this=vals_q), expressions=[cast(array(), "VARCHAR[]")]
         )
-        keys = fn("list_transform", keys, lam(["k"], _sanitize(col("k"))))
+        keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
         _merge_extracted(layers, keys, vals)
     layers.push(
         lbls=case(
@@ -403,7 +406,7 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
         lam(["k"], exp.JSONExtractScalar(this=doc2, expression=path(col("k")))),
     )
     layers.push(
-        _keys2=fn("list_transform", col("_keys"), lam(["k"], _sanitize(col("k")))), _vals2=values
+        _keys2=fn("list_transform", col("_keys"), lam(["k"], sanitize(col("k")))), _vals2=values
     )
     _merge_extracted(layers, col("_keys2"), col("_vals2"))
     layers.push(
@@ -888,6 +891,8 @@ __all__ = [
     "label",
     "canonical",
     "converts",
+    "sanitize",
+    "LOGFMT_PAIR",
     "string_match",
     "COLUMNS",
 ]

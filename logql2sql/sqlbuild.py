@@ -113,9 +113,14 @@ def map_without(mapping: exp.Expression, names: list[str]) -> exp.Expression:
 
 def map_only(mapping: exp.Expression, names: list[str]) -> exp.Expression:
     """A canonical map of the given keys that are present in `mapping`."""
-    if not names:
+    return map_of([(n, get(mapping, n)) for n in sorted(set(names))])
+
+
+def map_of(pairs: list[tuple[str, exp.Expression]]) -> exp.Expression:
+    """A map of the named values that are not NULL (names in the order given)."""
+    if not pairs:
         return empty_map()
-    entries = array(*[entry(lit(n), get(mapping, n)) for n in sorted(set(names))])
+    entries = array(*[entry(lit(n), v) for n, v in pairs])
     present = exp.Not(
         this=exp.Is(
             this=exp.Dot(this=col("e"), expression=exp.to_identifier("value")),

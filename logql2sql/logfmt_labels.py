@@ -1,0 +1,299 @@
+"""Single labels after `| logfmt`, computed per entry without building its label map.
+
+`sum by (level) (count_over_time({…} | logfmt [1m]))` needs one label of each entry, yet
+the general lowering parses every pair of every line into lists and merges them into a
+label map (`pipeline._logfmt`). When a pipeline is only line filters, one plain `logfmt`
+and string label filters, and the query needs a known, small set of labels, each label is
+read from the line by one anchored regular expression instead, with the same result:
+
+- a name taken by a stream label or structured metadata keeps that value (the parsed one
+  would be renamed `<name>_extracted`), else the first pair whose sanitised key is the
+  name gives the value; an empty value leaves the label out, as without `--keep-empty`;
+- the pairs are the matches of `pipeline.LOGFMT_PAIR` scanned left to right. The text
+  before a line's first double quote is whitespace-separated chunks, read by a simple
+  regex; a key after a quote is read by a regex whose prefix spells out the scan (quoted
+  values, unquoted values, bare keys), and a line with a stray quote before the key falls
+  back to the general pair lists, so every line gets the exact value.
+
+The pipeline error check stays exact as well: `__error__` is computed the same way (a
+logfmt key can spell it), and the failing entry's full label set, needed only for Loki's
+error message, is built inline in the error branch, which runs for failing entries only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from logql2sql import ast
+from logql2sql.pipeline import ERROR, ERROR_DETAILS, LOGFMT_PAIR, sanitize, string_match
+from logql2sql.sqlbuild import (
+    array,
+    canonical,
+    case,
+    cast,
+    col,
+    entry,
+    fn,
+    get,
+    item,
+    lam,
+    lit,
+    num,
+)
+
+_KEY = r'[^\s="]+'
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+# One step of the pair scan that ends where the next pair may start, quotes excepted.
+_STEP = rf'(?:[\s=]|{_KEY}={_QUOTED}|{_KEY}=[^\s"]*\s|{_KEY}\s)'
+# A name this module can find: characters a sanitised key holds, no digit first, and not
+# `_<digit>` (which may come from a key that started with a digit).
+_NAME = re.compile(r"[a-zA-Z:][a-zA-Z0-9_:]*|_[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A pipeline this module handles: line stages, then logfmt, then label filters."""
+
+    line_stages: tuple[ast.Stage, ...]
+    filters: tuple[ast.LabelFilter, ...]
+
+
+def plan(stages: tuple[ast.Stage, ...]) -> Plan | None:
+    """The plan for a pipeline, or None when it needs the general lowering.
+
+    Line filters and `decolorize` may come before `logfmt` (it parses their result); after
+    it only line filters (they do not read labels, so they move before it) and string
+    label filters.
+    """
+    parsers = [i for i, s in enumerate(stages) if isinstance(s, ast.LogfmtParser)]
+    if len(parsers) != 1:
+        return None
+    at = parsers[0]
+    parser = stages[at]
+    assert isinstance(parser, ast.LogfmtParser)
+    if parser.params or parser.strict or parser.keep_empty:
+        return None
+    before, after = stages[:at], stages[at + 1 :]
+    if not all(isinstance(s, ast.LineFilter | ast.Decolorize) for s in before):
+        return None
+    line_after = tuple(s for s in after if isinstance(s, ast.LineFilter))
+    filters = tuple(s.filter for s in after if isinstance(s, ast.LabelFilterStage))
+    if len(line_after) + len(filters) != len(after):
+        return None
+    if not all(_plain_filter(f) for f in filters):
+        return None
+    return Plan(before + line_after, filters)
+
+
+def _plain_filter(f: ast.LabelFilter) -> bool:
+    if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
+        return _plain_filter(f.left) and _plain_filter(f.right)
+    return isinstance(f, ast.StringLabelFilter) and _readable(f.matcher.name)
+
+
+def _readable(name: str) -> bool:
+    """A name read here: not `<name>_extracted` (whose value depends on clashes)."""
+    if name in (ERROR, ERROR_DETAILS):
+        return True
+    return bool(_NAME.fullmatch(name)) and not name.endswith("_extracted")
+
+
+def readable(names: tuple[str, ...]) -> bool:
+    """Whether every name can be read by this module."""
+    return all(_readable(n) for n in names)
+
+
+def _key_pattern(name: str) -> str:
+    """Raw keys that sanitise to `name`: `_` stands for any character sanitised to `_`."""
+    return "".join(r'[^a-zA-Z0-9:\s="]' if c == "_" else re.escape(c) for c in name)
+
+
+def _unquote(value: exp.Expression) -> exp.Expression:
+    """A quoted logfmt value's text (unquoted through JSON, as `pipeline._logfmt`; kept as
+    written when JSON rejects an escape)."""
+    return exp.Coalesce(
+        this=exp.JSONExtractScalar(
+            this=exp.TryCast(this=value, to=exp.DataType.build("JSON")), expression=lit("$")
+        ),
+        expressions=[value.copy()],
+    )
+
+
+def _after_key(found: exp.Expression, name: str) -> exp.Expression:
+    """The value of a `key` or `key=value` match (`""` for a bare key)."""
+    return fn("substr", found, num(len(name) + 2))
+
+
+def _let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:
+    """`body` with `name` bound to `value`, which is evaluated once.
+
+    A one-element `list_transform`: the engine's common-subexpression pass would hoist a
+    repeated expression out of the CASE branch holding it and run it for every row.
+    """
+    return item(fn("list_transform", exp.Array(expressions=[value]), lam([name], body)), 1)
+
+
+def _general(line: exp.Expression, name: str) -> exp.Expression:
+    """The first parsed value for `name` from the full pair lists (NULL when absent)."""
+    keys = fn(
+        "list_transform",
+        fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1)),
+        lam(["k"], sanitize(col("k"))),
+    )
+    values = fn("regexp_extract_all", line.copy(), lit(LOGFMT_PAIR), num(3))
+    raw = exp.Bracket(this=values, expressions=[fn("list_position", keys, lit(name))])
+    text = case((fn("starts_with", col("_r"), lit('"')), _unquote(col("_r"))), default=col("_r"))
+    return _let(raw, "_r", text)
+
+
+def parsed(line: exp.Expression, name: str) -> exp.Expression:
+    """The value logfmt extracts for `name` from `line`, NULL when absent or empty."""
+    key = _key_pattern(name)
+    # Pairs before the first quote are whitespace-separated chunks (leading `=` skipped);
+    # a chunk that runs into the quote is left to the scan.
+    early = rf'(?:^|\s)=*{key}(?:=([^\s"]*))?\s'
+    candidate = rf'(?:^|[\s="]){key}(?:[=\s"]|$)'
+    scanned = rf'^{_STEP}*?(?:{key}=({_QUOTED})|({key}(?:=[^\s"]*)?)(?:[\s"]|$))'
+    quoted = exp.Dot(this=col("_p"), expression=exp.to_identifier("q"))
+    unquoted = exp.Dot(this=col("_p"), expression=exp.to_identifier("u"))
+    from_scan = case(
+        (exp.NEQ(this=quoted, expression=lit("")), _unquote(quoted.copy())),
+        (exp.NEQ(this=unquoted, expression=lit("")), _after_key(unquoted.copy(), name)),
+        default=_general(line.copy(), name),
+    )
+    parts = fn("regexp_extract", line.copy(), lit(scanned), array(lit("q"), lit("u")))
+    after_quote = case(
+        (exp.Not(this=fn("contains", line.copy(), lit('"'))), cast(exp.Null(), "VARCHAR")),
+        (
+            exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))),
+            cast(exp.Null(), "VARCHAR"),
+        ),
+        default=fn("nullif", _let(parts, "_p", from_scan), lit("")),
+    )
+    before_quote = case(
+        (fn("contains", line.copy(), lit('"')), fn("split_part", line.copy(), lit('"'), num(1))),
+        default=exp.DPipe(this=line.copy(), expression=lit(" ")),
+    )
+    # An empty value (absent, bare or `key=` first, or a key after a quote) asks the scan;
+    # a line without quotes has none to ask.
+    found = fn("nullif", fn("regexp_extract", before_quote, lit(early), num(1)), lit(""))
+    value = exp.Coalesce(this=found, expressions=[after_quote])
+    hint = max(name.split("_"), key=len)
+    if not hint:
+        return value
+    present = fn("contains", line, lit(hint))
+    return case((exp.Not(this=present), cast(exp.Null(), "VARCHAR")), default=value)
+
+
+def value(
+    name: str, line: exp.Expression, stream: exp.Expression, meta: exp.Expression
+) -> exp.Expression:
+    """Label `name` after the parser: the stream's, else the metadata's, else parsed (or NULL)."""
+    return exp.Coalesce(this=get(stream, name), expressions=[get(meta, name), parsed(line, name)])
+
+
+def labels(line: exp.Expression, stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
+    """The entry's whole label set after the parser, canonical (for error messages only)."""
+    base = fn("list_concat", fn("map_keys", stream), fn("map_keys", meta))
+    name = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
+    renamed_meta = fn(
+        "map_from_entries",
+        fn(
+            "list_transform",
+            fn("map_entries", meta.copy()),
+            lam(
+                ["e"],
+                entry(
+                    case(
+                        (
+                            fn("list_contains", fn("map_keys", stream.copy()), name),
+                            exp.DPipe(this=name.copy(), expression=lit("_extracted")),
+                        ),
+                        default=name.copy(),
+                    ),
+                    exp.Dot(this=col("e"), expression=exp.to_identifier("value")),
+                ),
+            ),
+        ),
+    )
+    keys = fn(
+        "list_transform",
+        fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1)),
+        lam(["k"], sanitize(col("k"))),
+    )
+    raw = fn("regexp_extract_all", line.copy(), lit(LOGFMT_PAIR), num(3))
+    values = fn(
+        "list_transform",
+        raw,
+        lam(
+            ["v"],
+            case((fn("starts_with", col("v"), lit('"')), _unquote(col("v"))), default=col("v")),
+        ),
+    )
+    bound_keys = exp.Dot(this=col("_s"), expression=exp.to_identifier("k"))
+    bound_values = exp.Dot(this=col("_s"), expression=exp.to_identifier("v"))
+    k_i = exp.Bracket(this=bound_keys, expressions=[col("i")])
+    v_i = exp.Bracket(this=bound_values, expressions=[col("i")])
+    keep = exp.And(
+        this=exp.EQ(this=fn("list_position", bound_keys.copy(), k_i), expression=col("i")),
+        expression=exp.NEQ(this=v_i, expression=lit("")),
+    )
+    renamed = case(
+        (
+            fn("list_contains", base, k_i.copy()),
+            exp.DPipe(this=k_i.copy(), expression=lit("_extracted")),
+        ),
+        default=k_i.copy(),
+    )
+    count = fn("len", bound_keys.copy())
+    idx = fn(
+        "list_filter", fn("range", num(1), exp.Add(this=count, expression=num(1))), lam(["i"], keep)
+    )
+    extracted = fn(
+        "map_from_entries", fn("list_transform", idx, lam(["i"], entry(renamed, v_i.copy())))
+    )
+    merged = fn("map_concat", fn("map_concat", renamed_meta, stream.copy()), extracted)
+    pairs = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier("k"), expression=keys),
+            exp.PropertyEQ(this=exp.to_identifier("v"), expression=values),
+        ]
+    )
+    return canonical(_let(pairs, "_s", merged))
+
+
+def filter_condition(
+    f: ast.LabelFilter, read: dict[str, exp.Expression], error: exp.Expression
+) -> exp.Expression:
+    """A string label filter over the values in `read` (Loki's `""` for an absent label)."""
+    if isinstance(f, ast.AndLabelFilter):
+        return exp.and_(
+            filter_condition(f.left, read, error), filter_condition(f.right, read, error)
+        )
+    if isinstance(f, ast.OrLabelFilter):
+        return exp.or_(
+            filter_condition(f.left, read, error), filter_condition(f.right, read, error)
+        )
+    assert isinstance(f, ast.StringLabelFilter)
+    m = f.matcher
+    if m.name == ERROR:
+        current = error
+    elif m.name == ERROR_DETAILS:
+        current = lit("")
+    else:
+        current = exp.Coalesce(this=read[m.name].copy(), expressions=[lit("")])
+    return string_match(current.copy(), m.op, m.value)
+
+
+def filter_names(filters: tuple[ast.LabelFilter, ...]) -> set[str]:
+    """The label names the filters read (error labels aside)."""
+    out: set[str] = set()
+    for f in filters:
+        if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
+            out |= filter_names((f.left, f.right))
+        elif isinstance(f, ast.StringLabelFilter) and f.matcher.name not in (ERROR, ERROR_DETAILS):
+            out.add(f.matcher.name)
+    return out
