@@ -1,7 +1,11 @@
 """Micro-benchmark of the push path: decode + validate + build Arrow for protobuf pushes.
 
 Prints lines/s and MB/s (of raw log lines) for each stage, and ratios against the baseline of
-the same process doing only snappy + `PushRequest.ParseFromString`. Ratios, not targets.
+the same process doing only snappy + `PushRequest.ParseFromString` (upb). Ratios, not
+targets. The server's path is `decode_push_batch` (protobuf → Arrow columns) +
+`build_entries` + `encode_landing_parts` (the landing object, one per request here; the
+server shares objects between concurrent requests). `decode_push` is the list-of-streams
+form other callers use.
 
     .venv/bin/python bench/push_decode.py [--lines 1000] [--streams 10] [--repeat 300]
 """
@@ -15,8 +19,9 @@ import time
 import cramjam
 
 from loglake.config import Limits
-from loglake.ingest.push import build_entries, decode_push
+from loglake.ingest.push import build_entries, decode_push, decode_push_batch
 from loglake.ingest.push_proto import PushRequest, encode_push
+from storage.landing import encode_landing_parts
 
 
 def make_batch(lines: int, streams: int, now: int) -> tuple[list, int]:
@@ -69,10 +74,18 @@ def main() -> None:
         PushRequest().ParseFromString(bytes(cramjam.snappy.decompress_raw(body)))
 
     def decode() -> None:
+        decode_push_batch(body, "application/x-protobuf", None)
+
+    def decode_streams() -> None:
         decode_push(body, "application/x-protobuf", None)
 
     def decode_build() -> None:
-        build_entries(decode_push(body, "application/x-protobuf", None), limits, "fake", now)
+        build_entries(decode_push_batch(body, "application/x-protobuf", None), limits, "fake", now)
+
+    def decode_build_encode() -> None:
+        batch = decode_push_batch(body, "application/x-protobuf", None)
+        result = build_entries(batch, limits, "fake", now)
+        encode_landing_parts(result.rows, result.stream_labels, compress=False)
 
     def json_decode_build() -> None:
         build_entries(decode_push(json_body, "application/json", None), limits, "fake", now)
@@ -81,13 +94,15 @@ def main() -> None:
     print(f"batch: {lines} lines, {line_bytes} line bytes, {len(body)} body bytes (snappy)")
     for name, fn in [
         ("baseline snappy+ParseFromString", baseline),
-        ("decode_push (protobuf)", decode),
-        ("decode_push+build_entries (protobuf)", decode_build),
-        ("decode_push+build_entries (JSON)", json_decode_build),
+        ("decode_push_batch (protobuf)", decode),
+        ("decode_push (protobuf, as streams)", decode_streams),
+        ("decode+build_entries (protobuf)", decode_build),
+        ("decode+build+landing encode (protobuf)", decode_build_encode),
+        ("decode+build_entries (JSON)", json_decode_build),
     ]:
         seconds = base if fn is baseline else timed(fn, args.repeat)
         print(
-            f"{name:40s} {seconds * 1e3:7.3f} ms/batch  {lines / seconds:12,.0f} lines/s  "
+            f"{name:42s} {seconds * 1e3:7.3f} ms/batch  {lines / seconds:12,.0f} lines/s  "
             f"{line_bytes / seconds / 1e6:8.1f} MB/s  x{seconds / base:5.1f} baseline"
         )
 

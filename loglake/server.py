@@ -25,7 +25,7 @@ from loglake import routes
 from loglake.config import Settings
 from loglake.ingest.errors import PushError
 from loglake.ingest.labels import tenant_from_org_id
-from loglake.ingest.push import build_entries, decode_push
+from loglake.ingest.push import build_entries, decode_push_batch
 from loglake.ingest.ratelimit import IngestionRateLimiter
 from loglake.lake import Lake
 from loglake.metrics import Metrics
@@ -64,18 +64,22 @@ class Ingester:
     ) -> None:
         """Land one push request; raises PushError with Loki's status and message."""
         limits = self.settings.limits_for(tenant)
-        streams = decode_push(body, content_type, encoding)
-        result = build_entries(streams, limits, tenant, time.time_ns())
-        for reason, discarded in result.discarded.items():
-            self.metrics.discarded_samples.labels(reason, tenant).inc(discarded.lines)
-            self.metrics.discarded_bytes.labels(reason, tenant).inc(discarded.bytes)
-        if result.table.num_rows:
-            limited = self.rate_limiter.check(tenant, limits, result.lines, result.bytes)
-            if limited is not None:
-                self.metrics.discarded_samples.labels("rate_limited", tenant).inc(result.lines)
-                self.metrics.discarded_bytes.labels("rate_limited", tenant).inc(result.bytes)
-                raise limited
-            await asyncio.wrap_future(self.committer.submit(tenant, result.table))
+        landed = None
+        with self.committer.announce():  # the writer holds its next object open for this one
+            batch = decode_push_batch(body, content_type, encoding)
+            result = build_entries(batch, limits, tenant, time.time_ns())
+            for reason, discarded in result.discarded.items():
+                self.metrics.discarded_samples.labels(reason, tenant).inc(discarded.lines)
+                self.metrics.discarded_bytes.labels(reason, tenant).inc(discarded.bytes)
+            if result.lines:
+                limited = self.rate_limiter.check(tenant, limits, result.lines, result.bytes)
+                if limited is not None:
+                    self.metrics.discarded_samples.labels("rate_limited", tenant).inc(result.lines)
+                    self.metrics.discarded_bytes.labels("rate_limited", tenant).inc(result.bytes)
+                    raise limited
+                landed = self.committer.submit_parts(tenant, result.rows, result.stream_labels)
+        if landed is not None:
+            await asyncio.wrap_future(landed)
             self.metrics.lines_received.labels(tenant).inc(result.lines)
             self.metrics.bytes_received.labels(tenant).inc(result.bytes)
         if result.error is not None:
@@ -149,7 +153,6 @@ def create_app(settings: Settings, lake: Lake | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.ingester = ingester
 
-    @app.post("/loki/api/v1/push")
     async def push(request: Request) -> Response:
         try:
             tenant = ingester.tenant(request)
@@ -164,6 +167,11 @@ def create_app(settings: Settings, lake: Lake | None = None) -> FastAPI:
             metrics.request_errors.labels("push", str(exc.status)).inc()
             return error_response(exc.status, exc.message)
         return Response(status_code=204)
+
+    # A plain Starlette route: the push body is read as bytes, so FastAPI's per-request
+    # parameter resolution and validation would only add work to the hottest path.
+    app.add_route("/loki/api/v1/push", push, methods=["POST"])
+    _document_push(app)
 
     @app.get("/ready")
     async def ready() -> Response:
@@ -192,3 +200,38 @@ def serve(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
     )
+
+
+# The push operation as `/openapi.json` describes it (a plain route is not listed by itself).
+_PUSH_OPERATION = {
+    "summary": "Push log entries (Loki's push API)",
+    "operationId": "push",
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "responses": {
+        "204": {"description": "Landed durably"},
+        "400": {"description": "Invalid request (Loki's message)"},
+        "401": {"description": "No tenant (X-Scope-OrgID) while auth is enabled"},
+        "413": {"description": "Request too large"},
+        "422": {"description": "No streams in the request"},
+        "429": {"description": "Ingestion rate limit exceeded"},
+    },
+}
+
+
+def _document_push(app: FastAPI) -> None:
+    """Add the push operation to the app's OpenAPI document when it is first built."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("paths", {})["/loki/api/v1/push"] = {"post": _PUSH_OPERATION}
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

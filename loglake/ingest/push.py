@@ -2,18 +2,22 @@
 
 Main interface:
 
-- `decode_push(body, content_type, content_encoding)` → `list[DecodedStream]`: the body of a
+- `decode_push_batch(body, content_type, content_encoding)` → `DecodedBatch`: the body of a
   `POST /loki/api/v1/push` as Loki's `parsePushRequestBody` reads it (JSON, or protobuf in snappy
-  block format for any other media type; `Content-Encoding` none/snappy/gzip/deflate). Bad bodies
-  raise `PushError` with Loki's status and message.
-- `build_entries(streams, limits, tenant, now_ns)` → `BuildResult`: Loki's distributor checks
-  (label parsing and `service_name`, label limits, sample age, line size, structured metadata
-  limits) plus UTF-8 validity of lines, and an Arrow table of `storage.schema.ENTRY_SCHEMA` with
-  the entries that passed. As in Loki, valid entries are kept when others are rejected, and the
-  answer is then 400 with the rejections grouped into one message.
+  block format for any other media type; `Content-Encoding` none/snappy/gzip/deflate), as Arrow
+  columns. Bad bodies raise `PushError` with Loki's status and message. `decode_push` is the
+  same as a list of `DecodedStream` (Python lists), for callers that regroup entries.
+- `build_entries(batch_or_streams, limits, tenant, now_ns)` → `BuildResult`: Loki's distributor
+  checks (label parsing and `service_name`, label limits, sample age, line size, structured
+  metadata limits) plus UTF-8 validity of lines, and an Arrow table of
+  `storage.schema.ENTRY_SCHEMA` with the entries that passed. As in Loki, valid entries are kept
+  when others are rejected, and the answer is then 400 with the rejections grouped into one
+  message.
 
-Per-stream work is plain Python; per-entry checks run as Arrow compute kernels over the whole
-request, and per-entry Python only happens for entries that fail or carry structured metadata.
+A protobuf body goes from the wire format to Arrow arrays in Rust (`push_request_columns`), and
+the per-entry checks run as Arrow compute kernels over the whole request: per-stream work is
+plain Python, and per-entry Python only happens for entries that fail, are truncated or carry
+structured metadata. That is what keeps a push's server CPU low (see `bench/push_decode.py`).
 """
 
 from __future__ import annotations
@@ -22,28 +26,31 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import repeat
 
 import cramjam
 import pyarrow as pa
 import pyarrow.compute as pc
-from google.protobuf.message import DecodeError
 
 from loglake.config import Limits
 from loglake.ingest.errors import PushError
 from loglake.ingest.labels import (
     INTERNAL_STREAM_LABELS,
+    LABEL_CACHE_SIZE,
     SERVICE_NAME_LABEL,
     LabelParseError,
+    ResolvedStream,
     go_quote,
     is_valid_label_name,
     resolve_stream,
 )
-from loglake.ingest.push_proto import PushRequest
-from storage.schema import ENTRY_SCHEMA, LABELS_TYPE
+from loglake.ingest.push_proto import push_request_columns
+from storage.landing import ROW_SCHEMA
+from storage.schema import LABELS_TYPE, STREAMS_SCHEMA, with_labels
 
 MAX_RECV_MSG_SIZE = 100 << 20
 """Loki's `distributor.max_recv_msg_size` default (100 MiB)."""
@@ -120,6 +127,74 @@ class DecodedStream:
 
 
 @dataclass(slots=True)
+class DecodedBatch:
+    """A push body's entries as Arrow columns, before validation: what `build_entries` checks.
+
+    Rows are grouped by stream, in stream order: stream `i` (label text `labels[i]`) owns rows
+    `offsets[i]:offsets[i + 1]`. `lines` is binary for protobuf bodies (not yet checked for
+    UTF-8) and string for JSON. `metadata` is None when no entry has structured metadata, else
+    one tuple of (name, value) pairs per row.
+    """
+
+    labels: list[str]
+    offsets: list[int]
+    ts: pa.Int64Array
+    lines: pa.Array
+    metadata: list[Metadata] | None = None
+
+    @classmethod
+    def from_streams(cls, streams: Sequence[DecodedStream]) -> DecodedBatch:
+        """The streams' entries as one batch, in stream order."""
+        ts: list[int] = []
+        lines: list = []
+        offsets = [0]
+        metadata: list[Metadata] | None = None
+        for stream in streams:
+            if stream.metadata is not None and metadata is None:
+                metadata = [()] * len(ts)
+            ts.extend(stream.ts)
+            lines.extend(stream.lines)
+            if metadata is not None:
+                metadata.extend(stream.metadata or repeat((), len(stream.ts)))
+            offsets.append(len(ts))
+        return cls(
+            [stream.labels for stream in streams],
+            offsets,
+            pa.array(ts, pa.int64()),
+            _lines_array(lines),
+            metadata,
+        )
+
+    def streams(self) -> list[DecodedStream]:
+        """The batch as one `DecodedStream` per stream (Python lists)."""
+        ts, lines, out = self.ts.to_pylist(), self.lines.to_pylist(), []
+        for text, start, end in zip(self.labels, self.offsets[:-1], self.offsets[1:], strict=True):
+            metadata = self.metadata[start:end] if self.metadata is not None else None
+            if metadata is not None and not any(metadata):
+                metadata = None
+            out.append(DecodedStream(text, ts[start:end], lines[start:end], metadata))
+        return out
+
+    def per_row(self, values: Sequence[int]) -> pa.Int64Array:
+        """`values[i]` repeated for every row of stream `i` (say, stream indexes or
+        fingerprints)."""
+        spans = [
+            (value, end - start)
+            for value, start, end in zip(values, *_bounds(self), strict=True)
+            if end > start
+        ]
+        if len(spans) > 3:  # one kernel for all streams costs less than one per stream
+            parents = pa.ListArray.from_arrays(
+                pa.array(self.offsets, pa.int32()), pa.nulls(len(self.ts))
+            )
+            return pc.take(pa.array(values, pa.int64()), pc.list_parent_indices(parents))
+        parts = [pa.repeat(pa.scalar(value, pa.int64()), rows) for value, rows in spans]
+        if len(parts) == 1:
+            return parts[0]
+        return pa.concat_arrays(parts) if parts else pa.array([], pa.int64())
+
+
+@dataclass(slots=True)
 class Discarded:
     """Entries (and their bytes: line + structured metadata) rejected for one reason."""
 
@@ -129,10 +204,17 @@ class Discarded:
 
 @dataclass(slots=True)
 class BuildResult:
-    """What `build_entries` made of a push."""
+    """What `build_entries` made of a push.
 
-    table: pa.Table
-    """The accepted entries, with exactly `storage.schema.ENTRY_SCHEMA`."""
+    The accepted entries come as a landing object holds them: `rows` without labels and
+    `stream_labels` once per stream (`storage.landing.encode_landing_parts`); `table` is the
+    same with labels on every row.
+    """
+
+    rows: pa.Table = field(default_factory=ROW_SCHEMA.empty_table)
+    """The accepted entries without labels: `storage.landing.ROW_SCHEMA`."""
+    stream_labels: pa.Table = field(default_factory=STREAMS_SCHEMA.empty_table)
+    """(fingerprint, labels) of each stream with accepted entries: `STREAMS_SCHEMA`."""
     lines: int = 0
     """Accepted entries."""
     bytes: int = 0
@@ -143,6 +225,11 @@ class BuildResult:
     """Rejected entries per Loki discard reason."""
     error: PushError | None = None
     """What to answer (after the rate limit passed) when not 204: Loki's status and message."""
+
+    @property
+    def table(self) -> pa.Table:
+        """The accepted entries with exactly `storage.schema.ENTRY_SCHEMA`."""
+        return with_labels(self.rows, self.stream_labels)
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -218,6 +305,28 @@ def _content_decode(body: bytes, content_encoding: str, max_decompressed_size: i
     return data
 
 
+def decode_push_batch(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    *,
+    max_recv_msg_size: int = MAX_RECV_MSG_SIZE,
+    max_decompressed_size: int = 50 * MAX_RECV_MSG_SIZE,
+) -> DecodedBatch:
+    """Decode a push body into columns; raises `PushError` as Loki answers bad bodies.
+
+    >>> from loglake.ingest.push_proto import encode_push
+    >>> body = encode_push([('{job="a"}', [(5, "hi"), (6, "ho")])])
+    >>> batch = decode_push_batch(body, "application/x-protobuf", None)
+    >>> (batch.labels, batch.offsets, batch.ts.to_pylist(), batch.lines.to_pylist())
+    (['{job="a"}'], [0, 2], [5, 6], [b'hi', b'ho'])
+    """
+    decoded = _decode(
+        body, content_type, content_encoding, max_recv_msg_size, max_decompressed_size
+    )
+    return decoded if isinstance(decoded, DecodedBatch) else DecodedBatch.from_streams(decoded)
+
+
 def decode_push(
     body: bytes,
     content_type: str | None,
@@ -226,13 +335,26 @@ def decode_push(
     max_recv_msg_size: int = MAX_RECV_MSG_SIZE,
     max_decompressed_size: int = 50 * MAX_RECV_MSG_SIZE,
 ) -> list[DecodedStream]:
-    """Decode a push body into streams; raises `PushError` as Loki answers bad bodies.
+    """`decode_push_batch` as one `DecodedStream` per stream.
 
     >>> from loglake.ingest.push_proto import encode_push
     >>> [s] = decode_push(encode_push([('{job="a"}', [(5, "hi")])]), "application/x-protobuf", None)
     >>> (s.labels, s.ts, s.lines)
     ('{job="a"}', [5], [b'hi'])
     """
+    decoded = _decode(
+        body, content_type, content_encoding, max_recv_msg_size, max_decompressed_size
+    )
+    return decoded.streams() if isinstance(decoded, DecodedBatch) else decoded
+
+
+def _decode(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    max_recv_msg_size: int,
+    max_decompressed_size: int,
+) -> DecodedBatch | list[DecodedStream]:
     if max_recv_msg_size > 0 and len(body) > max_recv_msg_size:
         raise _too_large("message size too large", len(body), max_recv_msg_size)
     encoding = content_encoding or ""
@@ -246,7 +368,7 @@ def decode_push(
     return _decode_protobuf(body, max_decompressed_size)
 
 
-def _decode_protobuf(body: bytes, max_decompressed_size: int) -> list[DecodedStream]:
+def _decode_protobuf(body: bytes, max_decompressed_size: int) -> DecodedBatch:
     try:
         size = cramjam.snappy.decompress_raw_len(body)
     except Exception:  # cramjam raises its own DecompressionError
@@ -257,34 +379,30 @@ def _decode_protobuf(body: bytes, max_decompressed_size: int) -> list[DecodedStr
         raw = bytes(cramjam.snappy.decompress_raw(body))
     except Exception:
         raise PushError(400, "snappy: corrupt input") from None
-    request = PushRequest()
     try:
-        request.ParseFromString(raw)
-    except DecodeError:
+        streams = push_request_columns(raw)
+    except ValueError:
         raise PushError(400, _describe_proto_error(raw)) from None
-    streams = []
-    for stream in request.streams:
-        entries = stream.entries
+    label_texts, entries, _hash = streams.flatten()
+    labels = []
+    for text in label_texts.to_pylist():
         try:
-            labels = stream.labels.decode("utf-8")
+            labels.append(text.decode("utf-8"))
         except UnicodeDecodeError:
             raise PushError(400, "couldn't parse labels: invalid UTF-8 rune") from None
-        ts = []
-        lines = []
-        metadata: list[Metadata] | None = None
-        for index, entry in enumerate(entries):
-            stamp = entry.timestamp
-            ts.append(stamp.seconds * 1_000_000_000 + stamp.nanos)
-            lines.append(entry.line)
-            pairs = entry.structuredMetadata
-            if pairs:
-                if metadata is None:
-                    metadata = [()] * index
-                metadata.append(tuple(_metadata_pair(p.name, p.value) for p in pairs))
-            elif metadata is not None:
-                metadata.append(())
-        streams.append(DecodedStream(labels, ts, lines, metadata))
-    return streams
+    offsets = entries.offsets.to_pylist()
+    offsets = [offset - offsets[0] for offset in offsets]
+    stamps, lines, pairs, _parsed = entries.flatten().flatten()
+    metadata = None
+    if len(pairs.flatten()):
+        metadata = [
+            tuple(_metadata_pair(pair["name"], pair["value"]) for pair in row)
+            for row in pairs.to_pylist()
+        ]
+    ts = stamps.view(pa.int64())
+    if ts.null_count:  # an entry without a timestamp is at 0, as upb's empty Timestamp reads
+        ts = ts.fill_null(0)
+    return DecodedBatch(labels, offsets, ts, lines, metadata)
 
 
 def _describe_proto_error(raw: bytes) -> str:
@@ -442,27 +560,43 @@ def _group_errors(messages: Sequence[str]) -> str:
     return "; ".join(f"{n} errors like: {m}" for m, n in counts.items())
 
 
-def _stream_problem(labels: tuple[tuple[str, str], ...], text: str, limits: Limits):
-    """Loki's `ValidateLabels` for one stream, plus loglake's label-name rules.
+def _stream_problem(stream: ResolvedStream, limits: Limits) -> tuple[str, str] | None:
+    """Loki's `ValidateLabels` for one stream, plus loglake's label-name rules: (reason,
+    message) or None. Cached, as shippers push the same streams over and over."""
+    return _label_set_problem(
+        stream.labels,
+        stream.text,
+        limits.max_label_names_per_series,
+        limits.max_label_name_length,
+        limits.max_label_value_length,
+    )
 
-    Returns (reason, message) or None."""
+
+@lru_cache(maxsize=LABEL_CACHE_SIZE)
+def _label_set_problem(
+    labels: tuple[tuple[str, str], ...],
+    text: str,
+    max_names: int,
+    max_name_length: int,
+    max_value_length: int,
+) -> tuple[str, str] | None:
     if not labels:
         return MISSING_LABELS_REASON, MISSING_LABELS
     names = [name for name, _ in labels]
     if any(name in INTERNAL_STREAM_LABELS for name in names):
         return None  # Loki skips validation of its internal streams
     count = len(names) - (SERVICE_NAME_LABEL in names)
-    if count > limits.max_label_names_per_series:
+    if count > max_names:
         return TOO_MANY_LABELS_REASON, TOO_MANY_LABEL_NAMES % (
             text,
             count,
-            limits.max_label_names_per_series,
+            max_names,
         )
     last = ""
     for name, value in labels:
-        if len(name.encode()) > limits.max_label_name_length:
+        if len(name.encode()) > max_name_length:
             return LABEL_NAME_TOO_LONG_REASON, LABEL_NAME_TOO_LONG % (text, name)
-        if len(value.encode()) > limits.max_label_value_length:
+        if len(value.encode()) > max_value_length:
             return LABEL_VALUE_TOO_LONG_REASON, LABEL_VALUE_TOO_LONG % (text, value)
         if name == last:
             return DUPLICATE_LABEL_REASON, DUPLICATE_LABEL_NAME % (text, name)
@@ -480,29 +614,26 @@ def _metadata_size(pairs: Metadata) -> int:
     return sum(len(n.encode()) + len(v.encode()) for n, v in pairs if n not in _EXCLUDED_METADATA)
 
 
-def _line_size(line: bytes | str) -> int:
-    return len(line) if isinstance(line, bytes) else len(line.encode("utf-8", "surrogatepass"))
-
-
 def _discard(result: BuildResult, reason: str, lines: int, size: int) -> None:
     slot = result.discarded.setdefault(reason, Discarded())
     slot.lines += lines
     slot.bytes += size
 
 
+_ZERO_OFFSET = pa.scalar(0, pa.int32())
+_NO_STRINGS = pa.array([], pa.string())
+
+
 def _empty_maps(rows: int) -> pa.MapArray:
     """`rows` empty maps, without per-row Python work."""
     return pa.MapArray.from_arrays(
-        pa.array([0] * (rows + 1), pa.int32()),
-        pa.array([], pa.string()),
-        pa.array([], pa.string()),
-        type=LABELS_TYPE,
+        pa.repeat(_ZERO_OFFSET, rows + 1), _NO_STRINGS, _NO_STRINGS, type=LABELS_TYPE
     )
 
 
 def _lines_array(lines: list) -> pa.Array:
     """Lines as an Arrow binary or string array (bytes are checked for UTF-8 later)."""
-    if isinstance(lines[0], bytes):
+    if not lines or isinstance(lines[0], bytes):
         return pa.array(lines, pa.binary())
     try:
         return pa.array(lines, pa.string())
@@ -510,37 +641,43 @@ def _lines_array(lines: list) -> pa.Array:
         return pa.array([line.encode("utf-8", "surrogatepass") for line in lines], pa.binary())
 
 
-def _utf8_invalid(lines: pa.Array) -> pa.Array | None:
-    """A mask of lines that are not UTF-8, or None when all are."""
+def _as_utf8(lines: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Lines as a string array (invalid ones blanked) and a mask of the lines that are not
+    UTF-8, or None when all are."""
     if not pa.types.is_binary(lines.type):
-        return None
+        return lines, None
     try:
-        lines.cast(pa.string())
-        return None
+        return lines.cast(pa.string()), None
     except pa.ArrowInvalid:
         pass
-    flags = []
-    for line in lines.to_pylist():
+    flags, values = [], lines.to_pylist()
+    for i, line in enumerate(values):
         try:
             line.decode("utf-8")
             flags.append(False)
         except UnicodeDecodeError:
             flags.append(True)
-    return pa.array(flags, pa.bool_())
+            values[i] = b""
+    return pa.array(values, pa.binary()).cast(pa.string()), pa.array(flags, pa.bool_())
 
 
-def _truncate(lines: list, limit: int) -> None:
-    """Loki's `max_line_size_truncate`: cut lines over `limit` bytes (in place), at a character
-    boundary so the line stays UTF-8 (Loki cuts at the byte)."""
-    for i, line in enumerate(lines):
+def _truncate(lines: pa.Array, lengths: pa.Array, limit: int) -> pa.Array:
+    """Loki's `max_line_size_truncate`: lines over `limit` bytes cut, at a character boundary
+    so the line stays UTF-8 (Loki cuts at the byte)."""
+    too_long = pc.indices_nonzero(pc.greater(lengths, limit)).to_pylist()
+    if not too_long:
+        return lines
+    values = lines.to_pylist()
+    for i in too_long:
+        line = values[i]
         raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
-        if len(raw) > limit:
-            cut = raw[:limit].decode("utf-8", "ignore")
-            lines[i] = cut.encode() if isinstance(line, bytes) else cut
+        cut = raw[:limit].decode("utf-8", "ignore")
+        values[i] = cut.encode() if isinstance(line, bytes) else cut
+    return pa.array(values, lines.type)
 
 
 def build_entries(
-    streams: Sequence[DecodedStream], limits: Limits, tenant: str, now_ns: int
+    streams: Sequence[DecodedStream] | DecodedBatch, limits: Limits, tenant: str, now_ns: int
 ) -> BuildResult:
     """Validate decoded streams as Loki's distributor does and build the accepted entries.
 
@@ -552,57 +689,42 @@ def build_entries(
     >>> from loglake.ingest.push_proto import encode_push
     >>> now = 1_700_000_000_000_000_000
     >>> body = encode_push([('{app="api"}', [(now, "ok"), (now + 3_600_000_000_000, "later")])])
-    >>> streams = decode_push(body, "application/x-protobuf", None)
-    >>> result = build_entries(streams, Limits(), "t", now)
+    >>> batch = decode_push_batch(body, "application/x-protobuf", None)
+    >>> result = build_entries(batch, Limits(), "t", now)
     >>> (result.lines, result.bytes, result.table.column("line").to_pylist())
     (1, 2, ['ok'])
     >>> print(result.error.status, result.error.message)  # doctest: +NORMALIZE_WHITESPACE
     400 entry for stream '{app="api", service_name="api"}'
         has timestamp too new: 2023-11-14T23:13:20Z
     """
-    result = BuildResult(table=ENTRY_SCHEMA.empty_table())
-    if not streams:
+    batch = streams if isinstance(streams, DecodedBatch) else DecodedBatch.from_streams(streams)
+    result = BuildResult()
+    if not batch.labels:
         result.error = PushError(422, MISSING_STREAMS)
         return result
     discover = tuple(limits.discover_service_name)
     try:
-        resolved = [resolve_stream(stream.labels, discover) for stream in streams]
+        resolved = [resolve_stream(text, discover) for text in batch.labels]
     except LabelParseError as err:
         result.error = PushError(400, f"couldn't parse labels: {err}")
         return result
 
     messages: list[str] = []
-    kept = []
-    ts_all: list[int] = []
-    lines_all: list = []
-    stream_of_row: list[int] = []
-    metadata_all: list[Metadata] | None = None
-    for stream, labels in zip(streams, resolved, strict=True):
-        rows = len(stream.ts)
-        if rows == 0:
-            continue
-        problem = _stream_problem(labels.labels, labels.text, limits)
+    lengths = pc.binary_length(batch.lines)
+    kept: list[bool] = []
+    for labels, (start, end) in zip(resolved, _spans(batch), strict=True):
+        problem = None if start == end else _stream_problem(labels, limits)
+        kept.append(start < end and problem is None)
         if problem is not None:
             reason, message = problem
             messages.append(message)
-            size = sum(map(_line_size, stream.lines))
-            if stream.metadata is not None:
-                size += sum(map(_metadata_size, stream.metadata))
-            _discard(result, reason, rows, size)
-            continue
-        if stream.metadata is not None and metadata_all is None:
-            metadata_all = [()] * len(ts_all)
-        stream_of_row.extend(repeat(len(kept), rows))
-        kept.append(labels)
-        ts_all.extend(stream.ts)
-        lines_all.extend(stream.lines)
-        if metadata_all is not None:
-            metadata_all.extend(stream.metadata or repeat((), rows))
+            size = pc.sum(lengths.slice(start, end - start)).as_py()
+            if batch.metadata is not None:
+                size += sum(map(_metadata_size, batch.metadata[start:end]))
+            _discard(result, reason, end - start, size)
 
-    if ts_all:
-        _build_rows(
-            result, limits, now_ns, kept, ts_all, lines_all, stream_of_row, metadata_all, messages
-        )
+    if any(kept):
+        _build_rows(result, limits, now_ns, batch, resolved, kept, lengths, messages)
     if messages:
         result.error = PushError(400, _group_errors(messages))
     return result
@@ -612,25 +734,44 @@ def _build_rows(
     result: BuildResult,
     limits: Limits,
     now_ns: int,
-    kept: list,
-    ts_all: list[int],
-    lines_all: list,
-    stream_of_row: list[int],
-    metadata_all: list[Metadata] | None,
+    batch: DecodedBatch,
+    resolved: list[ResolvedStream],
+    kept: list[bool],
+    lengths: pa.Array,
     messages: list[str],
 ) -> None:
-    """Per-entry checks as Arrow kernels over all rows, then the entry table."""
+    """Per-entry checks as Arrow kernels over all rows, then the entry table.
+
+    Most pushes are entirely valid, so the whole-request extremes (oldest and newest
+    timestamp, longest line) are checked first; per-row masks are only built when one fails.
+    """
+    lines, ts, metadata_all = batch.lines, batch.ts, batch.metadata
     max_line = limits.max_line_size
     if limits.max_line_size_truncate and max_line > 0:
-        _truncate(lines_all, max_line)
-    lines = _lines_array(lines_all)
-    lengths = pc.binary_length(lines)
-    ts = pa.array(ts_all, pa.int64())
+        lines = _truncate(lines, lengths, max_line)
+        lengths = pc.binary_length(lines)
+    lines, invalid_utf8 = _as_utf8(lines)
     oldest = now_ns - limits.reject_old_samples_max_age
+    newest = now_ns + limits.creation_grace_period
+    if all(kept) and metadata_all is None and invalid_utf8 is None:
+        extremes = pc.min_max(ts)
+        if (
+            (not limits.reject_old_samples or extremes["min"].as_py() >= oldest)
+            and extremes["max"].as_py() <= newest
+            and (not max_line or pc.max(lengths).as_py() <= max_line)
+        ):
+            present = [i for i, (start, end) in enumerate(_spans(batch)) if start < end]
+            fingerprints = batch.per_row([labels.fingerprint for labels in resolved])
+            _set_rows(result, resolved, present, fingerprints, ts, lines, lengths, None, None)
+            return
+
+    row_streams = batch.per_row(range(len(resolved)))
+    # Rows of streams rejected as a whole are neither checked nor kept.
+    row_kept = None if all(kept) else pc.take(pa.array(kept, pa.bool_()), row_streams)
     checks: list[tuple[str, pa.Array]] = []
     if limits.reject_old_samples:
         checks.append((TOO_OLD_REASON, pc.less(ts, oldest)))
-    checks.append((TOO_NEW_REASON, pc.greater(ts, now_ns + limits.creation_grace_period)))
+    checks.append((TOO_NEW_REASON, pc.greater(ts, newest)))
     if max_line:
         checks.append((LINE_TOO_LONG_REASON, pc.greater(lengths, max_line)))
     metadata_sizes: list[int] | None = None
@@ -646,25 +787,26 @@ def _build_rows(
         if limits.max_structured_metadata_entries_count:
             limit = limits.max_structured_metadata_entries_count
             checks.append((SM_TOO_MANY_REASON, pc.greater(counts, limit)))
-    invalid_utf8 = _utf8_invalid(lines)
     if invalid_utf8 is not None:
         checks.append((INVALID_UTF8_REASON, invalid_utf8))
 
     bad = checks[0][1]
     for _, mask in checks[1:]:
         bad = pc.or_(bad, mask)
-    rows = stream_of_row
+    if row_kept is not None:
+        bad = pc.and_(bad, row_kept)
     if pc.any(bad).as_py():
         flags = {reason: mask.to_pylist() for reason, mask in checks}
+        stream_of = row_streams.to_pylist()
         for i in pc.indices_nonzero(bad).to_pylist():
             reason = next(r for r, _ in checks if flags[r][i])
-            text = kept[rows[i]].text
+            text = resolved[stream_of[i]].text
             length = lengths[i].as_py()
             sm_size = metadata_sizes[i] if metadata_sizes is not None else 0
             if reason == TOO_OLD_REASON:
-                message = TOO_OLD % (text, _rfc3339(ts_all[i]), _rfc3339(oldest))
+                message = TOO_OLD % (text, _rfc3339(ts[i].as_py()), _rfc3339(oldest))
             elif reason == TOO_NEW_REASON:
-                message = TOO_NEW % (text, _rfc3339(ts_all[i]))
+                message = TOO_NEW % (text, _rfc3339(ts[i].as_py()))
             elif reason == LINE_TOO_LONG_REASON:
                 message = LINE_TOO_LONG % (max_line, text, length)
             elif reason == SM_DISALLOWED_REASON:
@@ -680,35 +822,59 @@ def _build_rows(
                 message = INVALID_UTF8_LINE % text
             messages.append(message)
             _discard(result, reason, 1, length + sm_size)
-        good = pc.invert(bad)
+    good = pc.invert(bad)
+    if row_kept is not None:
+        good = pc.and_(good, row_kept)
+    if not pc.all(good).as_py():
         lines, lengths, ts = lines.filter(good), lengths.filter(good), ts.filter(good)
-        row_streams = pa.array(stream_of_row, pa.int32()).filter(good)
+        row_streams = row_streams.filter(good)
         if metadata_all is not None:
             keep = good.to_pylist()
             metadata_all = [m for m, k in zip(metadata_all, keep, strict=True) if k]
             metadata_sizes = [s for s, k in zip(metadata_sizes or (), keep, strict=True) if k]
-    else:
-        row_streams = pa.array(stream_of_row, pa.int32())
-
-    count = len(ts)
-    if count == 0:
+    if len(ts) == 0:
         return
-    fingerprints = pa.array([labels.fingerprint for labels in kept], pa.int64())
-    label_maps = pa.array([list(labels.labels) for labels in kept], LABELS_TYPE)
+    present = pc.unique(row_streams).to_pylist()
+    fingerprints = pc.take(pa.array([r.fingerprint for r in resolved], pa.int64()), row_streams)
+    _set_rows(
+        result, resolved, present, fingerprints, ts, lines, lengths, metadata_all, metadata_sizes
+    )
+
+
+def _spans(batch: DecodedBatch) -> Iterator[tuple[int, int]]:
+    """(first row, end row) of each stream."""
+    return zip(*_bounds(batch), strict=True)
+
+
+def _bounds(batch: DecodedBatch) -> tuple[list[int], list[int]]:
+    return batch.offsets[:-1], batch.offsets[1:]
+
+
+def _set_rows(
+    result: BuildResult,
+    resolved: list[ResolvedStream],
+    present: list[int],
+    fingerprints: pa.Array,
+    ts: pa.Array,
+    lines: pa.Array,
+    lengths: pa.Array,
+    metadata_all: list[Metadata] | None,
+    metadata_sizes: list[int] | None,
+) -> None:
+    """Store the accepted rows (and the streams `present` among them) in `result`."""
+    count = len(ts)
     if metadata_all is None:
         metadata = _empty_maps(count)
     else:
         metadata = pa.array([list(pairs) for pairs in metadata_all], LABELS_TYPE)
-    result.table = pa.Table.from_arrays(
+    result.rows = pa.Table.from_arrays([fingerprints, ts, lines, metadata], schema=ROW_SCHEMA)
+    result.stream_labels = pa.Table.from_arrays(
         [
-            pc.take(fingerprints, row_streams),
-            ts,
-            lines.cast(pa.string()),
-            pc.take(label_maps, row_streams),
-            metadata,
+            pa.array([resolved[i].fingerprint for i in present], pa.int64()),
+            pa.array([list(resolved[i].labels) for i in present], LABELS_TYPE),
         ],
-        schema=ENTRY_SCHEMA,
+        schema=STREAMS_SCHEMA,
     )
     result.lines = count
     result.bytes = pc.sum(lengths).as_py() + sum(metadata_sizes or ())
-    result.streams = len(pc.unique(row_streams))
+    result.streams = len(present)
