@@ -226,10 +226,16 @@ class CompactorConfig(_Section):
     retention_enabled: bool = False
     retention_delete_delay: int = Field(default=parse_duration_ns("2h"))
     delete_request_cancel_period: int = Field(default=parse_duration_ns("24h"))
+    delete_max_interval: int = Field(default=parse_duration_ns("24h"))
     compaction_target_bytes: int = 128 * 1024 * 1024
     compaction_compression_level: int = 3
 
-    @field_validator("retention_delete_delay", "delete_request_cancel_period", mode="before")
+    @field_validator(
+        "retention_delete_delay",
+        "delete_request_cancel_period",
+        "delete_max_interval",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, v: Any) -> int:
         return parse_duration_ns(v) if isinstance(v, str) else int(v)

@@ -4,6 +4,7 @@
       retention_enabled: true            # Loki's default is false; the delete API needs it
       retention_delete_delay: 2h         # grace before replaced objects are deleted
       delete_request_cancel_period: 24h  # a delete request can be cancelled this long
+      delete_max_interval: 24h  # requests with line filters are split into shards this long
       compaction_target_bytes: 128MB     # line bytes per compacted chunk
       compaction_compression_level: 3    # zstd level of compacted chunks (flush uses 1)
     limits_config:

@@ -1,13 +1,20 @@
 """Processing delete requests: the selected lines leave the chunks, one commit per day.
 
 A request becomes due once its cancel period has passed since it was created (Loki's
-`delete_request_cancel_period`). For each day its `[start, end]` range touches, the
-manifest references of matching streams overlapping the range decide which chunks to look
-at: a chunk wholly inside the range, whose streams all match and with no line filter, is
-dropped without being read; others are read and rewritten without the deleted lines
-(`storage.rewrite.rewrite_day`). Once every day is committed the request is marked
-`processed`, and from the commit on no query returns the deleted lines. A cancelled
-request is skipped, and checked again before each day's commit.
+`delete_request_cancel_period`). Its shards (`DeleteRequest.shards`) are processed in
+order, each marked processed once committed, the request itself after the last one.
+
+Processing first flushes the tenant's landing objects, so lines acknowledged before
+processing began are in chunks and are deleted with them; nothing a request selected can
+come back with a later flush. (Queries hide the selected lines from the moment a request
+is received, see `storage.snapshot`, so a line acknowledged while a request is being
+processed stays hidden too.)
+
+For each day a shard's `[start, end]` range touches, the manifest references of matching
+streams overlapping the range decide which chunks to look at: a chunk wholly inside the
+range, whose streams all match and with no line filter, is dropped without being read;
+others are read and rewritten without the deleted lines (`storage.rewrite.rewrite_day`).
+A cancelled request is skipped, and checked again before each day's commit.
 
 An entry is deleted when its stream matches the selector, `start <= ts <= end` (request
 times in milliseconds, as Loki) and its line passes every line filter.
@@ -16,7 +23,7 @@ times in milliseconds, as Loki) and its line passes every line filter.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +31,7 @@ import pyarrow.compute as pc
 from storage import delete_requests, layout, manifest
 from storage.chunks import ChunkOptions
 from storage.delete_requests import DeleteRequest
+from storage.flush import flush
 from storage.manifest import Manifest
 from storage.objectstore import ObjectStore
 from storage.rewrite import rewrite_day
@@ -43,17 +51,19 @@ class DeleteResult:
     chunks_dropped: int = 0
     chunks_rewritten: int = 0
     lines_deleted: int = 0
+    landing_flushed: int = 0
+    shards: int = 0
     cancelled: bool = False
 
 
 def due_requests(
     store: ObjectStore, tenant: str, cancel_period_ns: int, now_ns: int
 ) -> list[DeleteRequest]:
-    """Received requests whose cancel period is over, oldest first."""
+    """Requests not wholly processed whose cancel period is over, oldest first."""
     return [
         r
         for r in delete_requests.list_requests(store, tenant)
-        if r.status == delete_requests.RECEIVED
+        if r.status != delete_requests.PROCESSED
         and r.created_at_ms * _NS_PER_MS + cancel_period_ns <= now_ns
     ]
 
@@ -74,9 +84,36 @@ def deleted_mask(request: DeleteRequest, table: pa.Table) -> pa.ChunkedArray:
 def process_request(
     store: ObjectStore, request: DeleteRequest, options: ChunkOptions | None = None
 ) -> DeleteResult:
-    """Apply one request to the tenant's chunks and mark it processed."""
+    """Apply one request to the tenant's landing data and chunks and mark it processed."""
     options = options or ChunkOptions()
     result = DeleteResult(request.request_id, request.tenant)
+    result.landing_flushed = flush(store, options, tenants=[request.tenant]).landing_objects
+    shards = request.shards()
+    for index, (start_ms, end_ms) in enumerate(shards):
+        if index in request.processed_shards:
+            continue
+        shard = replace(request, start_ms=start_ms, end_ms=end_ms)
+        days = _process_shard(store, shard, options, result)
+        if result.cancelled:
+            return result
+        result.shards += 1
+        if len(shards) > 1:
+            delete_requests.mark_shard_processed(
+                store, request.tenant, request.request_id, index, {"days": days}
+            )
+    delete_requests.mark_processed(
+        store,
+        request.tenant,
+        request.request_id,
+        {"lines_deleted": result.lines_deleted, "days": result.days, "at_ns": time.time_ns()},
+    )
+    return result
+
+
+def _process_shard(
+    store: ObjectStore, request: DeleteRequest, options: ChunkOptions, result: DeleteResult
+) -> list[str]:
+    """Delete one shard's lines day by day; the days it changed."""
     start_ns, end_ns = request.start_ms * _NS_PER_MS, request.end_ms * _NS_PER_MS
 
     def plan(base: Manifest) -> tuple[set[str], set[str]]:
@@ -107,13 +144,14 @@ def process_request(
     def keep_rows(table: pa.Table) -> pa.ChunkedArray:
         return pc.invert(deleted_mask(request, table))
 
+    changed = []
     for day in manifest.days(store, request.tenant):
         lo, hi = layout.day_bounds(day)
         if hi <= start_ns or lo > end_ns:
             continue
         if delete_requests.is_cancelled(store, request.tenant, request.request_id):
             result.cancelled = True
-            return result
+            return changed
         day_result = rewrite_day(
             store,
             request.tenant,
@@ -128,14 +166,10 @@ def process_request(
         result.chunks_rewritten += day_result.chunks_rewritten
         result.lines_deleted += day_result.rows_removed
         if day_result.chunks_dropped or day_result.chunks_rewritten:
-            result.days.append(day)
-    delete_requests.mark_processed(
-        store,
-        request.tenant,
-        request.request_id,
-        {"lines_deleted": result.lines_deleted, "days": result.days, "at_ns": time.time_ns()},
-    )
-    return result
+            changed.append(day)
+            if day not in result.days:
+                result.days.append(day)
+    return changed
 
 
 def process_deletes(

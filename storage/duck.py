@@ -3,25 +3,41 @@
 `register_logs` binds a pinned `Snapshot` as a relation with the columns
 (tenant, labels, fingerprint, ts, line, structured_metadata): the snapshot's chunk files
 read with `read_parquet` plus its landing rows, with identical (stream, ts, line) entries
-returned once. The SQL is built as sqlglot expressions; paths and the tenant id enter it
-only as literals.
+returned once, and without the lines the snapshot's delete requests select
+(`Snapshot.deletes`). The SQL is built as sqlglot expressions; paths and the tenant id
+enter it only as literals.
+
+Query-time deletion works as Loki's `log.NewFilteringPipeline`: an entry is left out when
+its stream matches a request's selector, its timestamp lies in the request's inclusive
+`[start, end]` and its line passes the request's line filters. Each request's query is
+compiled by `logql2sql` over the raw entries, so the selector and filters mean exactly
+what they mean in a LogQL query, and the entries it returns are anti-joined away on
+(fingerprint, ts, line) — the key that identifies an entry. Every reader of the `logs`
+relation (LogQL, `/api/v1/sql`, `loglake sql`, exports, models) sees the same result.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import duckdb
 import pyarrow as pa
 import sqlglot.expressions as exp
 
+import logql2sql
+from storage.delete_requests import DeleteRequest
 from storage.objectstore import ObjectStore
+from storage.selection import labels_mask
 from storage.snapshot import Snapshot
 
 ENTRY_COLUMNS = ("fingerprint", "ts", "line", "labels", "structured_metadata")
 LOGS_COLUMNS = ("tenant", "labels", "fingerprint", "ts", "line", "structured_metadata")
 
 _counter = itertools.count()
+_NS_PER_MS = 1_000_000
+_NO_LIMIT = 2**62
+_ENTRIES = "_snapshot_entries"
 
 
 def connect(
@@ -70,19 +86,107 @@ def entries_relation(
     return query
 
 
+@functools.lru_cache(maxsize=1024)
+def _selected_by(query: str, start_ms: int, end_ms: int) -> exp.Query:
+    """A request's query compiled over `_ENTRIES`: every entry it selects, unordered.
+    Cached: a request is compiled once per process, not once per query it filters."""
+    compiled = logql2sql.compile(
+        query,
+        start=start_ms * _NS_PER_MS,
+        end=end_ms * _NS_PER_MS + 1,  # log queries read [start, end); Loki's end is inclusive
+        limit=_NO_LIMIT,
+        direction="forward",
+        source=_ENTRIES,
+    )
+    selected = compiled.expression.copy()
+    selected.set("order", None)  # a set, not a page of results
+    selected.set("limit", None)
+    return selected
+
+
+def deleted_entries(requests: tuple[DeleteRequest, ...]) -> exp.Query:
+    """(fingerprint, ts, line) of every entry of relation `_ENTRIES` a request selects."""
+    parts: list[exp.Query] = [
+        exp.select("fingerprint", "ts", "line").from_(
+            exp.alias_(
+                exp.paren(_selected_by(r.query, r.start_ms, r.end_ms).copy()), f"d{n}", table=True
+            )
+        )
+        for n, r in enumerate(requests)
+    ]
+    query = parts[0]
+    for part in parts[1:]:
+        query = exp.union(query, part, distinct=False, copy=False)
+    return query
+
+
+def delete_candidates(snapshot: Snapshot) -> exp.Expression:
+    """A predicate true for every entry a delete request of the snapshot could select:
+    streams matching a request's selector, within the requests' overall time range. The
+    other entries skip the anti-join, and chunks sorted by fingerprint prune row groups."""
+    refs = snapshot.chunk_refs().select(["fingerprint", "labels"])
+    streams = pa.concat_tables(
+        [refs, snapshot.landing.select(["fingerprint", "labels"]).cast(refs.schema)]
+    )
+    fingerprints: set[int] = set()
+    for request in snapshot.deletes:
+        hit = labels_mask(streams.column("labels"), request.matchers)
+        fingerprints.update(streams.column("fingerprint").filter(hit).to_pylist())
+    first = min(r.start_ms for r in snapshot.deletes) * _NS_PER_MS
+    last = max(r.end_ms for r in snapshot.deletes) * _NS_PER_MS
+    return exp.and_(
+        exp.column("fingerprint").isin(*(exp.Literal.number(f) for f in sorted(fingerprints))),
+        exp.column("ts").between(exp.Literal.number(first), exp.Literal.number(last)),
+    )
+
+
+def without_deleted(raw: exp.Query, snapshot: Snapshot) -> exp.Query:
+    """`raw` (a query over the snapshot with the entry columns) minus the entries its
+    delete requests select."""
+    if not snapshot.deletes:
+        return raw
+    # fixed names: a WITH inside each tenant's subquery scopes them
+    entries, deleted = _ENTRIES, "_deleted_entries"
+    columns = [exp.column(c) for c in ENTRY_COLUMNS]
+    candidate = delete_candidates(snapshot)
+    same_entry = exp.and_(
+        *(
+            exp.column(c, table=deleted).eq(exp.column(c, table=entries))
+            for c in ("fingerprint", "ts", "line")
+        )
+    )
+    gone = exp.Exists(this=exp.select("1").from_(deleted).where(same_entry, copy=False))
+    untouched = exp.select(*columns).from_(entries).where(exp.not_(candidate), copy=False)
+    survivors = (
+        exp.select(*(c.copy() for c in columns))
+        .from_(entries)
+        .where(exp.and_(candidate.copy(), exp.not_(gone), copy=False), copy=False)
+    )
+    # inlined, not materialized: each part reads only the columns and rows it needs
+    # (copy=False: the parts are built here, and copying a long IN list costs)
+    return (
+        exp.union(untouched, survivors, distinct=False, copy=False)
+        .with_(entries, as_=raw, materialized=False, copy=False)
+        .with_(deleted, as_=deleted_entries(snapshot.deletes), materialized=False, copy=False)
+    )
+
+
 def logs_query(
     con: duckdb.DuckDBPyConnection,
     store: ObjectStore,
     snapshot: Snapshot,
     chunk_keys: list[str] | None = None,
 ) -> exp.Query:
-    """The `logs` relation of a snapshot as a query: tenant column, deduplicated entries."""
-    raw = entries_relation(con, store, snapshot, chunk_keys)
+    """The `logs` relation of a snapshot as a query: tenant column, deduplicated entries,
+    deleted lines left out."""
+    raw = without_deleted(entries_relation(con, store, snapshot, chunk_keys), snapshot)
     tenant = exp.alias_(exp.Literal.string(snapshot.tenant), "tenant")
     out_columns = [tenant, *(exp.column(c) for c in LOGS_COLUMNS[1:])]
     dups = snapshot.dedup_fingerprints()
     if len(dups) == 0:
-        return exp.select(*out_columns).from_(exp.alias_(exp.paren(raw), "raw", table=True))
+        return exp.select(*out_columns).from_(
+            exp.alias_(exp.paren(raw, copy=False), "raw", table=True, copy=False), copy=False
+        )
     dup_name = f"_dup_streams_{next(_counter)}"
     con.register(dup_name, pa.table({"fingerprint": dups}))
     in_dups = exp.column("fingerprint").isin(
@@ -95,7 +199,7 @@ def logs_query(
         .where(in_dups.copy())
         .distinct(exp.column("fingerprint"), exp.column("ts"), exp.column("line"))
     )
-    return exp.union(plain, deduped, distinct=False).with_("raw", as_=raw)
+    return exp.union(plain, deduped, distinct=False, copy=False).with_("raw", as_=raw, copy=False)
 
 
 def register_logs(

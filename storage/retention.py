@@ -7,10 +7,15 @@ the tenant's `retention_period` applies; 0 keeps data forever. (A tenant's effec
 and period are its overrides on top of the global limits, as Loki builds per-tenant limits,
 which yields Loki's documented precedence.)
 
-An entry expires when `now - ts > period`. That is per entry, finer than Loki's per-chunk
-decision, so a chunk straddling the cutoff loses exactly its expired rows: references of
-wholly expired (chunk, stream) pairs — and whole expired days — leave the manifest without
-a chunk being read; partially expired chunks are rewritten (`storage.rewrite.rewrite_day`).
+What expires is decided per chunk, as Loki decides it (`expirationChecker.Expired`: a
+chunk goes when `now - chunk.Through > period`). Loki's chunk holds one stream, so
+loglake's equivalent is a manifest reference, one stream's rows in one chunk: they expire
+together when `now - max_ts > period`, the newest of them older than the period. Entries
+of a stream whose newest entry in that chunk is still within the period stay, however old
+— as in Loki, nothing is removed before its whole chunk has expired, and a query may see
+entries somewhat older than the period until then. Wholly expired days and chunks leave
+the manifest without a chunk being read; a chunk where only some streams expired is
+rewritten without them (`storage.rewrite.rewrite_day`).
 """
 
 from __future__ import annotations
@@ -109,6 +114,20 @@ def stream_cutoffs(table: pa.Table, policy: RetentionPolicy, now_ns: int) -> pa.
     return per_stream.take(pc.index_in(fps, value_set=unique))
 
 
+def stream_newest(table: pa.Table) -> pa.Array:
+    """Per row of a chunk's entries: the newest timestamp of its stream in the chunk
+    (the reference's `max_ts`, Loki's chunk `Through`)."""
+    newest = table.select(["fingerprint", "ts"]).group_by("fingerprint").aggregate([("ts", "max")])
+    at = pc.index_in(table.column("fingerprint"), value_set=newest.column("fingerprint"))
+    return newest.column("ts_max").take(at)
+
+
+def expired_rows_kept(table: pa.Table, policy: RetentionPolicy, now_ns: int) -> pa.Array:
+    """Mask of a chunk's rows that stay: those of streams whose newest entry in the chunk
+    is within its period (`max_ts >= now - period`)."""
+    return pc.greater_equal(stream_newest(table), stream_cutoffs(table, policy, now_ns))
+
+
 def apply_retention(
     store: ObjectStore,
     tenant: str,
@@ -117,7 +136,8 @@ def apply_retention(
     *,
     now_ns: int | None = None,
 ) -> RetentionResult:
-    """Remove the tenant's expired entries; see the module docstring."""
+    """Remove the tenant's expired (chunk, stream) references and their entries; see the
+    module docstring."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     options = options or ChunkOptions()
     result = RetentionResult(tenant)
@@ -136,13 +156,14 @@ def apply_retention(
                 return set(), set()
             cut = cutoffs(refs, policy, now_ns)
             chunks = refs.column("chunk")
-            alive = set(chunks.filter(pc.greater_equal(refs.column("max_ts"), cut)).to_pylist())
-            touched = set(chunks.filter(pc.less(refs.column("min_ts"), cut)).to_pylist())
+            expired = pc.less(refs.column("max_ts"), cut)
+            alive = set(chunks.filter(pc.invert(expired)).to_pylist())
+            touched = set(chunks.filter(expired).to_pylist())
             outcome["whole_day"] = not alive
             return set(chunks.to_pylist()) - alive, touched & alive
 
-        def keep_rows(table: pa.Table) -> pa.ChunkedArray:
-            return pc.greater_equal(table.column("ts"), stream_cutoffs(table, policy, now_ns))
+        def keep_rows(table: pa.Table) -> pa.Array:
+            return expired_rows_kept(table, policy, now_ns)
 
         day_result = rewrite_day(
             store, tenant, day, plan, keep_rows, options, operation="retention"

@@ -6,6 +6,15 @@ is acknowledged and a concurrent flush or compaction is never seen half-done. Id
 (stream, ts, line) entries are returned once, as Loki returns them: `dedup_fingerprints`
 names the only streams that can hold duplicates (their chunk and landing time ranges
 overlap), so deduplication costs nothing for the common case of streams written in order.
+
+Delete requests apply at query time, as Loki's queriers apply them: `deletes` holds the
+tenant's requests that can select a line of the snapshot, and `storage.duck.logs_query`
+leaves out every line they select. As with Loki's default delete-request store, every
+request that is not cancelled counts — from the moment it is received (whatever its
+cancel period, so deleted lines vanish from queries at once), while it is processed, and
+after (so a line acknowledged during processing does not reappear). Requests are listed
+before the manifests are pinned, so a snapshot never misses both a request and the
+commit that processed it.
 """
 
 from __future__ import annotations
@@ -16,23 +25,27 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage import layout, manifest
+from storage import delete_requests, layout, manifest
 from storage.chunks import sort_and_dedup
+from storage.delete_requests import DeleteRequest
 from storage.landing import decode_landing, list_landing
 from storage.manifest import Manifest
 from storage.objectstore import ObjectStore
 from storage.schema import ENTRY_SCHEMA
+from storage.selection import labels_mask
 
 _MAX_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A consistent, pinned view of one tenant's data."""
+    """A consistent, pinned view of one tenant's data; `deletes` are the delete requests
+    whose lines queries must leave out."""
 
     tenant: str
     manifests: dict[str, Manifest]
     landing: pa.Table
+    deletes: tuple[DeleteRequest, ...] = ()
 
     def chunk_refs(self, start_ns: int | None = None, end_ns: int | None = None) -> pa.Table:
         """Chunk references of the pinned versions overlapping `[start_ns, end_ns]`."""
@@ -95,6 +108,7 @@ def take_snapshot(
     us were absorbed by a version newer than our pin — then the snapshot is taken again.
     """
     for _ in range(_MAX_ATTEMPTS):
+        requests = delete_requests.list_requests(store, tenant)
         pinned = {
             day: manifest.load_latest(store, tenant, day)
             for day in _days_in_range(store, tenant, start_ns, end_ns)
@@ -118,8 +132,42 @@ def take_snapshot(
                 pc.less_equal(ts, end_ns if end_ns is not None else 2**63 - 1),
             )
             landing = landing.filter(mask)
-        return Snapshot(tenant, pinned, landing)
+        snapshot = Snapshot(tenant, pinned, landing)
+        deletes = applicable_deletes(snapshot, requests, start_ns, end_ns)
+        return Snapshot(tenant, pinned, landing, deletes)
     raise RuntimeError(f"could not pin a consistent snapshot of tenant {tenant!r}")
+
+
+def applicable_deletes(
+    snapshot: Snapshot,
+    requests: list[DeleteRequest],
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> tuple[DeleteRequest, ...]:
+    """The requests that can select a line of the snapshot: their time range overlaps the
+    snapshot's and a stream of its chunks or landing rows in that range matches their
+    selector. The rest would only cost the query work."""
+    lo = -(2**63) if start_ns is None else start_ns
+    hi = 2**63 - 1 if end_ns is None else end_ns
+    out = []
+    for request in requests:
+        first, last = request.start_ms * 1_000_000, request.end_ms * 1_000_000
+        if last < lo or first > hi:
+            continue
+        refs = snapshot.chunk_refs(max(first, lo), min(last, hi))
+        if refs.num_rows and pc.any(labels_mask(refs.column("labels"), request.matchers)).as_py():
+            out.append(request)
+            continue
+        landing = snapshot.landing
+        if landing.num_rows:
+            ts = landing.column("ts")
+            hit = pc.and_(
+                pc.and_(pc.greater_equal(ts, first), pc.less_equal(ts, last)),
+                labels_mask(landing.column("labels"), request.matchers),
+            )
+            if pc.any(hit).as_py():
+                out.append(request)
+    return tuple(out)
 
 
 def _days_in_range(

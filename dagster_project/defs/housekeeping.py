@@ -29,10 +29,11 @@ LANDING_BACKLOG_LIMIT = 1000
 
 @asset(group_name="housekeeping", deps=["lake_flush"], pool=LAKE_WRITER_POOL)
 def lake_retention(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
-    """Apply retention (when `compactor.retention_enabled`): entries older than their
+    """Apply retention (when `compactor.retention_enabled`) with Loki's per-chunk rule: a
+    stream's rows in a chunk leave the lake once the newest of them is older than the
     stream's period — Loki's `retention_stream` rules by priority, else the tenant's
-    `retention_period` — leave the lake. Wholly expired days and chunks leave the manifest
-    unread; chunks straddling the cutoff are rewritten."""
+    `retention_period`. Wholly expired days and chunks leave the manifest unread; chunks
+    where only some streams expired are rewritten without them."""
     the_lake, ops = open_with_ops(lake)
     run = apply_retention(the_lake, ops)
     if not run.enabled:
@@ -53,10 +54,11 @@ def lake_retention(context: AssetExecutionContext, lake: LakeResource) -> Materi
 
 @asset(group_name="housekeeping", deps=["lake_flush"], pool=LAKE_WRITER_POOL)
 def lake_deletes(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
-    """Process delete requests (`/loki/api/v1/delete`) whose `delete_request_cancel_period`
-    is over: chunks holding selected lines are rewritten without them, one manifest commit
-    per day, then the request is marked processed. Queries stop returning the lines from
-    that commit on."""
+    """Process delete requests (`/loki/api/v1/delete`) of `filter-and-delete` tenants whose
+    `delete_request_cancel_period` is over: the tenant's landing data is flushed, then
+    chunks holding selected lines are rewritten without them, one manifest commit per day
+    and shard, and the request is marked processed. Queries hide the lines from the moment
+    a request is received (in `filter-only` mode too, where nothing is rewritten)."""
     the_lake, ops = open_with_ops(lake)
     results = process_deletes(the_lake, ops)
     for r in results:
@@ -64,6 +66,8 @@ def lake_deletes(context: AssetExecutionContext, lake: LakeResource) -> Material
     return MaterializeResult(
         metadata={
             "requests_processed": len(results),
+            "shards_processed": sum(r.shards for r in results),
+            "landing_objects_flushed": sum(r.landing_flushed for r in results),
             "lines_deleted": sum(r.lines_deleted for r in results),
             "chunks_dropped": sum(r.chunks_dropped for r in results),
             "chunks_rewritten": sum(r.chunks_rewritten for r in results),

@@ -7,16 +7,23 @@ whose `deletion_mode` is `disabled` gets 403. Requests are stored durably in the
 `delete_request_cancel_period` is over; until then they can be cancelled.
 
 - POST `query` (selector + optional line filters), `start` (required), `end` (default
-  now), `max_interval` → 204 with `X-Delete-Request-ID`;
+  now), `max_interval` → 204 with `X-Delete-Request-ID`. A request with line filters is
+  sharded by `max_interval`, by default `compactor.delete_max_interval` (Loki's default
+  24h; 0 disables sharding), as Loki shards it;
 - GET → 200, JSON list of `{request_id, start_time, end_time, query, status, created_at,
-  user_id}` oldest first;
-- DELETE `request_id` (`force=true` past the cancel period) → 204.
+  user_id}` oldest first, shards merged (status `received`, `N% Complete`, `processed`),
+  only those overlapping `start`..`end` when both are given;
+- DELETE `request_id` (`force=true` past the cancel period or once partly processed) → 204.
+
+Queries leave out the lines of every listed request from the moment it is received
+(`storage.snapshot`), in `filter-only` as in `filter-and-delete` mode.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import time
 
 from fastapi import FastAPI, Request
@@ -29,8 +36,10 @@ from logql2sql.errors import LogQLError
 from storage import delete_requests
 
 PATH = "/loki/api/v1/delete"
-DELETE_MAX_INTERVAL_NS = 24 * 3600 * 1_000_000_000
 _TIME_ERROR = "invalid {} time: require unix seconds or RFC3339 format"
+_GO_UNITS_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
+_GO_UNITS_NS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 class BadRequest(Exception):
@@ -51,6 +60,27 @@ def go_duration(ns: int) -> str:
     if m:
         return f"{m}m{s}s"
     return f"{s}s"
+
+
+def parse_go_duration(text: str) -> int:
+    """Nanoseconds of a duration as Go's `time.ParseDuration` reads it (no `d`/`w`).
+
+    >>> parse_go_duration("1h30m"), parse_go_duration("1.5s")
+    (5400000000000, 1500000000)
+    """
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    if body == "0":
+        return 0
+    pos, total = 0, 0.0
+    while pos < len(body):
+        part = _GO_PART.match(body, pos)
+        if part is None:
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(part.group(1)) * _GO_UNITS_NS[part.group(2)]
+        pos = part.end()
+    if not body:
+        raise ValueError("empty duration")
+    return sign * int(total)
 
 
 def parse_time_ms(text: str, now_ms: int) -> int:
@@ -89,25 +119,29 @@ def _guard(request: Request) -> tuple[str, OpsSettings] | Response:
     return tenant, ops
 
 
-def _interval(params: dict[str, str], start_ms: int, end_ms: int) -> None:
+def max_interval_ns(ops: OpsSettings) -> int:
+    """`compactor.delete_max_interval` (Loki's default: 24h)."""
+    return ops.compactor.delete_max_interval
+
+
+def shard_interval_ns(params: dict[str, str], start_ms: int, end_ms: int, limit_ns: int) -> int:
+    """The interval a request with line filters is sharded by, checked as Loki's
+    `DeleteRequestHandler.interval` checks it (`limit_ns` 0: no upper bound)."""
     text = params.get("max_interval", "")
     if not text:
-        return
-    from loglake.config import parse_duration_ns
-
+        return limit_ns
     try:
-        interval = parse_duration_ns(text)
+        interval = parse_go_duration(text)
     except ValueError:
         interval = 0
     if interval < 1_000_000_000:
         raise BadRequest("invalid max_interval: valid time units are 's', 'm', 'h'")
-    if interval > DELETE_MAX_INTERVAL_NS:
-        raise BadRequest(
-            f"max_interval can't be greater than {go_duration(DELETE_MAX_INTERVAL_NS)}"
-        )
+    if limit_ns and interval > limit_ns:
+        raise BadRequest(f"max_interval can't be greater than {go_duration(limit_ns)}")
     if interval > (end_ms - start_ms) * 1_000_000:
         span = go_duration((end_ms - start_ms) * 1_000_000)
         raise BadRequest(f"max_interval can't be greater than the interval to be deleted ({span})")
+    return interval
 
 
 async def add_delete_request(request: Request) -> Response:
@@ -115,8 +149,9 @@ async def add_delete_request(request: Request) -> Response:
     guarded = _guard(request)
     if isinstance(guarded, Response):
         return guarded
-    tenant, _ops_settings = guarded
+    tenant, ops = guarded
     params = dict(request.query_params)
+    interval_ns = 0
     now_ms = time.time_ns() // 1_000_000
     try:
         query = params.get("query", "")
@@ -140,28 +175,49 @@ async def add_delete_request(request: Request) -> Response:
             raise BadRequest("deletes in the future are not allowed")
         if start_ms >= end_ms:
             raise BadRequest("start time can't be greater than or equal to end time")
-        if filters:
-            _interval(params, start_ms, end_ms)
+        if filters:  # Loki shards only requests with line filters
+            interval_ns = shard_interval_ns(params, start_ms, end_ms, max_interval_ns(ops))
     except BadRequest as exc:
         return error_response(400, str(exc))
     stored = delete_requests.add_request(
-        request.app.state.lake.store, tenant, query, start_ms, end_ms, matchers, filters
+        request.app.state.lake.store,
+        tenant,
+        query,
+        start_ms,
+        end_ms,
+        matchers,
+        filters,
+        interval_ms=interval_ns // 1_000_000,
     )
     return Response(status_code=204, headers={"X-Delete-Request-ID": stored.request_id})
 
 
 async def list_delete_requests(request: Request) -> Response:
-    """GET: the tenant's requests with their status, oldest first."""
+    """GET: the tenant's requests with their status, oldest first; with both `start` and
+    `end`, only those overlapping that range (as Loki's handler)."""
     guarded = _guard(request)
     if isinstance(guarded, Response):
         return guarded
     tenant, _ops_settings = guarded
     found = delete_requests.list_requests(request.app.state.lake.store, tenant)
+    start, end = request.query_params.get("start", ""), request.query_params.get("end", "")
+    if start and end:
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            start_ms = parse_time_ms(start, now_ms)
+        except ValueError:
+            return error_response(400, _TIME_ERROR.format("start"))
+        try:
+            end_ms = parse_time_ms(end, now_ms)
+        except ValueError:
+            return error_response(400, _TIME_ERROR.format("end"))
+        found = [r for r in found if r.start_ms <= end_ms and r.end_ms >= start_ms]
     return JSONResponse([r.to_loki() for r in found])
 
 
 async def cancel_delete_request(request: Request) -> Response:
-    """DELETE: cancel a request that is still within its cancel period (or `force=true`)."""
+    """DELETE: cancel a request that is still within its cancel period and not partly
+    processed (or any unprocessed one with `force=true`)."""
     guarded = _guard(request)
     if isinstance(guarded, Response):
         return guarded
@@ -177,7 +233,8 @@ async def cancel_delete_request(request: Request) -> Response:
         )
     period = ops.compactor.delete_request_cancel_period
     past_deadline = found.created_at_ms * 1_000_000 + period < time.time_ns()
-    if past_deadline and request.query_params.get("force") != "true":
+    partly_done = found.status != delete_requests.RECEIVED
+    if (past_deadline or partly_done) and request.query_params.get("force") != "true":
         return error_response(
             400,
             "Cancellation of partially completed delete request or delete request past the "

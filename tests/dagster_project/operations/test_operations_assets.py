@@ -157,6 +157,7 @@ def test_full_materialization_flush_compact_retention_deletes_gc(tmp_path: Path)
         )
     assert flushed.success and first.success and compacted.success and last.success
     assert metadata_of(first, "lake_deletes")["requests_processed"] == 1
+    assert metadata_of(first, "lake_deletes")["shards_processed"] == 1
     assert metadata_of(first, "lake_retention")["enabled"] is True
     assert metadata_of(last, "lake_gc")["chunks_deleted"] >= len(old_chunks)
     expected = sorted([r for r in written if r[0] != 2] + [(1, T0 + 1, "not yet flushed")])

@@ -49,9 +49,10 @@ def test_housekeeping_commands(tmp_path: Path) -> None:
     assert "compacted 1 of 1 days: 6 chunks" in run("compact", "--config", str(config))
     assert len(manifest.load_latest(store, "fake", DAY).chunk_keys()) == 2
 
-    matchers, filters = parse_delete_query('{env="dev"} |= "level=error"')
+    query = '{env="dev"} |= "level=error"'
+    matchers, filters = parse_delete_query(query)
     delete_requests.add_request(
-        store, "fake", "q", T0 // 10**6, time.time_ns() // 10**6 - 1, matchers, filters
+        store, "fake", query, T0 // 10**6, time.time_ns() // 10**6 - 1, matchers, filters
     )
     assert "1 delete requests processed" in run("deletes", "--config", str(config))
 

@@ -186,3 +186,74 @@ def test_tenants_and_deletion_mode(lake: Path) -> None:
         assert client.get(PATH, headers={"X-Scope-OrgID": "other"}).json() == []
     stored = delete_requests.list_requests(ObjectStore(str(lake)), "acme")
     assert [r.request_id for r in stored] == [added.headers["X-Delete-Request-ID"]]
+
+
+def test_requests_with_line_filters_are_sharded_as_loki_shards_them(lake: Path) -> None:
+    store = ObjectStore(str(lake))
+    three_days = {"start": START, "end": str(T0 // 10**9 + 3 * 86_400)}
+    with ThreadServer(lake, ops()) as client:
+        cases = {
+            "25h": "max_interval can't be greater than 24h0m0s",
+            "1d": "invalid max_interval: valid time units are 's', 'm', 'h'",
+            "500ms": "invalid max_interval: valid time units are 's', 'm', 'h'",
+        }
+        for interval, message in cases.items():
+            refused = client.post(
+                PATH, params={"query": '{a="b"} |= "x"', "max_interval": interval, **three_days}
+            )
+            assert (refused.status_code, refused.text) == (400, message + "\n"), interval
+        by_default = client.post(PATH, params={"query": '{a="b"} |= "x"', **three_days})
+        by_param = client.post(
+            PATH, params={"query": '{a="c"} != "x"', "max_interval": "12h", **three_days}
+        )
+        unsharded = client.post(PATH, params={"query": '{a="d"}', **three_days})
+        assert {r.status_code for r in (by_default, by_param, unsharded)} == {204}
+        stored = {r.request_id: r for r in delete_requests.list_requests(store, "fake")}
+        shards = {
+            name: len(stored[response.headers["X-Delete-Request-ID"]].shards())
+            for name, response in (
+                ("default", by_default),
+                ("param", by_param),
+                ("none", unsharded),
+            )
+        }
+        assert shards == {"default": 3, "param": 6, "none": 1}
+        # the listing merges the shards into one request with the whole range
+        listed = client.get(PATH).json()
+        assert len(listed) == 3
+        assert {(r["start_time"], r["end_time"]) for r in listed} == {
+            (int(three_days["start"]), int(three_days["end"]))
+        }
+
+        request_id = by_param.headers["X-Delete-Request-ID"]
+        delete_requests.mark_shard_processed(store, "fake", request_id, 0, {})
+        statuses = {r["request_id"]: r["status"] for r in client.get(PATH).json()}
+        assert statuses[request_id] == "16% Complete"
+        refused = client.delete(PATH, params={"request_id": request_id})
+        assert refused.status_code == 400
+        assert refused.text.startswith("Cancellation of partially completed delete request")
+        forced = client.delete(PATH, params={"request_id": request_id, "force": "true"})
+        assert forced.status_code == 204
+        assert len(client.get(PATH).json()) == 2
+
+
+def test_listing_can_be_narrowed_to_requests_overlapping_a_range(lake: Path) -> None:
+    day = 86_400
+    with ThreadServer(lake, ops()) as client:
+        for offset in (0, 2 * day):
+            start = T0 // 10**9 + offset
+            added = client.post(
+                PATH, params={"query": '{a="b"}', "start": str(start), "end": str(start + 60)}
+            )
+            assert added.status_code == 204
+        second_day = {"start": str(T0 // 10**9 + day), "end": str(T0 // 10**9 + 2 * day - 1)}
+        assert client.get(PATH, params=second_day).json() == []
+        third_day = {"start": str(T0 // 10**9 + 2 * day), "end": str(T0 // 10**9 + 3 * day)}
+        [found] = client.get(PATH, params=third_day).json()
+        assert found["start_time"] == T0 // 10**9 + 2 * day
+        assert len(client.get(PATH, params={"start": third_day["start"]}).json()) == 2
+        bad = client.get(PATH, params={"start": "x", "end": third_day["end"]})
+        assert (bad.status_code, bad.text) == (
+            400,
+            "invalid start time: require unix seconds or RFC3339 format\n",
+        )

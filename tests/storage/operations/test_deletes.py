@@ -3,6 +3,7 @@ affected chunks so queries stop returning exactly the selected lines, and nothin
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from storage import delete_requests, manifest
 from storage.deletes import due_requests, process_deletes
 from storage.objectstore import ObjectStore
 from tests.storage.helpers import DAY, T0
-from tests.storage.operations.lake_builders import STREAMS, query_rows, small_flushes
+from tests.storage.operations.lake_builders import STREAMS, chunk_rows, query_rows, small_flushes
 
 HOUR = 3600 * 1_000_000_000
 MS = 1_000_000
@@ -97,3 +98,56 @@ def test_a_cancelled_request_is_neither_listed_nor_processed(tmp_path: Path) -> 
     assert delete_requests.list_requests(store, "t") == []
     assert process_deletes(store, cancel_period_ns=0) == []
     assert query_rows(store, "t") == sorted(written)
+
+
+def test_shards_split_as_lokis_build_requests() -> None:
+    day_ms = DAY // MS
+    start, end = T0 // MS + 5 * 3_600_000, T0 // MS + 2 * day_ms + 1_000
+    # aligned to multiples of the interval; neighbours share their boundary millisecond
+    assert delete_requests.shard_ranges(start, end, day_ms) == [
+        (start, T0 // MS + day_ms),
+        (T0 // MS + day_ms, T0 // MS + 2 * day_ms),
+        (T0 // MS + 2 * day_ms, end),
+    ]
+    assert delete_requests.shard_ranges(start, end, end - start) == [(start, end)]
+    assert delete_requests.shard_ranges(start, end, 0) == [(start, end)]
+
+
+def test_a_sharded_request_is_processed_shard_by_shard(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path))
+    written = two_days(store, "t")
+    query = '{service_name="api"} |= "level=error"'
+    matchers, filters = parse_delete_query(query)
+    start_ms, end_ms = (T0 + 2 * HOUR) // MS, (T0 + DAY + 20 * HOUR) // MS
+    request = delete_requests.add_request(
+        store, "t", query, start_ms, end_ms, matchers, filters, interval_ms=DAY // MS
+    )
+    assert len(request.shards()) == 2
+    # one shard done (as after a crash between shards): Loki's progress status
+    delete_requests.mark_shard_processed(store, "t", request.request_id, 0, {})
+    [listed] = delete_requests.list_requests(store, "t")
+    assert (listed.status, listed.processed_shards) == ("50% Complete", frozenset({0}))
+    assert (listed.to_loki()["start_time"], listed.to_loki()["end_time"]) == (
+        start_ms // 1000,
+        end_ms // 1000,
+    )
+    [result] = process_deletes(store, cancel_period_ns=0)
+    assert result.shards == 1 and result.days == ["2024-05-02"]  # only the second shard ran
+    assert delete_requests.list_requests(store, "t")[0].status == "processed"
+
+    def deleted(fp: int, ts: int, line: str) -> bool:
+        return fp in (1, 2) and "level=error" in line and start_ms * MS <= ts <= end_ms * MS
+
+    # the first shard's lines are hidden at query time though its rewrite was skipped
+    assert query_rows(store, "t") == sorted(r for r in written if not deleted(*r))
+    first_day = chunk_rows(store, "t", "2024-05-01").select(["fingerprint", "ts", "line"])
+    assert any(deleted(*r.values()) for r in first_day.to_pylist())
+
+
+def test_a_request_stored_before_sharding_reads_as_one_shard(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path))
+    request = add(store, "t", '{env="dev"}', T0, T0 + HOUR)
+    raw = json.loads(store.get(delete_requests.request_key("t", request.request_id)))
+    assert raw.pop("interval_ms") == 0
+    older = delete_requests.DeleteRequest.decode(json.dumps(raw).encode())
+    assert older.shards() == [(T0 // MS, (T0 + HOUR) // MS)]
