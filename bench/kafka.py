@@ -1,6 +1,7 @@
 """Kafka → lake throughput next to a plain confluent-kafka loop that only counts bytes.
 
     .venv/bin/python bench/kafka.py [--records 200000] [--hubble-records 60000]
+        [--repeat 1] [--breakdown]
 
 Starts a real broker with `scripts/kafka-broker` (its own run folder, stopped at the end),
 produces `raw` records (app-log lines) and `hubble` records (the real flows from
@@ -8,12 +9,20 @@ produces `raw` records (app-log lines) and `hubble` records (the real flows from
 measures, in this one run: a plain consumer that reads every record and sums value bytes,
 and `loglake.kafka.ingest` into a fresh local lake. Prints raw MB (10^6 bytes of record
 values) per CPU-second of the consumer process and the ratio to the plain loop. CPU time
-is the process's (librdkafka's threads included), so the figures are per core.
+is the process's (librdkafka's threads included), so the figures are per core. `--repeat`
+measures each pair again on the same topics (the machine may be shared: compare the ratios
+of one run); `--breakdown` profiles one more lake run per format and prints where its CPU
+time goes (consume, the consumer's batching, decoding, Loki's checks, landing writes); the
+profiler's clock is the process's, so librdkafka's background threads are counted in
+whichever step runs meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,12 +125,36 @@ def plain_loop(broker: str, topic: str, expected: int) -> tuple[int, float, floa
 
 
 def lake_ingest(broker: str, topic: str, fmt: str) -> tuple[int, float, float, int]:
-    settings = load_settings(lake=tempfile.mkdtemp(prefix="bench-kafka-"))
-    settings.limits_config.reject_old_samples = False
-    lake = Lake.open(settings)
-    config = KafkaIngestConfig(brokers=broker, topics=(topic,), format=fmt, group_id="bench")
-    report = ingest(lake, config, max_seconds=600)
+    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as folder:
+        settings = load_settings(lake=folder)
+        settings.limits_config.reject_old_samples = False
+        lake = Lake.open(settings)
+        config = KafkaIngestConfig(brokers=broker, topics=(topic,), format=fmt, group_id="bench")
+        report = ingest(lake, config, max_seconds=600)
     return report.bytes, report.seconds, report.cpu_seconds, report.lines
+
+
+BREAKDOWN = (
+    ("consume (librdkafka + Message objects)", "<method 'consume' of 'cimpl.Consumer' objects>"),
+    ("batching the messages", "_accept"),
+    ("decoding records", "decode_records"),
+    ("Loki's checks, entry table", "build_entries"),
+    ("landing object write", "write_landing_once"),
+)
+
+
+def breakdown(broker: str, topic: str, fmt: str) -> None:
+    """Profile one lake run (CPU time) and print the share of its main steps."""
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    lake_ingest(broker, topic, fmt)
+    profile.disable()
+    stats = pstats.Stats(profile).stats
+    total = max(ct for (_f, _l, _name), (_cc, _nc, _tt, ct, _callers) in stats.items())
+    print(f"  {fmt} lake run, {total:.2f} CPU-s under the profiler:")
+    for label, name in BREAKDOWN:
+        spent = sum(ct for (_f, _l, n), (_cc, _nc, _tt, ct, _c) in stats.items() if n == name)
+        print(f"    {label:<40} {spent:6.2f} s {spent / total:6.1%}")
 
 
 def main() -> None:
@@ -129,6 +162,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--hubble-records", type=int, default=60_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=1, help="measure each pair N times")
+    parser.add_argument("--breakdown", action="store_true", help="profile where CPU goes")
     args = parser.parse_args()
     run = Path(tempfile.mkdtemp(prefix="bench-kafka-broker-"))
     broker = start_broker(run)
@@ -144,18 +179,22 @@ def main() -> None:
         ):
             topic = f"bench-{fmt}-{time.time_ns()}"
             produce(broker, topic, values, args.partitions)
-            size, _wall, plain_cpu = plain_loop(broker, topic, len(values))
-            lake_bytes, lake_wall, lake_cpu, lines = lake_ingest(broker, topic, fmt)
-            assert lake_bytes == size and lines == len(values), (lake_bytes, size, lines)
-            plain_rate = size / 1e6 / plain_cpu
-            lake_rate = size / 1e6 / lake_cpu
-            ratio = lake_rate / plain_rate
-            print(
-                f"{fmt:<8} {len(values):>8} {size / 1e6:>7.1f} {plain_rate:>15.1f} "
-                f"{lake_rate:>14.1f} {size / 1e6 / lake_wall:>10.1f} {ratio:>10.2f}"
-            )
+            for _ in range(args.repeat):
+                size, _wall, plain_cpu = plain_loop(broker, topic, len(values))
+                lake_bytes, lake_wall, lake_cpu, lines = lake_ingest(broker, topic, fmt)
+                assert lake_bytes == size and lines == len(values), (lake_bytes, size, lines)
+                plain_rate = size / 1e6 / plain_cpu
+                lake_rate = size / 1e6 / lake_cpu
+                ratio = lake_rate / plain_rate
+                print(
+                    f"{fmt:<8} {len(values):>8} {size / 1e6:>7.1f} {plain_rate:>15.1f} "
+                    f"{lake_rate:>14.1f} {size / 1e6 / lake_wall:>10.1f} {ratio:>10.2f}"
+                )
+            if args.breakdown:
+                breakdown(broker, topic, fmt)
     finally:
         stop_broker(run)
+        shutil.rmtree(run, ignore_errors=True)
 
 
 if __name__ == "__main__":

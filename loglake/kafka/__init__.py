@@ -2,7 +2,9 @@
 
 Main interface: `KafkaIngestConfig` (what to consume and how to decode it) and
 `ingest(lake, config, ...)` → `IngestReport` (consume until caught up, or a record/time
-bound). The CLI `loglake kafka-ingest` and the Dagster asset `kafka_ingest` both call it.
+bound). The CLI `loglake kafka-ingest` and the Dagster asset `kafka_ingest` both call it;
+`loglake.kafka.service` runs consumers without end inside the server, with their figures
+on its `/metrics` (`loglake.kafka.metrics`).
 
 How exactly-once holds (the offsets live with the data, never only in Kafka):
 

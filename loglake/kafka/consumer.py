@@ -12,16 +12,27 @@ in the package docstring; here is where each step happens:
 
 A batch of a partition is landed when it reaches `batch_max_records` or `batch_max_bytes`,
 when its oldest record has waited `batch_max_wait_s`, when the partition reaches its end
-(partition EOF), and when the run stops. Records of a revoked partition that were not
-landed are dropped: the next owner reads them again from the lake's offset.
+(partition EOF), and when the run stops (`max_records`, `max_seconds`, or a `stop` event:
+what was read is landed first). Records of a revoked partition that were not landed are
+dropped: the next owner reads them again from the lake's offset.
+
+The per-record work is kept in C: `consume()` returns runs of one partition, which are
+found with list operations and appended whole (`_accept`); the messages are kept as
+confluent-kafka returns them and read in bulk by the batch decoders (`MessageRecords`), so
+no Python object is built per record on the way to the entry table. `KafkaStats` (records,
+bytes, lines, bad records and fetch errors per partition, lag, landed offsets, CPU) is kept
+up to date while running, for `/metrics` (`loglake.kafka.service`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import ne, or_
 from typing import Any
 
 from confluent_kafka import (
@@ -29,6 +40,7 @@ from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
+    Message,
     Producer,
     TopicPartition,
 )
@@ -37,11 +49,12 @@ from loglake.kafka.batch import build_batch
 from loglake.kafka.config import KafkaIngestConfig
 from loglake.kafka.metrics import KafkaStats
 from loglake.kafka.offsets import encode_offsets, lake_offsets, landing_name, partition_key
-from loglake.kafka.records import Record, RecordError, record_labels
+from loglake.kafka.records import MessageRecords, Record, RecordError, record_labels
 from loglake.lake import Lake
 from storage.landing import write_landing_once
 
 _POLL_TIMEOUT_S = 0.2
+_LAG_REFRESH_S = 1.0
 _PER_RECORD_META = frozenset({"__meta_kafka_message_key", "__meta_kafka_message_offset"})
 
 Partition = tuple[str, int]
@@ -99,7 +112,8 @@ class IngestReport:
 @dataclass
 class _Pending:
     since: float
-    records: list[Record] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=list)
     bytes: int = 0
 
 
@@ -116,6 +130,8 @@ class KafkaIngester:
         self.lake = lake
         self.config = config
         self.stats = stats or KafkaStats()
+        if not self.stats.group:
+            self.stats.group = config.group_id
         self.limits = lake.settings.limits_for(config.tenant)
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -124,6 +140,8 @@ class KafkaIngester:
         self._pending: dict[Partition, _Pending] = {}
         self._carry: dict[Partition, int] = {}
         self._labels: dict[Partition, Mapping[str, str]] = {}
+        only = config.topics[0] if len(config.topics) == 1 else "^"
+        self._single_topic = None if only.startswith("^") else only
         self._report = IngestReport()
 
     # -- the loop ------------------------------------------------------------------------
@@ -135,11 +153,14 @@ class KafkaIngester:
         max_records: int | None = None,
         max_seconds: float | None = None,
         progress: Callable[[IngestReport], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> IngestReport:
         """Consume until caught up (every assigned partition at its end, all landed), or
-        `max_records` consumed, or `max_seconds` elapsed, whichever comes first."""
+        `max_records` consumed, or `max_seconds` elapsed, or `stop` set, whichever comes
+        first; what was read is landed before it returns."""
         self._report = report = IngestReport()
         started, cpu_started = time.monotonic(), time.process_time()
+        thread_cpu, lag_refreshed = time.thread_time(), started
         consumer = self._consumer = Consumer(self.config.consumer_config())
         topics = list(self.config.topics)
         consumer.subscribe(
@@ -153,20 +174,28 @@ class KafkaIngester:
                 )
                 self._accept(messages)
                 now = time.monotonic()
-                stopping = (max_records is not None and report.records >= max_records) or (
-                    max_seconds is not None and now - started >= max_seconds
+                stopping = (
+                    (max_records is not None and report.records >= max_records)
+                    or (max_seconds is not None and now - started >= max_seconds)
+                    or (stop is not None and stop.is_set())
                 )
                 for partition, pending in list(self._pending.items()):
                     if (
                         stopping
                         or partition in self._eof
-                        or len(pending.records) >= self.config.batch_max_records
+                        or len(pending.messages) >= self.config.batch_max_records
                         or pending.bytes >= self.config.batch_max_bytes
                         or now - pending.since >= self.config.batch_max_wait_s
                     ):
                         self._land(partition)
                         if progress:
                             progress(report)
+                if now - lag_refreshed >= _LAG_REFRESH_S:
+                    self._refresh_lag()
+                    lag_refreshed = now
+                cpu = time.thread_time()
+                self.stats.cpu_seconds += cpu - thread_cpu
+                thread_cpu = cpu
                 caught_up = (
                     bool(self._assigned) and self._eof >= self._assigned and not self._pending
                 )
@@ -180,53 +209,97 @@ class KafkaIngester:
                 self._producer.flush(10)
             report.seconds = time.monotonic() - started
             report.cpu_seconds = time.process_time() - cpu_started
-            self.stats.cpu_seconds += report.cpu_seconds
+            self.stats.cpu_seconds += time.thread_time() - thread_cpu
             report.lag = self.stats.total_lag()
         return report
 
-    def _accept(self, messages: list) -> None:
-        pending_of, assigned, eof = self._pending, self._assigned, self._eof
-        per_topic: dict[str, list[int]] = {}
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    eof.add((message.topic(), message.partition()))
-                elif error.fatal():
-                    raise KafkaException(error)
+    def _accept(self, messages: list[Message]) -> None:
+        """Append consumed messages to their partitions' pending batches.
+
+        Kept to a few C calls per message: `consume()` returns long runs of one partition,
+        which are appended whole; the messages stay as they are until a batch decoder reads
+        their values at once (`MessageRecords`).
+        """
+        if not messages:
+            return
+        if any(map(Message.error, messages)):  # an error is a KafkaError, None otherwise
+            runs = self._runs_with_events(messages, list(map(Message.error, messages)))
+        else:
+            runs = self._runs(messages)
+        pending_of, assigned, eof, report, stats = (
+            self._pending,
+            self._assigned,
+            self._eof,
+            self._report,
+            self.stats,
+        )
+        for partition, run in runs:
+            if run is None:  # the partition's end, after the records before it
+                eof.add(partition)
                 continue
-            topic = message.topic()
-            partition = (topic, message.partition())
             if partition not in assigned:
                 continue
-            value = message.value()
-            kind, ts = message.timestamp()
             pending = pending_of.get(partition)
             if pending is None:
                 pending = pending_of[partition] = _Pending(time.monotonic())
-            pending.records.append(
-                Record(
-                    topic,
-                    partition[1],
-                    message.offset(),
-                    message.key(),
-                    value,
-                    ts if kind != 0 else None,  # 0: TIMESTAMP_NOT_AVAILABLE
-                )
-            )
-            length = len(value) if value else 0
-            pending.bytes += length
+            values = list(map(Message.value, run))
+            try:
+                size = sum(map(len, values))
+            except TypeError:  # null values (tombstones)
+                size = sum(map(len, filter(None, values)))
+            pending.messages.extend(run)
+            pending.values.extend(values)
+            pending.bytes += size
             eof.discard(partition)  # records after an EOF event: not at the end any more
-            counts = per_topic.get(topic)
-            if counts is None:
-                counts = per_topic[topic] = [0, 0]
-            counts[0] += 1
-            counts[1] += length
-        for topic, (records, size) in per_topic.items():
-            self._report.records += records
-            self._report.bytes += size
-            self.stats.records[topic] += records
-            self.stats.bytes[topic] += size
+            report.records += len(run)
+            report.bytes += size
+            stats.records[partition] += len(run)
+            stats.bytes[partition] += size
+
+    def _runs(self, messages: list[Message]) -> list[tuple[Partition, list[Message] | None]]:
+        """Runs of one partition, in order, found with C-level list operations (a topic
+        name is read per message only when more than one topic can be consumed)."""
+        numbers = list(map(Message.partition, messages))
+        changed = list(map(ne, numbers[1:], numbers[:-1]))
+        if self._single_topic is None:
+            topics = list(map(Message.topic, messages))
+            changed = list(map(or_, changed, map(ne, topics[1:], topics[:-1])))
+        starts = [0]
+        with contextlib.suppress(ValueError):
+            while True:
+                starts.append(changed.index(True, starts[-1]) + 1)
+        starts.append(len(messages))
+        runs: list[tuple[Partition, list[Message] | None]] = []
+        for start, end in itertools.pairwise(starts):
+            topic = self._single_topic or messages[start].topic()
+            runs.append(((topic, numbers[start]), messages[start:end]))
+        return runs
+
+    def _runs_with_events(
+        self, messages: list[Message], errors: list[KafkaError | None]
+    ) -> list[tuple[Partition, list[Message] | None]]:
+        """Runs of one partition, in order, with `None` where a partition's end was
+        reached; raises on a fatal error, counts and skips the others (librdkafka retries
+        them)."""
+        runs: list[tuple[Partition, list[Message] | None]] = []
+        for message, error in zip(messages, errors, strict=True):
+            partition = (message.topic(), message.partition())
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    runs.append((partition, None))
+                elif error.fatal():
+                    raise KafkaException(error)
+                else:
+                    topic, number = partition
+                    key = (topic or "", -1 if number is None else number, error.name())
+                    self.stats.fetch_errors[key] += 1
+                continue
+            last = runs[-1] if runs else None
+            if last is not None and last[0] == partition and last[1] is not None:
+                last[1].append(message)
+            else:
+                runs.append((partition, [message]))
+        return runs
 
     # -- rebalances ----------------------------------------------------------------------
 
@@ -237,6 +310,8 @@ class KafkaIngester:
         known = lake_offsets(self.lake.store, self.config.tenant, self.config.group_id)
         for tp in partitions:
             tp.offset = known.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            if tp.offset >= 0:
+                self.stats.landed_offset[(tp.topic, tp.partition)] = tp.offset
         consumer.assign(partitions)
         self._assigned = {(tp.topic, tp.partition) for tp in partitions}
         for partition in self._assigned:
@@ -245,13 +320,17 @@ class KafkaIngester:
             self._carry.pop(partition, None)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Forget what was read and not landed: the next owner reads it from the lake."""
+        """Forget what was read and not landed: the next owner reads it from the lake (and
+        reports the partition's lag and offset from now on)."""
         for tp in partitions:
             partition = (tp.topic, tp.partition)
             self._assigned.discard(partition)
             self._eof.discard(partition)
             self._pending.pop(partition, None)
             self._carry.pop(partition, None)
+            if self._consumer is not None:  # not when closing: the figures stay valid
+                self.stats.lag.pop(partition, None)
+                self.stats.landed_offset.pop(partition, None)
         consumer.unassign()
 
     # -- landing -------------------------------------------------------------------------
@@ -274,11 +353,11 @@ class KafkaIngester:
 
     def _land(self, partition: Partition) -> None:
         pending = self._pending.pop(partition)
-        if partition not in self._assigned or not pending.records:
+        if partition not in self._assigned or not pending.messages:
             return
         config, report = self.config, self._report
         topic, number = partition
-        records = pending.records
+        records = MessageRecords(topic, number, pending.messages, pending.values)
         batch = build_batch(
             records,
             config.format_of(topic),
@@ -292,11 +371,11 @@ class KafkaIngester:
         )
         if batch.bad and config.on_error == "dead-letter":
             self._dead_letter(batch.bad)
-        first = self._carry.pop(partition, records[0].offset)
-        next_offset = records[-1].offset + 1
+        first = self._carry.pop(partition, pending.messages[0].offset())
+        next_offset = pending.messages[-1].offset() + 1
         for bad in batch.bad:
             action = "stored" if config.on_error == "label" else "dead_lettered"
-            self.stats.bad[(topic, bad.reason, action)] += 1
+            self.stats.bad[(topic, number, bad.reason, action)] += 1
         report.bad_records += len(batch.bad)
         if batch.table.num_rows == 0:
             # Only dead-lettered records: nothing to land; the next landed batch of this
@@ -320,22 +399,35 @@ class KafkaIngester:
         lines = batch.table.num_rows
         report.lines += lines
         report.landing_objects += 1
-        self.stats.lines[topic] += lines
+        self.stats.lines[partition] += lines
         self.stats.landing_objects += 1
         self._after_landing(partition, next_offset)
 
     def _after_landing(self, partition: Partition, next_offset: int) -> None:
         topic, number = partition
         self._report.partitions[f"{topic}/{number}"] = next_offset
+        self.stats.landed_offset[partition] = next_offset
         consumer = self._consumer
         if consumer is None:
             return
         tp = TopicPartition(topic, number, next_offset)
         with contextlib.suppress(KafkaException):  # lag monitoring only: the lake decides
             consumer.commit(offsets=[tp], asynchronous=True)
-        _low, high = consumer.get_watermark_offsets(tp, cached=True)
-        if high is not None and high >= 0:
-            self.stats.lag[partition] = high - next_offset
+        self._refresh_lag([partition])
+
+    def _refresh_lag(self, partitions: Iterable[Partition] | None = None) -> None:
+        """Lag of assigned partitions from the watermarks of the last fetch (no request):
+        against the offset landed last, else the oldest retained one (where the consumer
+        starts when the lake holds none)."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for partition in self._assigned if partitions is None else partitions:
+            with contextlib.suppress(KafkaException):
+                low, high = consumer.get_watermark_offsets(TopicPartition(*partition), cached=True)
+                position = self.stats.landed_offset.get(partition, low)
+                if high is not None and high >= 0 and position is not None and position >= 0:
+                    self.stats.lag[partition] = high - position
 
     def _lost_race(self, partition: Partition) -> None:
         """Another consumer landed this batch first: continue from what the lake says."""
@@ -389,6 +481,7 @@ def ingest(
     max_seconds: float | None = None,
     progress: Callable[[IngestReport], None] | None = None,
     stats: KafkaStats | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestReport:
     """Consume `config.topics` into `lake` exactly once; see `KafkaIngester.run`."""
     ingester = KafkaIngester(lake, config, stats)
@@ -397,4 +490,5 @@ def ingest(
         max_records=max_records,
         max_seconds=max_seconds,
         progress=progress,
+        stop=stop,
     )

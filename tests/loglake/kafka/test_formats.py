@@ -188,8 +188,12 @@ def test_poison_records_are_stored_with_error_metadata(kafka_broker, new_topic, 
         for m in KafkaCollector(stats).collect()
         for s in m.samples
     }
-    assert metrics[("loglake_kafka_bad_records", (topic, "invalid_json", "stored"))] == 6
-    assert metrics[("loglake_kafka_records", (topic,))] == good + 9
+    bad = ("loglake", topic, "0", "invalid_json", "stored")
+    assert metrics[("loglake_kafka_bad_records", bad)] == 6
+    assert metrics[("loglake_kafka_records_consumed", ("loglake", topic, "0"))] == good + 9
+    assert metrics[("loglake_kafka_lines_landed", ("loglake", topic, "0"))] == good + 9
+    assert metrics[("loglake_kafka_landed_offset", ("loglake", topic, "0"))] == good + 9
+    assert metrics[("loglake_kafka_consumer_lag", ("loglake", topic, "0"))] == 0
 
 
 def test_poison_records_go_to_the_dead_letter_topic(kafka_broker, new_topic, produce, lake):
