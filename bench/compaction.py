@@ -118,7 +118,12 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=100.0, help="raw MB of log lines")
     parser.add_argument("--flush-mb", type=float, default=1.0, help="raw MB per flush")
     parser.add_argument("--streams", type=int, default=100)
-    parser.add_argument("--level", type=int, default=3, help="zstd level of compacted chunks")
+    parser.add_argument(
+        "--level",
+        type=int,
+        default=CompactionOptions.compression_level,
+        help="zstd level of compacted chunks",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="loglake-bench-") as workdir:

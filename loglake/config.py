@@ -228,7 +228,7 @@ class CompactorConfig(_Section):
     delete_request_cancel_period: int = Field(default=parse_duration_ns("24h"))
     delete_max_interval: int = Field(default=parse_duration_ns("24h"))
     compaction_target_bytes: int = 128 * 1024 * 1024
-    compaction_compression_level: int = 3
+    compaction_compression_level: int = 1
 
     @field_validator(
         "retention_delete_delay",

@@ -6,7 +6,7 @@
       delete_request_cancel_period: 24h  # a delete request can be cancelled this long
       delete_max_interval: 24h  # requests with line filters are split into shards this long
       compaction_target_bytes: 128MB     # line bytes per compacted chunk
-      compaction_compression_level: 3    # zstd level of compacted chunks (flush uses 1)
+      compaction_compression_level: 1    # zstd level of compacted chunks (3: ~2% smaller, 1.3x CPU)
     limits_config:
       retention_period: 744h             # 0s keeps forever (Loki's default)
       retention_stream:

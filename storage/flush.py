@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from storage import layout, manifest
-from storage.chunks import ChunkOptions, write_chunks
+from storage.chunks import BULK_POOL, ChunkOptions, line_lengths, read_object, write_chunks
 from storage.landing import (
     SOURCE_OFFSETS,
     decode_landing_parts,
@@ -44,6 +44,7 @@ from storage.landing import (
 from storage.objectstore import ObjectStore
 
 MAX_COMMIT_RETRIES = 20
+NS_PER_DAY = 86_400 * 1_000_000_000
 SOURCE_OFFSETS_FIELD = "source_offsets"
 """Commit-record field with the source offsets absorbed so far (see the module docstring)."""
 
@@ -110,70 +111,79 @@ def flush_objects(
 ) -> FlushResult:
     """Flush the given landing objects of one tenant; see the module docstring."""
     result = FlushResult(landing_objects=len(keys))
-    tables, present, stream_tables = [], [], []
+    tables, present, stream_tables, counts = [], [], [], []
     offsets: dict[str, dict[str, int]] = {}
     for key in keys:
         try:
-            data = store.get(key)
+            data = read_object(store, key)
         except FileNotFoundError:  # another flush finished it meanwhile
             continue
         table, streams = decode_landing_parts(data)
         source_offsets = landing_metadata(data).get(SOURCE_OFFSETS)
         if source_offsets:
             offsets[key] = json.loads(source_offsets)
-        # Which landing object a row came from, as a dictionary index: cheap to build,
-        # and what a re-run needs to skip rows an earlier commit already absorbed.
-        source = pa.DictionaryArray.from_arrays(
-            pa.repeat(pa.scalar(len(present), pa.int32()), table.num_rows), pa.array(keys)
-        )
-        tables.append(table.append_column("_landing", source))
+        tables.append(table)
         stream_tables.append(streams)
+        counts.append(table.num_rows)
         present.append(key)
     if not tables:
         return result
-    # One contiguous table: kernels over hundreds of small chunks cost far more.
-    entries = pa.concat_tables(tables).combine_chunks()
-    streams = pa.concat_tables(stream_tables)
-    day_index = layout.day_numbers(entries.column("ts"))
-    days = pc.unique(day_index).to_pylist()
-    for day_number in days:
+    # One contiguous copy of the rows (landing objects are memory-mapped on a local lake,
+    # so rows are not first read, then copied); days and
+    # already-absorbed rows are then selected by index, never by copying the table.
+    entries = pa.concat_tables(tables).combine_chunks(memory_pool=BULK_POOL)
+    batch = _Batch(
+        entries=entries,
+        streams=pa.concat_tables(stream_tables),
+        keys=present,
+        # which landing object each row came from: what a re-run needs to skip rows an
+        # earlier commit already absorbed
+        source=np.repeat(np.arange(len(present), dtype=np.int32), counts),
+        line_bytes=line_lengths(entries.column("line")),
+        offsets=offsets,
+    )
+    day_index = entries.column("ts").to_numpy() // NS_PER_DAY  # floored, as layout.day_of
+    one_day = day_index.min() == day_index.max()  # the common case: no sort needed
+    days = day_index[:1] if one_day else np.unique(day_index)
+    for day_number in days.tolist():
         day = layout.day_of_number(day_number)
-        rows = entries if len(days) == 1 else entries.filter(pc.equal(day_index, day_number))
-        _commit_day(store, tenant, day, rows, streams, options, result, offsets)
+        rows = np.arange(len(day_index)) if one_day else np.flatnonzero(day_index == day_number)
+        _commit_day(store, tenant, day, batch, rows, options, result)
         result.days.append(day)
     store.delete(present)
     return result
+
+
+@dataclass
+class _Batch:
+    """The rows of one flush round and what is known about each row."""
+
+    entries: pa.Table
+    streams: pa.Table
+    keys: list[str]
+    source: np.ndarray
+    line_bytes: np.ndarray
+    offsets: dict[str, dict[str, int]]
 
 
 def _commit_day(
     store: ObjectStore,
     tenant: str,
     day: str,
-    rows: pa.Table,
-    streams: pa.Table,
+    batch: _Batch,
+    rows: np.ndarray,
     options: ChunkOptions,
     result: FlushResult,
-    offsets: dict[str, dict[str, int]],
 ) -> None:
     for _attempt in range(MAX_COMMIT_RETRIES):
         base = manifest.load_latest(store, tenant, day)
-        absorbed = base.applied_landing
-        fresh = rows
-        if absorbed:
-            keep = pc.invert(
-                pc.is_in(
-                    rows.column("_landing").cast(pa.string()),
-                    value_set=pa.array(sorted(absorbed)),
-                )
-            )
-            fresh = rows.filter(keep)
-        landing = fresh.column("_landing").combine_chunks()
-        used = pc.unique(landing.indices).to_pylist()
-        sources = sorted(landing.dictionary[i].as_py() for i in used)
-        if fresh.num_rows == 0:
+        absorbed = [i for i, key in enumerate(batch.keys) if key in base.applied_landing]
+        fresh = rows[~np.isin(batch.source[rows], absorbed)] if absorbed else rows
+        if len(fresh) == 0:
             return
+        sources = sorted(batch.keys[i] for i in np.unique(batch.source[fresh]).tolist())
         refs, written = write_chunks(
-            store, tenant, day, fresh.drop(["_landing"]), options, base.refs, streams
+            store, tenant, day, batch.entries, options, base.refs, batch.streams, rows=fresh
         )
         try:
             manifest.publish(
@@ -182,14 +192,16 @@ def _commit_day(
                 pa.concat_tables([base.refs, refs]),
                 operation="flush",
                 applied_landing=sources,
-                extra=_offsets_record(store, base, (offsets[s] for s in sources if s in offsets)),
+                extra=_offsets_record(
+                    store, base, (batch.offsets[s] for s in sources if s in batch.offsets)
+                ),
             )
         except manifest.CommitConflict:
             result.conflicts += 1
             store.delete(key for key, _size in written)
             continue
-        result.rows += fresh.num_rows
-        result.raw_bytes += int(pc.sum(pc.binary_length(fresh.column("line"))).as_py() or 0)
+        result.rows += len(fresh)
+        result.raw_bytes += int(batch.line_bytes[fresh].sum())
         result.chunks += len(written)
         result.chunk_bytes += sum(size for _key, size in written)
         result.commits += 1

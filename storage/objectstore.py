@@ -85,8 +85,9 @@ class ObjectStore:
 
     # -- writes ----------------------------------------------------------------------
 
-    def put(self, key: str, data: bytes) -> None:
-        """Write `data` at `key`, durably, replacing nothing half-written on failure."""
+    def put(self, key: str, data: bytes | memoryview) -> None:
+        """Write `data` at `key`, durably, replacing nothing half-written on failure (a
+        memoryview is written without a copy on local disk)."""
         if self.is_s3:
             self.fs.pipe_file(self.path(key), data)
             return
@@ -114,7 +115,7 @@ class ObjectStore:
         _fsync_dir(os.path.dirname(target))
         return True
 
-    def _write_temp(self, target: str, data: bytes) -> str:
+    def _write_temp(self, target: str, data: bytes | memoryview) -> str:
         directory = os.path.dirname(target)
         os.makedirs(directory, exist_ok=True)
         tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}")

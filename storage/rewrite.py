@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage import layout, manifest
-from storage.chunks import ChunkOptions, encode_chunk, read_chunk, stream_refs
+from storage.chunks import ChunkOptions, encode_chunk, put_chunk, read_chunk, stream_refs
 from storage.manifest import Manifest
 from storage.objectstore import ObjectStore
 
@@ -70,8 +70,8 @@ def write_replacement(
     """Write sorted entries as one new chunk in partition folder `dirs`; (refs, bytes)."""
     key = layout.chunk_key(tenant, day, dirs)
     data = encode_chunk(table, options.compression_level, options.row_group_rows)
-    store.put(key, data)
-    return stream_refs(key, table), len(data)
+    put_chunk(store, key, data)
+    return stream_refs(key, table), data.size
 
 
 def replace_chunks(

@@ -15,6 +15,7 @@ from storage.chunks import ChunkOptions
 from storage.flush import flush, flush_objects
 from storage.landing import GroupCommitter, list_landing, write_landing
 from storage.objectstore import ObjectStore
+from storage.schema import ENTRY_SCHEMA
 from storage.snapshot import take_snapshot
 from tests.storage.helpers import DAY, T0, entries
 
@@ -173,3 +174,89 @@ def test_flush_on_s3(s3_lake) -> None:
     assert list_landing(store) == []
     assert manifest.versions(store, "t", "2024-05-01") == [1]
     assert count(store) == 2
+
+
+def test_chunks_carry_the_entry_schema_and_plain_label_maps(tmp_path) -> None:
+    """Labels are written from dictionary indices, yet every reader sees the entry schema:
+    pyarrow gets `ENTRY_SCHEMA` exactly, DuckDB a `MAP(VARCHAR, VARCHAR)` per row."""
+    store = ObjectStore(str(tmp_path))
+    write_landing(store, "t", entries(7, {"service_name": "api", "pod": "a"}, [T0 + 2, T0 + 1]))
+    write_landing(store, "t", entries(8, {"service_name": "api", "env": "x"}, [T0 + 3]))
+    flush(store)
+    (key,) = manifest.load_latest(store, "t", "2024-05-01").chunk_keys()
+    table = pq.read_table(store.path(key))
+    assert table.schema.equals(ENTRY_SCHEMA)
+    assert [(r["fingerprint"], dict(r["labels"])) for r in table.to_pylist()] == [
+        (7, {"pod": "a", "service_name": "api"}),
+        (7, {"pod": "a", "service_name": "api"}),
+        (8, {"env": "x", "service_name": "api"}),
+    ]
+    rows = duckdb.sql(
+        f"SELECT typeof(labels), labels['pod'], labels['env'] FROM '{store.path(key)}' ORDER BY ts"
+    ).fetchall()
+    assert rows == [
+        ("MAP(VARCHAR, VARCHAR)", "a", None),
+        ("MAP(VARCHAR, VARCHAR)", "a", None),
+        ("MAP(VARCHAR, VARCHAR)", None, "x"),
+    ]
+    metadata = pq.ParquetFile(store.path(key)).metadata.row_group(0)
+    assert metadata.column(1).statistics.min == T0 + 1  # ts statistics kept: they prune
+
+
+def test_a_batch_pushed_twice_is_stored_once_and_ties_are_ordered_by_line(tmp_path) -> None:
+    """A shipper's retry lands every entry twice: all rows tie on (stream, ts), and only
+    lines tell them apart — identical ones are kept once, different ones in line order."""
+    store = ObjectStore(str(tmp_path))
+    batch = entries(1, {"service_name": "api"}, [T0 + 1, T0 + 1, T0 + 2], ["b", "a", "c"])
+    write_landing(store, "t", batch)
+    write_landing(store, "t", batch)
+    flush(store)
+    (key,) = manifest.load_latest(store, "t", "2024-05-01").chunk_keys()
+    rows = pq.read_table(store.path(key)).select(["ts", "line"]).to_pylist()
+    assert rows == [
+        {"ts": T0 + 1, "line": "a"},
+        {"ts": T0 + 1, "line": "b"},
+        {"ts": T0 + 2, "line": "c"},
+    ]
+    refs = manifest.load_latest(store, "t", "2024-05-01").refs.to_pylist()
+    assert [(r["rows"], r["bytes"], r["min_ts"], r["max_ts"]) for r in refs] == [
+        (3, 3, T0 + 1, T0 + 2)
+    ]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_chunk_order_and_refs_do_not_depend_on_writer_threads(tmp_path, threads) -> None:
+    """Many streams over several folders and two days, landed out of order: each chunk is
+    sorted by (fingerprint, ts, line), and the manifest's references match its rows."""
+    store = ObjectStore(str(tmp_path))
+    expected = []
+    for obj in range(4):
+        for fp in range(1, 9):
+            stamps = [T0 + (obj * 7 + i * 13) % 50 + (DAY if fp % 3 == 0 else 0) for i in range(5)]
+            lines = [f"o{obj} s{fp} {i % 2}" for i in range(5)]
+            labels = {"service_name": f"svc{fp % 3}", "pod": f"p{fp}"}
+            write_landing(store, "t", entries(fp, labels, stamps, lines))
+            expected += [(fp, t, line) for t, line in zip(stamps, lines, strict=True)]
+    result = flush(store, ChunkOptions(write_threads=threads))
+    assert result.rows == len(expected)
+    stored = []
+    for day in ("2024-05-01", "2024-05-02"):
+        m = manifest.load_latest(store, "t", day)
+        for key in m.chunk_keys():
+            table = pq.read_table(store.path(key))
+            keys = [(r["fingerprint"], r["ts"], r["line"]) for r in table.to_pylist()]
+            assert keys == sorted(keys)
+            assert {dict(r["labels"])["pod"] for r in table.to_pylist()} == {
+                f"p{fp}" for fp, _, _ in keys
+            }
+            stored += keys
+            refs = m.refs.filter(pl.from_arrow(m.refs)["chunk"].eq(key).to_arrow())
+            for ref in refs.to_pylist():
+                rows = [k for k in keys if k[0] == ref["fingerprint"]]
+                assert (ref["rows"], ref["min_ts"], ref["max_ts"]) == (
+                    len(rows),
+                    min(r[1] for r in rows),
+                    max(r[1] for r in rows),
+                )
+                assert ref["bytes"] == sum(len(r[2]) for r in rows)
+    assert sorted(stored) == sorted(set(expected))

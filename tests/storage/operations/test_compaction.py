@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,6 +23,7 @@ from storage.gc import collect_garbage
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
 from storage.rewrite import StaleBase, replace_chunks
+from storage.schema import ENTRY_SCHEMA
 from tests.storage.helpers import T0, entries
 from tests.storage.operations.lake_builders import STREAMS, chunk_rows, query_rows, small_flushes
 
@@ -68,6 +70,25 @@ def test_identical_entries_across_chunks_are_stored_once(tmp_path: Path) -> None
     assert (result.rows_in, result.rows_out, result.duplicates_dropped) == (4, 2, 2)
     assert chunk_rows(store, "t", DAY).num_rows == 2
     assert [r[2] for r in query_rows(store)] == ["a", "b"]
+
+
+def test_merged_chunks_keep_the_entry_schema_labels_and_exact_references(tmp_path: Path) -> None:
+    """Labels of merged rows come from the manifest's streams, not from the small chunks:
+    every row must still carry its own stream's labels, and the references must count the
+    new chunks' rows and line bytes exactly."""
+    store = ObjectStore(str(tmp_path))
+    small_flushes(store, flushes=5, per_stream=7)
+    compact_day(store, "t", DAY, CompactionOptions(target_bytes=2_000, max_merge_bytes=10**9))
+    after = manifest.load_latest(store, "t", DAY)
+    for key in after.chunk_keys():
+        table = read_chunk(store, key)
+        assert pq.read_schema(store.path(key)).equals(ENTRY_SCHEMA)
+        rows = table.to_pylist()
+        assert all(dict(r["labels"]) == STREAMS[r["fingerprint"]] for r in rows)
+        for ref in after.refs.filter(pc.equal(after.refs.column("chunk"), key)).to_pylist():
+            mine = [r for r in rows if r["fingerprint"] == ref["fingerprint"]]
+            assert (ref["rows"], ref["bytes"]) == (len(mine), sum(len(r["line"]) for r in mine))
+            assert (ref["min_ts"], ref["max_ts"]) == (mine[0]["ts"], mine[-1]["ts"])
 
 
 def test_target_size_cuts_chunks_at_stream_boundaries(tmp_path: Path) -> None:
