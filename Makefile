@@ -39,7 +39,7 @@ bench-compaction: $(STAMP)
 	$(BIN)/python bench/compaction.py
 
 bench-models: $(STAMP)
-	$(BIN)/python bench/models.py
+	$(BIN)/python bench/models.py --flows 10000000 --unique 2500000 --jobs 3 --workdir /tmp/loglake-bench-models
 
 bench-logql2sql: $(STAMP)
 	$(BIN)/python bench/logql2sql_translate.py

@@ -199,7 +199,11 @@ def logs_query(
         .where(in_dups.copy())
         .distinct(exp.column("fingerprint"), exp.column("ts"), exp.column("line"))
     )
-    return exp.union(plain, deduped, distinct=False, copy=False).with_("raw", as_=raw, copy=False)
+    # Read twice (plain and deduplicated streams): inlined, as a materialized CTE would hold
+    # every entry of the range, lines included, in memory.
+    return exp.union(plain, deduped, distinct=False, copy=False).with_(
+        "raw", as_=raw, materialized=False, copy=False
+    )
 
 
 def register_logs(

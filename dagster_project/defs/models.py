@@ -7,7 +7,13 @@ every tenant with data on it, skipping tenants whose inputs did not change (a ru
 partition builds every day); the
 materialization reports rows, columns, time range and the YAML tests that failed (a failed
 test fails the run, as `dbt build` does).
+
+`hubble_models_schedule` (stopped by default, as the other schedules) keeps the models
+fresh incrementally: every hour it asks for yesterday's and today's partitions, which
+rebuild only the tenants whose day changed since (late flows still reach yesterday).
 """
+
+import datetime as dt
 
 import dagster as dg
 
@@ -82,3 +88,22 @@ models_job = dg.define_asset_job(
     description="Build the Hubble flow models for one day.",
 )
 jobs = [models_job]
+
+
+@dg.schedule(
+    job=models_job,
+    cron_schedule="20 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every hour: build yesterday's and today's model partitions (unchanged "
+    "tenants are skipped).",
+)
+def hubble_models_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    """A run per recent day partition, keyed by day and tick."""
+    today = context.scheduled_execution_time.astimezone(dt.UTC).date()
+    stamp = context.scheduled_execution_time.isoformat()
+    days = [(today - dt.timedelta(days=1)).isoformat(), today.isoformat()]
+    return [dg.RunRequest(run_key=f"{day}@{stamp}", partition_key=day) for day in days]
+
+
+schedules = [hubble_models_schedule]

@@ -39,9 +39,7 @@ FORMATS = ("parquet", "csv", "xlsx")
 def analytics_connection(lake: Lake, tenant: str) -> duckdb.DuckDBPyConnection:
     """A connection with the tenant's `logs` and built models, as `loglake sql` should see."""
     validate_tenant_id(tenant)
-    con = lake.sql_connection(tenant)
-    register_models(con, lake.store, tenant)
-    return con
+    return lake.sql_connection(tenant)  # which registers the built models next to `logs`
 
 
 def _query_for(con: duckdb.DuckDBPyConnection, what: str) -> str:

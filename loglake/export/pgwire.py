@@ -5,11 +5,18 @@ Main interface: `PgServer(lake, tenant, (host, port), users)`, with `serve_forev
 (`buenavista.postgres.BuenaVistaServer`: startup, MD5 password authentication, simple and
 extended query protocol); loglake provides the database behind it:
 
-- one in-memory DuckDB per server holding the tenant's `logs` (a snapshot pinned at start:
-  restart to see newer data) and every built model as views, created *before* the
-  connection is locked down with `allowed_paths` = exactly the lake files the views read,
-  `enable_external_access = false` and `lock_configuration = true` (no other file, no
-  extension, no setting can be reached afterwards);
+- `LiveTenantDatabase`: the tenant's `logs` (a pinned snapshot) and every built model as
+  views in an in-memory DuckDB, created *before* the connection is locked down with
+  `allowed_paths` = exactly the lake files the views read, `enable_external_access = false`
+  and `lock_configuration = true` (no other file, no extension, no setting can be reached
+  afterwards). A locked database cannot gain views or paths, so when the lake moves (a
+  flush publishes a manifest version, a push lands an object, a model gains a partition) a
+  new one is built from the latest snapshot and replaces it; the old one is closed once no
+  session uses it;
+- every statement outside a transaction runs on the latest published state (one listing of
+  the tenant's manifests, landing objects and model partitions tells whether it moved); a
+  transaction (`BEGIN` … `COMMIT`) sees the state of its `BEGIN` throughout, as a
+  repeatable-read Postgres transaction would;
 - every statement is parsed with sqlglot and only queries (SELECT/WITH/VALUES, DESCRIBE,
   SHOW) and transaction control run; anything else is refused, `SET` is accepted and
   ignored (BI drivers send `SET extra_float_digits` and the like);
@@ -20,19 +27,21 @@ extended query protocol); loglake provides the database behind it:
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import duckdb
 import sqlglot
 import sqlglot.expressions as exp
 from buenavista import bv_dialects, postgres, rewrite
-from buenavista.backends.duckdb import DuckDBConnection, DuckDBQueryResult, DuckDBSession
-from buenavista.core import QueryResult, Session
+from buenavista.backends.duckdb import DuckDBQueryResult
+from buenavista.core import Connection, QueryResult, Session
 
 from loglake.export import persist_logs
 from loglake.ingest.labels import validate_tenant_id
 from loglake.lake import Lake
-from loglake.models import model_files, register_models
-from storage import duck
+from loglake.models import model_files, register_model_views
+from loglake.models.build import built_models
+from storage import duck, layout
 from storage.snapshot import take_snapshot
 
 _ALLOWED = (exp.Query, exp.Describe, exp.Show, exp.Transaction, exp.Commit, exp.Rollback)
@@ -76,37 +85,21 @@ def statement_kind(sql: str) -> str:
     return "query"
 
 
-class _ReadOnlySession(DuckDBSession):
-    """A buenavista session over a cursor of the tenant's database that runs only queries.
+def lake_state(lake: Lake, tenant: str) -> tuple[tuple[str, ...], ...]:
+    """What the tenant's database is built from, as object keys: the manifest versions,
+    the landing objects and the built model partitions.
 
-    Transaction control is acknowledged without touching DuckDB (nothing can be written);
-    `SET` is acknowledged and ignored.
+    Published objects are immutable (a model partition is replaced whole, under the same
+    key, and its view reads it at query time), so the database is current exactly while
+    these keys are unchanged.
     """
-
-    def execute_sql(self, sql: str, params=None) -> QueryResult:
-        kind = statement_kind(sql)
-        if kind == "begin":
-            self.in_txn = True
-            return DuckDBQueryResult(status="BEGIN")
-        if kind in ("commit", "rollback"):
-            self.in_txn = False
-            return DuckDBQueryResult(status=kind.upper())
-        if kind == "set":
-            return DuckDBQueryResult(status="SET")
-        relation = self._cursor.sql(sql, params=list(params) if params else None)
-        if relation is None:
-            return DuckDBQueryResult(status="SELECT 0")
-        return DuckDBQueryResult(relation.to_arrow_reader())
-
-
-class _TenantConnection(DuckDBConnection):
-    """Sessions are cursors of the tenant's locked-down DuckDB."""
-
-    def parameters(self) -> dict[str, str]:
-        return {**super().parameters(), "server_version": "14.0 (loglake)"}
-
-    def new_session(self) -> Session:
-        return _ReadOnlySession(self.db.cursor())
+    store = lake.store
+    models = tuple(key for name in built_models(store) for key in model_files(store, name, tenant))
+    return (
+        tuple(o.key for o in store.list(layout.manifest_prefix(tenant))),
+        tuple(o.key for o in store.list(layout.landing_prefix(tenant))),
+        models,
+    )
 
 
 def tenant_database(lake: Lake, tenant: str) -> duckdb.DuckDBPyConnection:
@@ -115,14 +108,152 @@ def tenant_database(lake: Lake, tenant: str) -> duckdb.DuckDBPyConnection:
     con = duck.connect(lake.store)
     snapshot = take_snapshot(lake.store, tenant)
     persist_logs(con, lake.store, snapshot)
-    models = register_models(con, lake.store, tenant)
+    models = register_model_views(con, lake.store, tenant)
     paths = [lake.store.duckdb_path(k) for k in snapshot.chunk_keys()]
-    paths += [lake.store.duckdb_path(k) for m in models for k in model_files(lake.store, m, tenant)]
+    paths += [path for files in models.values() for path in files]
     allowed = exp.Array(expressions=[exp.Literal.string(p) for p in paths])
     con.execute(f"SET allowed_paths = {allowed.sql(dialect='duckdb')}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+@dataclass(eq=False)
+class Generation:
+    """One locked database of the tenant, built from the lake state `state`."""
+
+    state: tuple[tuple[str, ...], ...]
+    db: duckdb.DuckDBPyConnection
+    users: int = 0
+    retired: bool = False
+
+
+class LiveTenantDatabase:
+    """The tenant's latest published lake state as a locked-down DuckDB (see the module
+    docstring). Sessions hold a `Generation` through `refresh` and give it back with
+    `release`; thread-safe (buenavista serves each client from its own thread)."""
+
+    def __init__(self, lake: Lake, tenant: str) -> None:
+        validate_tenant_id(tenant)
+        self.lake = lake
+        self.tenant = tenant
+        self.rebuilds = 0
+        self._lock = threading.Lock()
+        self._open: set[Generation] = set()
+        self._current = self._build(lake_state(lake, tenant))
+
+    def _build(self, state: tuple[tuple[str, ...], ...]) -> Generation:
+        self.rebuilds += 1
+        generation = Generation(state, tenant_database(self.lake, self.tenant))
+        self._open.add(generation)
+        return generation
+
+    def generations_open(self) -> int:
+        """How many databases are open: the current one plus those sessions still hold."""
+        with self._lock:
+            return len(self._open)
+
+    def refresh(self, held: Generation | None) -> Generation:
+        """The generation for the latest lake state; `held` (the caller's current one, if
+        any) is released when a newer one is handed out instead."""
+        state = lake_state(self.lake, self.tenant)
+        with self._lock:
+            if state != self._current.state:
+                old, self._current = self._current, self._build(state)
+                old.retired = True
+                self._close_if_unused(old)
+            fresh = self._current
+            if fresh is not held:
+                fresh.users += 1
+                if held is not None:
+                    held.users -= 1
+                    self._close_if_unused(held)
+            return fresh
+
+    def release(self, held: Generation) -> None:
+        """A session is done with `held`."""
+        with self._lock:
+            held.users -= 1
+            self._close_if_unused(held)
+
+    def close(self) -> None:
+        """Close every database (sessions still open fail their next statement)."""
+        with self._lock:
+            for generation in self._open:
+                generation.db.close()
+            self._open.clear()
+
+    def _close_if_unused(self, generation: Generation) -> None:
+        if generation.retired and generation.users == 0 and generation in self._open:
+            generation.db.close()
+            self._open.discard(generation)
+
+
+class _ReadOnlySession(Session):
+    """A buenavista session that runs only queries, each on the latest lake state (or, in
+    a transaction, on the state of its `BEGIN`).
+
+    Transaction control is acknowledged without touching DuckDB (nothing can be written);
+    `SET` is acknowledged and ignored.
+    """
+
+    def __init__(self, live: LiveTenantDatabase) -> None:
+        super().__init__()
+        self._live = live
+        self._generation: Generation | None = None
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+        self.in_txn = False
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the latest database (the pinned one inside a transaction)."""
+        if self._cursor is None or not self.in_txn:
+            generation = self._live.refresh(self._generation)
+            if generation is not self._generation or self._cursor is None:
+                if self._cursor is not None:
+                    self._cursor.close()
+                self._generation, self._cursor = generation, generation.db.cursor()
+        return self._cursor
+
+    def in_transaction(self) -> bool:
+        return self.in_txn
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+        if self._generation is not None:
+            self._live.release(self._generation)
+        self._cursor = self._generation = None
+
+    def execute_sql(self, sql: str, params=None) -> QueryResult:
+        kind = statement_kind(sql)
+        if kind == "begin":
+            self.in_txn = False
+            self.cursor()  # pin the latest state for the whole transaction
+            self.in_txn = True
+            return DuckDBQueryResult(status="BEGIN")
+        if kind in ("commit", "rollback"):
+            self.in_txn = False
+            return DuckDBQueryResult(status=kind.upper())
+        if kind == "set":
+            return DuckDBQueryResult(status="SET")
+        relation = self.cursor().sql(sql, params=list(params) if params else None)
+        if relation is None:
+            return DuckDBQueryResult(status="SELECT 0")
+        return DuckDBQueryResult(relation.to_arrow_reader())
+
+
+class _TenantConnection(Connection):
+    """Sessions over the tenant's live database."""
+
+    def __init__(self, live: LiveTenantDatabase) -> None:
+        super().__init__()
+        self.live = live
+
+    def parameters(self) -> dict[str, str]:
+        return {"server_version": "14.0 (loglake)", "client_encoding": "UTF8", "DateStyle": "ISO"}
+
+    def new_session(self) -> Session:
+        return _ReadOnlySession(self.live)
 
 
 class _Server(postgres.BuenaVistaServer):
@@ -140,10 +271,10 @@ class PgServer:
     ) -> None:
         if not users or not all(users.values()):
             raise ValueError("pg-serve needs at least one user with a non-empty password")
-        self.db = tenant_database(lake, tenant)
+        self.live = LiveTenantDatabase(lake, tenant)
         rewriter = rewrite.Rewriter(bv_dialects.BVPostgres(), bv_dialects.BVDuckDB())
         self._server = _Server(
-            address, _TenantConnection(self.db), rewriter=rewriter, auth=dict(users)
+            address, _TenantConnection(self.live), rewriter=rewriter, auth=dict(users)
         )
         self._thread: threading.Thread | None = None
 
@@ -169,4 +300,4 @@ class PgServer:
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
-        self.db.close()
+        self.live.close()

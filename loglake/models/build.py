@@ -2,7 +2,8 @@
 
 Main interface: `build_models(store, project, …)` → a `PartitionBuild` per (model, tenant,
 day) it looked at, and `register_models(con, store, tenant)`, which makes every built model
-queryable by its name next to `logs` (the lead calls it from `Lake.sql_connection`).
+queryable by its name next to `logs` (`Lake.sql_connection` calls it; a locked-down
+connection uses `register_model_views`, which also returns the files to allow).
 
 Layout: `models/<name>/tenant=<tenant>/date=<YYYY-MM-DD>/data.parquet` plus `state.json`.
 A partition of a model is computed from the same day only: its sources are the `logs` of
@@ -11,7 +12,9 @@ upstream models are their partitions of that day. So every model is a per-day ta
 `date` column (added when the SQL does not select one), and a day is rebuilt only when its
 *input token* changed: for `logs` the pinned manifest version and the day's landing rows,
 for a model the hash of its compiled SQL and its inputs' tokens. `state.json` is written
-after the data, so an interrupted build is simply redone.
+after the data, so an interrupted build is simply redone. DuckDB streams a partition
+straight into a Parquet file (zstd) that is then stored, so memory does not grow with the
+size of a day; rows, columns and time range come from the file's footer.
 
 After writing a partition the model's YAML tests run over it (`checks.run_checks`): a
 `unique` test therefore means unique within a day.
@@ -19,14 +22,14 @@ After writing a partition the model's YAML tests run over it (`checks.run_checks
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import io
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -182,26 +185,27 @@ def build_partition(
             time_range=tuple(previous["time_range"]) if previous.get("time_range") else None,
         )
 
+    prefix = partition_prefix(model.name, tenant, day)
     con = duck.connect(store)
     try:
-        if project.reads_sources(model.name):
-            duck.register_logs(con, store, _day_snapshot(store, tenant, day, snapshots))
-        for upstream in project.upstream_models(model.name):
-            key = partition_prefix(upstream, tenant, day) + DATA
-            _create_view(con, upstream, [store.duckdb_path(key)])
-        table = _with_date(con.sql(model.sql).to_arrow_table(), day)
-        prefix = partition_prefix(model.name, tenant, day)
-        store.put(prefix + DATA, _parquet_bytes(table))
-        con.register("_built", table)
-        _create_view(con, model.name, None, source="_built")
-        checks = run_checks(con, model.name, model.tests)
+        with tempfile.TemporaryDirectory(prefix="loglake-model-") as scratch:
+            if project.reads_sources(model.name):
+                duck.register_logs(con, store, _day_snapshot(store, tenant, day, snapshots))
+            for upstream in project.upstream_models(model.name):
+                key = partition_prefix(upstream, tenant, day) + DATA
+                _create_view(con, upstream, [store.duckdb_path(key)])
+            built = Path(scratch) / DATA
+            _with_date(con.sql(model.sql), day).write_parquet(str(built), compression="zstd")
+            store.put(prefix + DATA, built.read_bytes())
+            _create_view(con, model.name, [str(built)])
+            rows, columns, time_range = _describe(built)
+            checks = run_checks(con, model.name, model.tests)
     finally:
         con.close()
-    time_range = _time_range(table)
     state = {
         "token": token,
-        "rows": table.num_rows,
-        "columns": table.column_names,
+        "rows": rows,
+        "columns": columns,
         "time_range": time_range,
         "built_at": time.time(),
         "failed_checks": [c.test.name for c in checks if not c.passed],
@@ -212,8 +216,8 @@ def build_partition(
         tenant,
         day,
         "built",
-        rows=table.num_rows,
-        columns=tuple(table.column_names),
+        rows=rows,
+        columns=tuple(columns),
         seconds=time.perf_counter() - started,
         time_range=time_range,
         checks=checks,
@@ -232,14 +236,26 @@ def register_models(
     `project`, every model found under `models/` in the lake is registered (one listing
     per model, no SQL parsing); models never built for the tenant get no view.
     """
+    return list(register_model_views(con, store, tenant, project))
+
+
+def register_model_views(
+    con: duckdb.DuckDBPyConnection,
+    store: ObjectStore,
+    tenant: str,
+    project: Project | None = None,
+) -> dict[str, list[str]]:
+    """As `register_models`, returning each registered model's files as DuckDB paths: what a
+    locked-down connection must list in `allowed_paths` (the views read them at query
+    time), taken from the same listing the views were built from."""
     validate_tenant_id(tenant)
     names = list(project.models) if project else built_models(store)
-    registered = []
+    registered = {}
     for name in names:
-        files = model_files(store, name, tenant)
-        if files:
-            _create_view(con, name, [store.duckdb_path(k) for k in files])
-            registered.append(name)
+        paths = [store.duckdb_path(k) for k in model_files(store, name, tenant)]
+        if paths:
+            _create_view(con, name, paths)
+            registered[name] = paths
     return registered
 
 
@@ -273,46 +289,46 @@ def _snapshot_token(snapshot: Snapshot, day: str) -> str:
     return f"v{pinned.version if pinned else -1}:landing{landing.num_rows}:{ts_sum}"
 
 
-def _create_view(
-    con: duckdb.DuckDBPyConnection, name: str, paths: list[str] | None, source: str = ""
-) -> None:
-    if paths is not None:
-        files = exp.Array(expressions=[exp.Literal.string(p) for p in paths])
-        scan = exp.Anonymous(
-            this="read_parquet",
-            expressions=[files, exp.EQ(this=exp.var("union_by_name"), expression=exp.true())],
-        )
-        query = exp.select(exp.Star()).from_(exp.Table(this=scan))
-    else:
-        query = exp.select(exp.Star()).from_(exp.to_identifier(source))
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, paths: list[str]) -> None:
+    """(Re)create the view `name` over Parquet files (columns matched by name)."""
+    files = exp.Array(expressions=[exp.Literal.string(p) for p in paths])
+    scan = exp.Anonymous(
+        this="read_parquet",
+        expressions=[files, exp.EQ(this=exp.var("union_by_name"), expression=exp.true())],
+    )
     view = exp.Create(
         this=exp.to_table(exp.to_identifier(name).sql(dialect=DIALECT)),
         kind="VIEW",
         replace=True,
-        expression=query,
+        expression=exp.select(exp.Star()).from_(exp.Table(this=scan)),
     )
     con.execute(view.sql(dialect=DIALECT))
 
 
-def _with_date(table: pa.Table, day: str) -> pa.Table:
+def _with_date(relation: duckdb.DuckDBPyRelation, day: str) -> duckdb.DuckDBPyRelation:
     """The model's rows with a leading `date` column of the partition's day, unless it has one."""
-    if "date" in table.column_names:
-        return table
-    value = pa.scalar(dt.date.fromisoformat(day), pa.date32())
-    return table.add_column(0, "date", pa.repeat(value, table.num_rows))
+    if "date" in relation.columns:
+        return relation
+    date = exp.alias_(exp.cast(exp.Literal.string(day), exp.DataType.Type.DATE), "date")
+    return relation.project(f"{date.sql(dialect=DIALECT)}, *")
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue()
-
-
-def _time_range(table: pa.Table) -> tuple[str, str] | None:
-    """Min and max of the first timestamp column (ISO text), for materialization metadata."""
-    for column in table.schema:
-        if pa.types.is_timestamp(column.type) and table.num_rows:
-            lo, hi = pc.min_max(table.column(column.name)).values()
-            if lo.is_valid:
-                return lo.as_py().isoformat(), hi.as_py().isoformat()
-    return None
+def _describe(path: Path) -> tuple[int, list[str], tuple[str, str] | None]:
+    """Rows, column names and the min and max of the first timestamp column (ISO text) of
+    a written partition, from its Parquet footer (row-group statistics; no scan)."""
+    metadata = pq.read_metadata(path)
+    schema = metadata.schema.to_arrow_schema()
+    stamp = next((f.name for f in schema if pa.types.is_timestamp(f.type)), None)
+    # Parquet numbers leaf columns (a list column has its own), so find the stamp's by path
+    leaf = next((j for j in range(metadata.num_columns)
+                 if metadata.schema.column(j).path == stamp), None)  # fmt: skip
+    bounds = []
+    for group in range(metadata.num_row_groups if leaf is not None else 0):
+        stats = metadata.row_group(group).column(leaf).statistics
+        if stats is not None and stats.has_min_max:
+            bounds.append((stats.min, stats.max))
+    time_range = None
+    if bounds:
+        lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
+        time_range = (lo.isoformat(), hi.isoformat())
+    return metadata.num_rows, schema.names, time_range

@@ -20,6 +20,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from loglake.lake import Lake
+from loglake.models import register_model_views
 from loglake.query.errors import DEADLINE_EXCEEDED, QueryError
 from storage import duck
 from storage.snapshot import take_snapshot
@@ -37,12 +38,15 @@ class SqlResult:
 
 
 def locked_connection(lake: Lake, tenant: str) -> duckdb.DuckDBPyConnection:
-    """A connection whose only data is the tenant's `logs`, configuration locked."""
+    """A connection whose only data is the tenant's `logs` and built SQL models,
+    configuration locked."""
     snapshot = take_snapshot(lake.store, tenant)
     con = duck.connect(lake.store)
     try:
         duck.register_logs(con, lake.store, snapshot)
+        views = register_model_views(con, lake.store, tenant)
         files = [lake.store.duckdb_path(k) for k in snapshot.chunk_keys()]
+        files += [path for paths in views.values() for path in paths]
         settings = [
             ("allowed_paths", exp.Array(expressions=[exp.Literal.string(f) for f in files])),
             ("memory_limit", exp.Literal.string(MEMORY_LIMIT)),

@@ -1,5 +1,6 @@
 """`loglake serve --pg-port` answers SQL over the PostgreSQL wire protocol beside the
-Loki API, for BI tools with a stock Postgres driver."""
+Loki API, for BI tools with a stock Postgres driver; an open connection sees what is
+pushed after it connected."""
 
 from __future__ import annotations
 
@@ -54,9 +55,18 @@ def test_serve_with_pg_port(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
             time.sleep(0.1)
         dsn = f"host=127.0.0.1 port={pg_port} user=loglake password=s3cret dbname=loglake"
-        with psycopg.connect(dsn) as conn:
-            rows = conn.execute("SELECT count(*) FROM logs").fetchall()
-        assert rows == [(2,)]
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM logs").fetchall() == [(2,)]
+            now = time.time_ns()  # the push path rejects samples older than a week
+            stream = {"stream": {"service_name": "a"}, "values": [[str(now), "pushed"]]}
+            pushed = httpx.post(
+                f"http://127.0.0.1:{http_port}/loki/api/v1/push",
+                json={"streams": [stream]},
+                timeout=10,
+            )
+            assert pushed.status_code == 204, pushed.text
+            rows = conn.execute("SELECT line FROM logs WHERE ts = %s", [now]).fetchall()
+            assert rows == [("pushed",)]
         with pytest.raises(psycopg.OperationalError):
             psycopg.connect(dsn.replace("s3cret", "wrong")).close()
     finally:

@@ -3,9 +3,12 @@ partitions land under models/<name>/tenant=…/date=…/, and built models are q
 
 from __future__ import annotations
 
+import duckdb
+import pytest
+
 from loglake.generate.hubble import FlowConfig, generate_flow_lines
 from loglake.lake import Lake
-from loglake.models import build_models, register_models
+from loglake.models import build_models, register_model_views, register_models
 from storage import duck
 from tests.loglake.models.conftest import SYNTHETIC_DAY, TENANT, land_lines
 
@@ -71,3 +74,38 @@ def test_full_refresh_rebuilds_and_tenants_are_separate(hubble_lake: Lake) -> No
         "SELECT count(*) FROM hubble_flows WHERE node LIKE 'synthetic-%'"
     ).fetchall()
     assert m > 1000  # team-a's synthetic day, not team-b's 20 flows
+
+
+def test_model_views_work_on_a_locked_down_connection(built_lake) -> None:
+    """A locked connection (as the SQL and Postgres endpoints lock theirs) reads the models
+    through exactly the files `register_model_views` returns, and nothing else."""
+    lake, results = built_lake
+    con = duck.connect(lake.store)
+    try:
+        views = register_model_views(con, lake.store, TENANT)
+        assert set(views) == {r.model for r in results}
+        allowed = [path for files in views.values() for path in files]
+        con.execute(f"SET allowed_paths = {allowed!r}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        for name in views:
+            built = sum(r.rows for r in results if r.model == name)
+            assert con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == built
+        other = lake.store.duckdb_path(f"models/top_talkers/tenant={TENANT}/x.parquet")
+        with pytest.raises(duckdb.PermissionException):
+            con.execute(f"SELECT * FROM read_parquet('{other}')")
+    finally:
+        con.close()
+
+
+def test_entries_pushed_twice_count_once(hubble_lake: Lake, flow_lines) -> None:
+    """A day whose streams overlap between chunks and landing goes through the `logs`
+    deduplication (with its CTE inlined, see `build._register_logs`): identical entries
+    pushed again are counted once."""
+    hubble_lake.flush()  # the synthetic flows become chunks ...
+    land_lines(hubble_lake, TENANT, flow_lines["synthetic"][:500])  # ... and partly land again
+    [result] = build_models(
+        hubble_lake.store, tenants=[TENANT], select=["hubble_flows"], days=[SYNTHETIC_DAY]
+    )
+    flows = sum('"flow":' in line for line in dict.fromkeys(flow_lines["synthetic"]))
+    assert result.rows == flows

@@ -1,7 +1,10 @@
 """The models as Dagster assets: one per model with the graph's dependencies and the YAML's
-descriptions, daily partitions, and a day's materialization touching that day only."""
+descriptions, daily partitions, a day's materialization touching that day only, and the
+hourly schedule asking for the recent days."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import dagster as dg
 
@@ -56,3 +59,18 @@ def test_daily_materialization_only_processes_its_day(hubble_lake: Lake) -> None
 
     assert again_mat.metadata["partitions_built"].value == 0
     assert again_mat.metadata["partitions_up_to_date"].value == 1
+
+
+def test_schedule_requests_yesterday_and_today() -> None:
+    repository = defs.get_repository_def()
+    schedule = repository.get_schedule_def("hubble_models_schedule")
+    assert schedule.job_name == "hubble_models_job"
+    tick = dt.datetime(2024, 5, 2, 0, 20, tzinfo=dt.UTC)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=repository
+        )
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2024-05-01", "2024-05-02"]
+    assert len({r.run_key for r in requests}) == 2
+    assert all(model_defs.PARTITIONS.has_partition_key(r.partition_key) for r in requests)

@@ -83,3 +83,22 @@ def test_sql_tenants_see_only_their_rows(two_tenants: Api) -> None:
     assert r.json()["data"]["rows"] == [["secret of two"]]
     assert _sql(two_tenants, "SELECT 1", tenant="one|two").status_code == 400
     assert two_tenants.client.post("/api/v1/sql", json={"query": "SELECT 1"}).status_code == 401
+
+
+def test_sql_reads_built_models_of_the_tenant(two_tenants: Api) -> None:
+    """Built SQL models are views of the locked connection; another tenant's are not."""
+    from loglake.generate.hubble import FlowConfig, generate_flow_lines
+    from loglake.models import build_models
+    from tests.loglake.models.conftest import land_lines
+
+    lake = two_tenants.client.app.state.lake
+    start = BASE - BASE % (86_400 * S)
+    lines = list(generate_flow_lines(FlowConfig(seed=3, flows=40, start_ns=start, end_ns=BASE)))
+    land_lines(lake, "one", lines)
+    build_models(lake.store, tenants=["one"], select=["flows_by_verdict"])
+    want = sum(1 for line in lines if '"lost_events"' not in line)
+    r = _sql(two_tenants, "SELECT CAST(sum(flows) AS BIGINT) AS n FROM flows_by_verdict")
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["rows"] == [[want]]
+    other = _sql(two_tenants, "SELECT count(*) FROM flows_by_verdict", tenant="two")
+    assert other.status_code == 400
