@@ -140,7 +140,7 @@ class Lowerer:
                 col("line"),
                 labels.as_("stream", copy=False),
                 col("structured_metadata").as_("meta", copy=False),
-                fn("map_concat", _metadata_losers_renamed(labels), labels).as_("lbls", copy=False),
+                _base_labels(labels, col("structured_metadata")).as_("lbls", copy=False),
             )
             .from_(exp.to_table(self.b.source), copy=False)
             .where(where, copy=False)
@@ -154,6 +154,26 @@ class Lowerer:
     def log_query(self, log: ast.LogExpr) -> exp.Select:
         layers = self.read(log, num(self.b.start), num(self.b.end), hi_inclusive=False)
         desc = self.b.direction == "backward"
+        if buckets.label_neutral(log.pipeline, converts):
+            # Every entry keeps its stream labels plus metadata: pick the entries first and
+            # build the label maps of those `limit` alone.
+            picked = (
+                exp.select(col("ts"), col("line"), col("stream"), col("meta"), col("fingerprint"))
+                .from_(layers.rel.subquery(self.alias("q"), copy=False), copy=False)
+                .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)
+                .limit(self.b.limit, copy=False)
+            )
+            labels = _base_labels(col("stream"), col("meta"))
+            return (
+                exp.select(
+                    col("ts"),
+                    col("line"),
+                    canonical(labels).as_("labels", copy=False),
+                    col("fingerprint"),
+                )
+                .from_(picked.subquery(self.alias("q"), copy=False), copy=False)
+                .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)
+            )
         return (
             exp.select(
                 col("ts"),
@@ -393,9 +413,7 @@ class Lowerer:
             with_labels = exp.select(
                 col("edge"),
                 *[col(n) for n in names],
-                fn("map_concat", _metadata_losers_renamed(col("stream")), col("stream")).as_(
-                    "lbls", copy=False
-                ),
+                _base_labels(col("stream"), col("structured_metadata")).as_("lbls", copy=False),
             ).from_(cells.subquery(self.alias("g"), copy=False), copy=False)
             guard = case((has_error(), self.fail(message, "BOOLEAN")), default=exp.true())
             cells = (
@@ -875,7 +893,17 @@ def _group_labels(labels: exp.Expression, grouping: ast.Grouping) -> exp.Express
     return map_only(labels, list(grouping.labels))
 
 
-def _metadata_losers_renamed(stream: exp.Expression) -> exp.Expression:
+def _base_labels(stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
+    """An entry's labels before the pipeline: its stream's plus its structured metadata.
+
+    Entries without metadata (most) take the stream's map as it is, without a merge.
+    """
+    merged = fn("map_concat", _metadata_losers_renamed(stream, meta), stream.copy())
+    empty = exp.EQ(this=fn("cardinality", meta.copy()), expression=num(0))
+    return case((empty, stream.copy()), default=merged)
+
+
+def _metadata_losers_renamed(stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
     """Structured metadata with every name the stream also has renamed `<name>_extracted`.
 
     The base name goes to the stream label; the metadata value keeps the `_extracted` slot
@@ -892,7 +920,7 @@ def _metadata_losers_renamed(stream: exp.Expression) -> exp.Expression:
     value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
     entries = fn(
         "list_transform",
-        fn("map_entries", col("structured_metadata")),
+        fn("map_entries", meta),
         lam(["e"], entry(renamed, value)),
     )
     return fn("map_from_entries", entries)

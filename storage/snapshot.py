@@ -65,8 +65,12 @@ class Snapshot:
         return pa.concat_tables(tables)
 
     def chunk_keys(self, start_ns: int | None = None, end_ns: int | None = None) -> list[str]:
-        """Distinct chunk keys that may hold entries in the time range."""
-        keys = self.chunk_refs(start_ns, end_ns).column("chunk").to_pylist()
+        """Distinct chunk keys that may hold entries in the time range, newest first (the
+        order `ORDER BY ts DESC LIMIT n` wants: its top-N filter then skips most row groups)."""
+        refs = self.chunk_refs(start_ns, end_ns)
+        if refs.num_rows:
+            refs = refs.sort_by([("max_ts", "descending")])
+        keys = refs.column("chunk").to_pylist()
         return list(dict.fromkeys(keys))
 
     def dedup_fingerprints(self) -> pa.Array:

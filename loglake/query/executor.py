@@ -159,7 +159,10 @@ class Executor:
             timer.start()
         try:
             lo, hi = compiled.read_range
-            plan = bind_logs(con, self.lake.store, tenants, compiled.matchers, lo, hi)
+            forward = compiled.kind == "log" and compiled.params.direction == "forward"
+            plan = bind_logs(
+                con, self.lake.store, tenants, compiled.matchers, lo, hi, oldest_first=forward
+            )
             limits.check_bytes(plan.bytes)
             table = con.sql(compiled.sql).to_arrow_table()
         except duckdb.InterruptException:

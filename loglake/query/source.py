@@ -86,16 +86,22 @@ def bind_logs(
     lo: int,
     hi: int,
     name: str = "logs",
+    oldest_first: bool = False,
 ) -> Plan:
     """Create the view `name` over the tenants' entries with `lo < ts <= hi` that the
-    selectors can match; returns what it will read."""
+    selectors can match; returns what it will read.
+
+    Chunks are listed newest first (`oldest_first`: oldest first), the order in which a
+    backward (forward) log query wants them: its top-N filter then skips most row groups.
+    """
     plan = Plan()
     multi = len(tenants) > 1
     parts: list[exp.Query] = []
     for tenant in tenants:
         snapshot = take_snapshot(store, tenant, lo, hi)
         predicate = matcher_predicate(selectors, tenant if multi else None)
-        keys = _chunk_keys(con, snapshot.chunk_refs(lo, hi), predicate, lo, hi, plan)
+        refs = snapshot.chunk_refs(lo, hi)
+        keys = _chunk_keys(con, refs, predicate, lo, hi, plan, oldest_first)
         landing = _filter(con, snapshot.landing, predicate)
         plan.landing_lines += landing.num_rows
         if landing.num_rows:
@@ -120,6 +126,7 @@ def _chunk_keys(
     lo: int,
     hi: int,
     plan: Plan,
+    oldest_first: bool,
 ) -> list[str]:
     if refs.num_rows == 0:
         return []
@@ -131,7 +138,17 @@ def _chunk_keys(
             exp.GT(this=exp.column("max_ts"), expression=exp.Literal.number(lo)),
             exp.LTE(this=exp.column("min_ts"), expression=exp.Literal.number(hi)),
         )
-        picked = exp.select("chunk", "fingerprint", "rows", "bytes").from_(name).where(in_range)
+        order = (
+            exp.Ordered(this=exp.column("min_ts"))
+            if oldest_first
+            else exp.Ordered(this=exp.column("max_ts"), desc=True)
+        )
+        picked = (
+            exp.select("chunk", "fingerprint", "rows", "bytes")
+            .from_(name)
+            .where(in_range)
+            .order_by(order)
+        )
         rows = con.execute(picked.sql(dialect="duckdb")).fetchall()
     finally:
         con.unregister(name)
