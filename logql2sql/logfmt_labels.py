@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from logql2sql import ast
-from logql2sql.pipeline import ERROR, ERROR_DETAILS, LOGFMT_PAIR, sanitize, string_match
+from logql2sql.pipeline import ERROR, ERROR_DETAILS, LOGFMT_PAIR, sanitize, string_leaf
 from logql2sql.sqlbuild import (
     array,
     canonical,
@@ -278,14 +278,11 @@ def filter_condition(
             filter_condition(f.left, read, error), filter_condition(f.right, read, error)
         )
     assert isinstance(f, ast.StringLabelFilter)
-    m = f.matcher
-    if m.name == ERROR:
-        current = error
-    elif m.name == ERROR_DETAILS:
-        current = lit("")
-    else:
-        current = exp.Coalesce(this=read[m.name].copy(), expressions=[lit("")])
-    return string_match(current.copy(), m.op, m.value)
+    return string_leaf(
+        f,
+        error.copy(),
+        lambda name: exp.Coalesce(this=read[name].copy(), expressions=[lit("")]),
+    )
 
 
 def filter_names(filters: tuple[ast.LabelFilter, ...]) -> set[str]:

@@ -17,6 +17,7 @@ never see `__error__`/`__error_details__` (Loki keeps them outside the label set
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlglot import exp
 
@@ -666,15 +667,20 @@ def _lookup(name: str) -> exp.Expression:
     return get(col("lbls"), name)
 
 
-def _string_leaf(f: ast.StringLabelFilter, error: exp.Expression) -> exp.Expression:
-    """A string matcher; `__error__` reads the current error, `__error_details__` reads ""."""
+def string_leaf(
+    f: ast.StringLabelFilter,
+    error: exp.Expression,
+    read: Callable[[str], exp.Expression] = label,
+) -> exp.Expression:
+    """A string matcher; `__error__` reads the current error, `__error_details__` reads "",
+    other names `read(name)` (the label's value, "" when absent)."""
     m = f.matcher
     if m.name == ERROR:
         value = error
     elif m.name == ERROR_DETAILS:
         value = lit("")
     else:
-        value = label(m.name)
+        value = read(m.name)
     return string_match(value, m.op, m.value)
 
 
@@ -698,7 +704,7 @@ def _stateless(f: ast.LabelFilter, error: exp.Expression) -> exp.Expression:
     if isinstance(f, ast.OrLabelFilter):
         return exp.or_(_stateless(f.left, error), _stateless(f.right, error))
     if isinstance(f, ast.StringLabelFilter):
-        return _string_leaf(f, error)
+        return string_leaf(f, error)
     assert isinstance(f, ast.IpLabelFilter)
     return _ip_leaf(f, error)
 
@@ -892,6 +898,7 @@ __all__ = [
     "canonical",
     "converts",
     "sanitize",
+    "string_leaf",
     "LOGFMT_PAIR",
     "string_match",
     "COLUMNS",
