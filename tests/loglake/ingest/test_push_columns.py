@@ -10,14 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loglake.config import Limits
+from loglake.ingest.decode import _metadata_pair
 from loglake.ingest.errors import PushError
-from loglake.ingest.push import (
-    DecodedBatch,
-    _metadata_pair,
-    build_entries,
-    decode_push,
-    decode_push_batch,
-)
+from loglake.ingest.push import DecodedBatch, build_entries, decode_push, decode_push_batch
 from loglake.ingest.push_proto import PushRequest, encode_push
 
 NOW = 1_700_000_000_000_000_000
