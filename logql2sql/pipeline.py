@@ -113,12 +113,21 @@ def with_error(kind: str, details: exp.Expression | None = None) -> exp.Expressi
 
 
 def string_match(value: exp.Expression, op: str, pattern: str) -> exp.Expression:
-    """A Prometheus matcher on a value: regexes are fully anchored."""
+    """A Prometheus matcher on a value (never NULL): regexes are fully anchored and `.`
+    matches a newline too, as Prometheus' `FastRegexMatcher` parses them (`DotNL`).
+
+    `.*` and `.+`, the commonest patterns, become no test and a non-empty test.
+    """
     if op == "=":
         return exp.EQ(this=value, expression=lit(pattern))
     if op == "!=":
         return exp.NEQ(this=value, expression=lit(pattern))
-    matches = fn("regexp_full_match", value, lit(pattern))
+    if pattern == ".*":
+        matches: exp.Expression = exp.true()
+    elif pattern == ".+":
+        matches = exp.NEQ(this=value, expression=lit(""))
+    else:
+        matches = fn("regexp_full_match", value, lit(f"(?s:{pattern})"))
     return matches if op == "=~" else exp.Not(this=matches)
 
 

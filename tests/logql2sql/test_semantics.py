@@ -207,3 +207,14 @@ def test_bad_json_expressions_fail_as_loki(text, message):
     with pytest.raises(LogQLError, match="^cannot parse expression ") as info:
         parse_json_expression(text)
     assert str(info.value).endswith(message)
+
+
+@pytest.mark.parametrize(
+    ("matcher", "count"),
+    [('app=~"a.b"', 1.0), ('app!~"a.b"', None), ('app=~".+"', 1.0), ('app!~".*"', None)],
+)
+def test_regex_matchers_let_dot_match_a_newline(matcher, count):
+    """Prometheus parses matcher regexes with `DotNL`: `.` matches `\\n` in a label value."""
+    streams = [_stream({"app": "a\nb", "x": "1"}, ["l"])]
+    rows = _run(f'count_over_time({{x="1", {matcher}}}[1m])', streams)
+    assert [r[2] for r in rows] == ([count] if count is not None else [])
