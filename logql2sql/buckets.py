@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from logql2sql import ast
+from logql2sql.pipeline import converts
 from logql2sql.sqlbuild import cast, col, fn, max_ignoring_nan, num
 
 # Range aggregations whose per-window value combines from per-cell partial aggregates.
@@ -57,9 +58,7 @@ ADDITIVE = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate"
 _NEUTRAL_STAGES = (ast.LineFilter, ast.Decolorize, ast.LineFormat)
 
 
-def label_neutral(
-    stages: tuple[ast.Stage, ...], converts: Callable[[ast.LabelFilter], bool]
-) -> bool:
+def label_neutral(stages: tuple[ast.Stage, ...]) -> bool:
     """True when no stage of the pipeline adds, removes or changes a label."""
     for stage in stages:
         if isinstance(stage, _NEUTRAL_STAGES):

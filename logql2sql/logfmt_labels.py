@@ -28,14 +28,21 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from logql2sql import ast
-from logql2sql.pipeline import ERROR, ERROR_DETAILS, LOGFMT_PAIR, sanitize, string_leaf
+from logql2sql.pipeline import (
+    ERROR,
+    ERROR_DETAILS,
+    base_labels,
+    extracted_labels,
+    logfmt_pairs,
+    string_leaf,
+    unquote_logfmt,
+)
 from logql2sql.sqlbuild import (
     array,
     canonical,
     case,
     cast,
     col,
-    entry,
     fn,
     get,
     item,
@@ -111,17 +118,6 @@ def _key_pattern(name: str) -> str:
     return "".join(r'[^a-zA-Z0-9:\s="]' if c == "_" else re.escape(c) for c in name)
 
 
-def _unquote(value: exp.Expression) -> exp.Expression:
-    """A quoted logfmt value's text (unquoted through JSON, as `pipeline._logfmt`; kept as
-    written when JSON rejects an escape)."""
-    return exp.Coalesce(
-        this=exp.JSONExtractScalar(
-            this=exp.TryCast(this=value, to=exp.DataType.build("JSON")), expression=lit("$")
-        ),
-        expressions=[value.copy()],
-    )
-
-
 def _after_key(found: exp.Expression, name: str) -> exp.Expression:
     """The value of a `key` or `key=value` match (`""` for a bare key)."""
     return fn("substr", found, num(len(name) + 2))
@@ -138,15 +134,8 @@ def _let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expressi
 
 def _general(line: exp.Expression, name: str) -> exp.Expression:
     """The first parsed value for `name` from the full pair lists (NULL when absent)."""
-    keys = fn(
-        "list_transform",
-        fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1)),
-        lam(["k"], sanitize(col("k"))),
-    )
-    values = fn("regexp_extract_all", line.copy(), lit(LOGFMT_PAIR), num(3))
-    raw = exp.Bracket(this=values, expressions=[fn("list_position", keys, lit(name))])
-    text = case((fn("starts_with", col("_r"), lit('"')), _unquote(col("_r"))), default=col("_r"))
-    return _let(raw, "_r", text)
+    keys, values = logfmt_pairs(line)
+    return exp.Bracket(this=values, expressions=[fn("list_position", keys, lit(name))])
 
 
 def parsed(line: exp.Expression, name: str) -> exp.Expression:
@@ -160,7 +149,7 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
     quoted = exp.Dot(this=col("_p"), expression=exp.to_identifier("q"))
     unquoted = exp.Dot(this=col("_p"), expression=exp.to_identifier("u"))
     from_scan = case(
-        (exp.NEQ(this=quoted, expression=lit("")), _unquote(quoted.copy())),
+        (exp.NEQ(this=quoted, expression=lit("")), unquote_logfmt(quoted.copy())),
         (exp.NEQ(this=unquoted, expression=lit("")), _after_key(unquoted.copy(), name)),
         default=_general(line.copy(), name),
     )
@@ -197,65 +186,10 @@ def value(
 
 def labels(line: exp.Expression, stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
     """The entry's whole label set after the parser, canonical (for error messages only)."""
-    base = fn("list_concat", fn("map_keys", stream), fn("map_keys", meta))
-    name = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
-    renamed_meta = fn(
-        "map_from_entries",
-        fn(
-            "list_transform",
-            fn("map_entries", meta.copy()),
-            lam(
-                ["e"],
-                entry(
-                    case(
-                        (
-                            fn("list_contains", fn("map_keys", stream.copy()), name),
-                            exp.DPipe(this=name.copy(), expression=lit("_extracted")),
-                        ),
-                        default=name.copy(),
-                    ),
-                    exp.Dot(this=col("e"), expression=exp.to_identifier("value")),
-                ),
-            ),
-        ),
-    )
-    keys = fn(
-        "list_transform",
-        fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1)),
-        lam(["k"], sanitize(col("k"))),
-    )
-    raw = fn("regexp_extract_all", line.copy(), lit(LOGFMT_PAIR), num(3))
-    values = fn(
-        "list_transform",
-        raw,
-        lam(
-            ["v"],
-            case((fn("starts_with", col("v"), lit('"')), _unquote(col("v"))), default=col("v")),
-        ),
-    )
-    bound_keys = exp.Dot(this=col("_s"), expression=exp.to_identifier("k"))
-    bound_values = exp.Dot(this=col("_s"), expression=exp.to_identifier("v"))
-    k_i = exp.Bracket(this=bound_keys, expressions=[col("i")])
-    v_i = exp.Bracket(this=bound_values, expressions=[col("i")])
-    keep = exp.And(
-        this=exp.EQ(this=fn("list_position", bound_keys.copy(), k_i), expression=col("i")),
-        expression=exp.NEQ(this=v_i, expression=lit("")),
-    )
-    renamed = case(
-        (
-            fn("list_contains", base, k_i.copy()),
-            exp.DPipe(this=k_i.copy(), expression=lit("_extracted")),
-        ),
-        default=k_i.copy(),
-    )
-    count = fn("len", bound_keys.copy())
-    idx = fn(
-        "list_filter", fn("range", num(1), exp.Add(this=count, expression=num(1))), lam(["i"], keep)
-    )
-    extracted = fn(
-        "map_from_entries", fn("list_transform", idx, lam(["i"], entry(renamed, v_i.copy())))
-    )
-    merged = fn("map_concat", fn("map_concat", renamed_meta, stream.copy()), extracted)
+    keys, values = logfmt_pairs(line)
+    bound = [exp.Dot(this=col("_s"), expression=exp.to_identifier(n)) for n in ("k", "v")]
+    extracted = extracted_labels(*bound, stream, meta, keep_empty=False)
+    merged = fn("map_concat", base_labels(stream.copy(), meta.copy()), extracted)
     pairs = exp.Struct(
         expressions=[
             exp.PropertyEQ(this=exp.to_identifier("k"), expression=keys),

@@ -29,7 +29,7 @@ from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.pipeline import (
     ERROR,
     Layers,
-    converts,
+    base_labels,
     has_error,
     label,
     lower_pipeline,
@@ -44,10 +44,8 @@ from logql2sql.sqlbuild import (
     col,
     compare,
     empty_map,
-    entry,
     fn,
     get,
-    lam,
     lit,
     map_of,
     map_only,
@@ -140,7 +138,7 @@ class Lowerer:
                 col("line"),
                 labels.as_("stream", copy=False),
                 col("structured_metadata").as_("meta", copy=False),
-                _base_labels(labels, col("structured_metadata")).as_("lbls", copy=False),
+                base_labels(labels, col("structured_metadata")).as_("lbls", copy=False),
             )
             .from_(exp.to_table(self.b.source), copy=False)
             .where(where, copy=False)
@@ -154,7 +152,7 @@ class Lowerer:
     def log_query(self, log: ast.LogExpr) -> exp.Select:
         layers = self.read(log, num(self.b.start), num(self.b.end), hi_inclusive=False)
         desc = self.b.direction == "backward"
-        if buckets.label_neutral(log.pipeline, converts):
+        if buckets.label_neutral(log.pipeline):
             # Every entry keeps its stream labels plus metadata: pick the entries first and
             # build the label maps of those `limit` alone.
             picked = (
@@ -163,7 +161,7 @@ class Lowerer:
                 .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)
                 .limit(self.b.limit, copy=False)
             )
-            labels = _base_labels(col("stream"), col("meta"))
+            labels = base_labels(col("stream"), col("meta"))
             return (
                 exp.select(
                     col("ts"),
@@ -227,7 +225,6 @@ class Lowerer:
         r = agg.range
         lo = num(self.b.start - r.offset_ns - r.range_ns)
         hi = num(self.b.end - r.offset_ns)
-        layers = self.read(r.log, lo, hi, hi_inclusive=True)
         unwraps = [s for s in r.log.pipeline if isinstance(s, ast.Unwrap)]
         unwrapped = bool(unwraps)
         labels: exp.Expression = col("lbls")
@@ -256,8 +253,10 @@ class Lowerer:
         if agg.op in buckets.DECOMPOSABLE:
             fast = self.logfmt_samples(agg, summed, lo, hi, value)
             if fast is not None:
-                return self.bucketed(agg, layers, key, value, message, False, fast)
-            neutral = not unwrapped and buckets.label_neutral(r.log.pipeline, converts)
+                return fast
+        layers = self.read(r.log, lo, hi, hi_inclusive=True)
+        if agg.op in buckets.DECOMPOSABLE:
+            neutral = not unwrapped and buckets.label_neutral(r.log.pipeline)
             return self.bucketed(agg, layers, key, value, message, neutral)
         samples = exp.select(
             col("ts"),
@@ -363,28 +362,16 @@ class Lowerer:
         value: exp.Expression,
         message: exp.Expression,
         neutral: bool,
-        fast: tuple[exp.Select, list[str], exp.Expression] | None = None,
     ) -> exp.Select:
         """A decomposable range aggregation: partials per (series, grid cell), then per step.
 
         `key` is the output label map over `lbls`, `message` the pipeline-error text. With a
         label-neutral pipeline the entries are grouped by their raw stream labels and
-        metadata, and `lbls` (with its error check) is built once per group. `fast` holds
-        ready samples (`ts, value` and grouping columns), their grouping columns and the
-        label map over those, built per group (`logfmt_samples`).
+        metadata, and `lbls` (with its error check) is built once per group.
         """
-        r = agg.range
-        size = buckets.cell_size(self.b.step, r.range_ns)
-        origin = self.b.start - r.offset_ns - r.range_ns
-        edge = buckets.cell_edge(col("ts"), origin, size).as_("edge", copy=False)
         x = self.alias("x")
-        if fast is not None:
-            groups = [col(g) for g in fast[1]]
-            samples = exp.select(col("ts"), *groups, edge, col("value")).from_(
-                fast[0].subquery(x, copy=False), copy=False
-            )
-        elif neutral:
-            groups = [col("stream"), col("structured_metadata")]
+        if neutral:
+            groups = ["stream", "structured_metadata"]
             stream, meta = col("stream"), col("meta")
             if self.dialect == "duckdb":
                 # Grouping by a map hashes it entry by entry; its JSON text groups the same
@@ -394,36 +381,23 @@ class Lowerer:
                 col("ts"),
                 stream.as_("stream", copy=False),
                 meta.as_("structured_metadata", copy=False),
-                edge,
                 value.as_("value", copy=False),
             ).from_(layers.rel.subquery(x, copy=False), copy=False)
         else:
             guarded = case((has_error(), self.fail(message, "DOUBLE")), default=value)
-            groups = [col("labels")]
+            groups = ["labels"]
             samples = exp.select(
-                col("ts"), key.as_("labels", copy=False), edge, guarded.as_("value", copy=False)
+                col("ts"), key.as_("labels", copy=False), guarded.as_("value", copy=False)
             ).from_(layers.rel.subquery(x, copy=False), copy=False)
-        cells = (
-            exp.select(
-                *groups,
-                col("edge"),
-                *buckets.partial_columns(agg.op, col("value"), col("ts")),
-            )
-            .from_(samples.subquery(self.alias("x"), copy=False), copy=False)
-            .group_by(*[g.copy() for g in groups], col("edge"), copy=False)
-        )
+        cells = self.cells(agg, samples, groups)
         names = [name for name, _ in buckets.PARTIALS[agg.op].parts]
-        if fast is not None:
-            cells = exp.select(
-                fast[2].as_("labels", copy=False), col("edge"), *[col(n) for n in names]
-            ).from_(cells.subquery(self.alias("g"), copy=False), copy=False)
-        elif neutral and self.dialect == "duckdb":
+        if neutral and self.dialect == "duckdb":
             cells = self.labelled_by_json(cells, names, key, message)
         elif neutral:
             with_labels = exp.select(
                 col("edge"),
                 *[col(n) for n in names],
-                _base_labels(col("stream"), col("structured_metadata")).as_("lbls", copy=False),
+                base_labels(col("stream"), col("structured_metadata")).as_("lbls", copy=False),
             ).from_(cells.subquery(self.alias("g"), copy=False), copy=False)
             guard = case((has_error(), self.fail(message, "BOOLEAN")), default=exp.true())
             cells = (
@@ -431,6 +405,34 @@ class Lowerer:
                 .from_(with_labels.subquery(self.alias("g"), copy=False), copy=False)
                 .where(guard, copy=False)
             )
+        return self.over_steps(agg, cells)
+
+    def cells(
+        self, agg: ast.RangeAggregation, samples: exp.Select, groups: list[str]
+    ) -> exp.Select:
+        """Partial aggregates of `samples` (`ts`, `value`, `groups`) per group and grid cell
+        (`edge`, the cell's right end)."""
+        r = agg.range
+        size = buckets.cell_size(self.b.step, r.range_ns)
+        origin = self.b.start - r.offset_ns - r.range_ns
+        edge = buckets.cell_edge(col("ts"), origin, size).as_("edge", copy=False)
+        with_edge = exp.select(col("ts"), *[col(g) for g in groups], edge, col("value")).from_(
+            samples.subquery(self.alias("x"), copy=False), copy=False
+        )
+        return (
+            exp.select(
+                *[col(g) for g in groups],
+                col("edge"),
+                *buckets.partial_columns(agg.op, col("value"), col("ts")),
+            )
+            .from_(with_edge.subquery(self.alias("x"), copy=False), copy=False)
+            .group_by(*[col(g) for g in groups], col("edge"), copy=False)
+        )
+
+    def over_steps(self, agg: ast.RangeAggregation, cells: exp.Select) -> exp.Select:
+        """`ts, labels, value` per step from labelled cells (`labels, edge`, partials)."""
+        r = agg.range
+        names = [name for name, _ in buckets.PARTIALS[agg.op].parts]
         steps = buckets.steps_of_cell(col("edge"), self.b.start, self.b.end, self.b.step, r)
         expanded = exp.select(
             steps.as_("t", copy=False), col("labels"), *[col(n) for n in names]
@@ -463,7 +465,7 @@ class Lowerer:
         with_lbls = exp.select(
             col("stream"),
             col("structured_metadata"),
-            _base_labels(_json_map(col("stream")), _json_map(col("structured_metadata"))).as_(
+            base_labels(_json_map(col("stream")), _json_map(col("structured_metadata"))).as_(
                 "lbls", copy=False
             ),
         ).from_(streams.subquery(d, copy=False), copy=False)
@@ -491,8 +493,9 @@ class Lowerer:
         lo: exp.Expression,
         hi: exp.Expression,
         value: exp.Expression,
-    ) -> tuple[exp.Select, list[str], exp.Expression] | None:
-        """Samples read without label maps (see `logfmt_labels`), as `bucketed` takes them.
+    ) -> exp.Select | None:
+        """The aggregation with each entry's labels read without label maps (see
+        `logfmt_labels`).
 
         Applies to `sum [by (…)]` folded into a range aggregation over line filters, one
         plain `logfmt` and string label filters, on DuckDB (its regex functions); None
@@ -543,8 +546,13 @@ class Lowerer:
             samples = samples.where(
                 logfmt_labels.filter_condition(f, read, error), append=True, copy=False
             )
-        labels = map_of([(n, read[n].copy()) for n in names])
-        return samples, [columns[n] for n in names], labels
+        groups = [columns[n] for n in names]
+        labelled = exp.select(
+            map_of([(n, read[n].copy()) for n in names]).as_("labels", copy=False),
+            col("edge"),
+            *[col(p) for p, _ in buckets.PARTIALS[agg.op].parts],
+        ).from_(self.cells(agg, samples, groups).subquery(self.alias("g"), copy=False), copy=False)
+        return self.over_steps(agg, labelled)
 
     def _rate_counter(
         self,
@@ -944,39 +952,6 @@ def _group_labels(labels: exp.Expression, grouping: ast.Grouping) -> exp.Express
 def _json_map(text: exp.Expression) -> exp.Expression:
     """A label map back from its JSON text (`to_json`)."""
     return cast(cast(text, "JSON"), "MAP(VARCHAR, VARCHAR)")
-
-
-def _base_labels(stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
-    """An entry's labels before the pipeline: its stream's plus its structured metadata.
-
-    Entries without metadata (most) take the stream's map as it is, without a merge.
-    """
-    merged = fn("map_concat", _metadata_losers_renamed(stream, meta), stream.copy())
-    empty = exp.EQ(this=fn("cardinality", meta.copy()), expression=num(0))
-    return case((empty, stream.copy()), default=merged)
-
-
-def _metadata_losers_renamed(stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
-    """Structured metadata with every name the stream also has renamed `<name>_extracted`.
-
-    The base name goes to the stream label; the metadata value keeps the `_extracted` slot
-    until a parser claims it (parsed > metadata > stream for that slot).
-    """
-    name = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
-    renamed = case(
-        (
-            fn("list_contains", fn("map_keys", stream.copy()), name),
-            exp.DPipe(this=name.copy(), expression=lit("_extracted")),
-        ),
-        default=name.copy(),
-    )
-    value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
-    entries = fn(
-        "list_transform",
-        fn("map_entries", meta),
-        lam(["e"], entry(renamed, value)),
-    )
-    return fn("map_from_entries", entries)
 
 
 def _eq_matcher_map(log: ast.LogExpr) -> exp.Expression:

@@ -95,6 +95,39 @@ class Layers:
             self.push(where=cond)
 
 
+def base_labels(stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
+    """An entry's labels before the pipeline: its stream's plus its structured metadata.
+
+    Entries without metadata (most) take the stream's map as it is, without a merge.
+    """
+    merged = fn("map_concat", metadata_losers_renamed(stream, meta), stream.copy())
+    empty = exp.EQ(this=fn("cardinality", meta.copy()), expression=num(0))
+    return case((empty, stream.copy()), default=merged)
+
+
+def metadata_losers_renamed(stream: exp.Expression, meta: exp.Expression) -> exp.Expression:
+    """Structured metadata with every name the stream also has renamed `<name>_extracted`.
+
+    The base name goes to the stream label; the metadata value keeps the `_extracted` slot
+    until a parser claims it (parsed > metadata > stream for that slot).
+    """
+    name = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
+    renamed = case(
+        (
+            fn("list_contains", fn("map_keys", stream.copy()), name),
+            exp.DPipe(this=name.copy(), expression=lit("_extracted")),
+        ),
+        default=name.copy(),
+    )
+    value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
+    entries = fn(
+        "list_transform",
+        fn("map_entries", meta),
+        lam(["e"], entry(renamed, value)),
+    )
+    return fn("map_from_entries", entries)
+
+
 def label(name: str) -> exp.Expression:
     """The value of label `name` in the current set, '' when absent."""
     return exp.Coalesce(this=get(col("lbls"), name), expressions=[lit("")])
@@ -206,57 +239,77 @@ def sanitize(key: exp.Expression) -> exp.Expression:
     )
 
 
-def _merge_extracted(
-    layers: Layers, keys: exp.Expression, values: exp.Expression, keep_empty: bool = True
-) -> None:
-    """Merge parallel key/value lists into `lbls` (first duplicate wins, clashes renamed)."""
-    layers.push(_k=keys, _v=values)
-    k_i = exp.Bracket(this=col("_k"), expressions=[col("i")])
-    v_i = exp.Bracket(this=col("_v"), expressions=[col("i")])
-    first = exp.EQ(this=fn("list_position", col("_k"), k_i), expression=col("i"))
+def extracted_labels(
+    keys: exp.Expression,
+    values: exp.Expression,
+    stream: exp.Expression,
+    meta: exp.Expression,
+    keep_empty: bool = True,
+) -> exp.Expression:
+    """A map of parallel key/value lists as a parser adds them: first duplicate wins, a name
+    the stream or the metadata has becomes `<name>_extracted`, empty values dropped unless
+    `keep_empty`."""
+    k_i = exp.Bracket(this=keys, expressions=[col("i")])
+    v_i = exp.Bracket(this=values, expressions=[col("i")])
+    first = exp.EQ(this=fn("list_position", keys.copy(), k_i), expression=col("i"))
     keep = (
         first
         if keep_empty
-        else exp.And(this=first, expression=exp.NEQ(this=v_i, expression=lit("")))
+        else exp.And(this=first, expression=exp.NEQ(this=v_i.copy(), expression=lit("")))
     )
-    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    base = fn("list_concat", fn("map_keys", stream), fn("map_keys", meta))
     renamed = case(
-        (fn("list_contains", base, k_i), exp.DPipe(this=k_i, expression=lit("_extracted"))),
-        default=k_i,
+        (
+            fn("list_contains", base, k_i.copy()),
+            exp.DPipe(this=k_i.copy(), expression=lit("_extracted")),
+        ),
+        default=k_i.copy(),
     )
     idx = fn(
         "list_filter",
-        fn("range", num(1), exp.Add(this=fn("len", col("_k")), expression=num(1))),
+        fn("range", num(1), exp.Add(this=fn("len", keys.copy()), expression=num(1))),
         lam(["i"], keep),
     )
-    entries = fn("list_transform", idx, lam(["i"], entry(renamed, v_i)))
-    merged = fn("map_concat", col("lbls"), fn("map_from_entries", entries))
-    layers.push(lbls=merged)
+    entries = fn("list_transform", idx, lam(["i"], entry(renamed, v_i.copy())))
+    return fn("map_from_entries", entries)
+
+
+def _merge_extracted(
+    layers: Layers, keys: exp.Expression, values: exp.Expression, keep_empty: bool = True
+) -> None:
+    """Merge parallel key/value lists into `lbls` (see `extracted_labels`)."""
+    layers.push(_k=keys, _v=values)
+    extracted = extracted_labels(col("_k"), col("_v"), col("stream"), col("meta"), keep_empty)
+    layers.push(lbls=fn("map_concat", col("lbls"), extracted))
+
+
+def unquote_logfmt(value: exp.Expression) -> exp.Expression:
+    """A logfmt value's text: a quoted one unquoted through JSON (kept as written when JSON
+    rejects an escape), any other as it is."""
+    unquoted = exp.Coalesce(
+        this=exp.JSONExtractScalar(
+            this=exp.TryCast(this=value, to=exp.DataType.build("JSON")), expression=lit("$")
+        ),
+        expressions=[value.copy()],
+    )
+    return case((fn("starts_with", value.copy(), lit('"')), unquoted), default=value.copy())
+
+
+def logfmt_pairs(
+    line: exp.Expression, sanitized: bool = True
+) -> tuple[exp.Expression, exp.Expression]:
+    """The keys (sanitised, or as written) and unquoted values of a line's logfmt pairs."""
+    keys = fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1))
+    if sanitized:
+        keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
+    raw_values = fn("regexp_extract_all", line.copy(), lit(LOGFMT_PAIR), num(3))
+    return keys, fn("list_transform", raw_values, lam(["v"], unquote_logfmt(col("v"))))
 
 
 def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
     line = col("line")
-    raw_keys = fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1))
-    raw_vals = fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(3))
-    unquoted = lam(
-        ["v"],
-        case(
-            (
-                fn("starts_with", col("v"), lit('"')),
-                exp.Coalesce(
-                    this=exp.JSONExtractScalar(
-                        this=exp.TryCast(this=col("v"), to=exp.DataType.build("JSON")),
-                        expression=lit("$"),
-                    ),
-                    expressions=[col("v")],
-                ),
-            ),
-            default=col("v"),
-        ),
-    )
-    values = fn("list_transform", raw_vals, unquoted)
     if stage.params:
-        keys = fn("list_transform", raw_keys, lam(["k"], col("k")))
+        keys, values = logfmt_pairs(line, sanitized=False)
         layers.push(_k=keys, _v=values)
         sel = []
         for p in stage.params:
@@ -271,7 +324,7 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
             )
         _set_labels(layers, sel)
     else:
-        keys = fn("list_transform", raw_keys, lam(["k"], sanitize(col("k"))))
+        keys, values = logfmt_pairs(line)
         _merge_extracted(layers, keys, values, keep_empty=stage.keep_empty)
     if stage.strict:
         rest = fn("trim", fn("regexp_replace", line, lit(LOGFMT_PAIR), lit(""), lit("g")))
@@ -908,6 +961,10 @@ __all__ = [
     "converts",
     "sanitize",
     "string_leaf",
+    "base_labels",
+    "extracted_labels",
+    "logfmt_pairs",
+    "unquote_logfmt",
     "LOGFMT_PAIR",
     "string_match",
     "COLUMNS",
