@@ -174,6 +174,10 @@ def build_partition(
     token = hashlib.sha256(json.dumps([model.sql, sorted(inputs.items())]).encode()).hexdigest()
     previous = read_state(store, model.name, tenant, day)
     if previous is not None and previous["token"] == token and not full_refresh:
+        # The data is unchanged, so are its test results: a failed test stays failed.
+        failed = previous.get("failed_checks") or {}
+        if isinstance(failed, list):  # states written before failure counts were kept
+            failed = dict.fromkeys(failed, 1)
         return PartitionBuild(
             model.name,
             tenant,
@@ -182,6 +186,7 @@ def build_partition(
             rows=previous["rows"],
             columns=tuple(previous["columns"]),
             seconds=time.perf_counter() - started,
+            checks=[CheckResult(t, failed[t.name]) for t in model.tests if t.name in failed],
             time_range=tuple(previous["time_range"]) if previous.get("time_range") else None,
         )
 
@@ -207,8 +212,7 @@ def build_partition(
         "rows": rows,
         "columns": columns,
         "time_range": time_range,
-        "built_at": time.time(),
-        "failed_checks": [c.test.name for c in checks if not c.passed],
+        "failed_checks": {c.test.name: c.failures for c in checks if not c.passed},
     }
     store.put(prefix + STATE, json.dumps(state).encode())
     return PartitionBuild(

@@ -109,3 +109,27 @@ def test_entries_pushed_twice_count_once(hubble_lake: Lake, flow_lines) -> None:
     )
     flows = sum('"flow":' in line for line in dict.fromkeys(flow_lines["synthetic"]))
     assert result.rows == flows
+
+
+def test_a_failed_test_stays_failed_while_the_partition_is_up_to_date(
+    hubble_lake: Lake, tmp_path
+) -> None:
+    """An unchanged partition is not rebuilt, and its failed YAML tests are reported again."""
+    from loglake.models.project import load_project
+    from tests.loglake.models.test_project import project_dir
+
+    (tmp_path / "project").mkdir()
+    root = project_dir(
+        tmp_path / "project",
+        {"m": "SELECT CAST(NULL AS INTEGER) AS k FROM {{ source('loglake', 'logs') }} LIMIT 2"},
+        "models: [{name: m, columns: [{name: k, tests: [not_null]}]}]\n",
+    )
+    project = load_project(root)
+    first = build_models(hubble_lake.store, project, tenants=[TENANT], days=[SYNTHETIC_DAY])
+    again = build_models(hubble_lake.store, project, tenants=[TENANT], days=[SYNTHETIC_DAY])
+    assert [(r.status, [(c.test.name, c.failures) for c in r.failed_checks]) for r in first] == [
+        ("built", [("not_null_m_k", 2)])
+    ]
+    assert [(r.status, [(c.test.name, c.failures) for c in r.failed_checks]) for r in again] == [
+        ("up-to-date", [("not_null_m_k", 2)])
+    ]
