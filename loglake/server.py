@@ -29,6 +29,7 @@ from loglake.ingest.push import build_entries, decode_push_batch
 from loglake.ingest.ratelimit import IngestionRateLimiter
 from loglake.lake import Lake
 from loglake.metrics import Metrics
+from loglake.query.openapi import describe
 from storage.landing import GroupCommitter, list_landing
 
 log = logging.getLogger("loglake.server")
@@ -171,7 +172,7 @@ def create_app(settings: Settings, lake: Lake | None = None) -> FastAPI:
     # A plain Starlette route: the push body is read as bytes, so FastAPI's per-request
     # parameter resolution and validation would only add work to the hottest path.
     app.add_route("/loki/api/v1/push", push, methods=["POST"])
-    _document_push(app)
+    _document_openapi(app)
 
     @app.get("/ready")
     async def ready() -> Response:
@@ -224,14 +225,16 @@ _PUSH_OPERATION = {
 }
 
 
-def _document_push(app: FastAPI) -> None:
-    """Add the push operation to the app's OpenAPI document when it is first built."""
+def _document_openapi(app: FastAPI) -> None:
+    """Complete the app's OpenAPI document when it is first built: the push operation and
+    the parameters Loki's query routes read from the merged form (`query.openapi`)."""
     build = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = build()
             schema.setdefault("paths", {})["/loki/api/v1/push"] = {"post": _PUSH_OPERATION}
+            describe(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -30,13 +30,11 @@ import pyarrow.compute as pc
 
 from loglake.config import Limits
 from loglake.ingest.decode import (
-    MAX_RECV_MSG_SIZE,
     DecodedBatch,
     DecodedStream,
     Metadata,
     decode_push,
     decode_push_batch,
-    parse_media_type,
     spans,
 )
 from loglake.ingest.errors import PushError
@@ -470,7 +468,6 @@ def _set_rows(
 
 
 __all__ = [
-    "MAX_RECV_MSG_SIZE",
     "BuildResult",
     "DecodedBatch",
     "DecodedStream",
@@ -478,5 +475,4 @@ __all__ = [
     "build_entries",
     "decode_push",
     "decode_push_batch",
-    "parse_media_type",
 ]

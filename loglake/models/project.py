@@ -75,7 +75,6 @@ class Model:
 
     name: str
     path: Path
-    raw_sql: str
     sql: str
     depends_on: tuple[str, ...]
     description: str = ""
@@ -149,7 +148,6 @@ def load_project(root: str | Path = DEFAULT_PROJECT) -> Project:
         models[name] = Model(
             name=name,
             path=path,
-            raw_sql=raw,
             sql=sql,
             depends_on=deps,
             description=str(facts.get("description", "")).strip(),

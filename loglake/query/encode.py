@@ -16,7 +16,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from loglake.query.errors import go_quote
+from loglake.ingest.labels import go_quote
 
 
 def format_value(value: float) -> str:

@@ -29,25 +29,3 @@ class QueryError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-def go_quote(value: str) -> str:
-    """Go's `%q` of a string, close enough for error messages (JSON escaping).
-
-    >>> go_quote('a"b')
-    '"a\\\\"b"'
-    """
-    out = ['"']
-    for ch in value:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from loglake.query.errors import QueryError, go_quote
+from loglake.ingest.labels import go_quote
+from loglake.query.errors import QueryError
 
 DEFAULT_QUERY_LIMIT = 100
 DEFAULT_LIMIT = 1000

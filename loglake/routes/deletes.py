@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 
 from loglake.ingest.errors import PushError
 from loglake.ops_config import OpsSettings, parse_delete_query
+from loglake.query.limits import go_duration
 from loglake.server import error_response
 from logql2sql.errors import LogQLError
 from storage import delete_requests
@@ -44,22 +45,6 @@ _GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 class BadRequest(Exception):
     """A parameter error answered 400 with Loki's message."""
-
-
-def go_duration(ns: int) -> str:
-    """A duration as Go's `time.Duration.String` writes whole seconds and more.
-
-    >>> go_duration(24 * 3600 * 10**9), go_duration(90 * 10**9), go_duration(0)
-    ('24h0m0s', '1m30s', '0s')
-    """
-    seconds = ns // 1_000_000_000
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return f"{h}h{m}m{s}s"
-    if m:
-        return f"{m}m{s}s"
-    return f"{s}s"
 
 
 def parse_go_duration(text: str) -> int:

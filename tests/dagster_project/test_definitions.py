@@ -22,13 +22,14 @@ def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     assert {"landing_sensor", "kafka_lag_sensor"} <= {s.name for s in repo.sensor_defs}
-    assert {
+    assert {s.name for s in repo.schedule_defs} == {
         "flush_every_15_minutes",
         "compaction_schedule",
         "retention_daily",
         "deletes_hourly",
         "gc_hourly",
-    } <= {s.name for s in repo.schedule_defs}
+        "hubble_models_schedule",
+    }
 
 
 def test_dagster_cli_validates_the_definitions(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dagster_project.definitions import defs
 from loglake.serverprocess import free_port
 from storage.landing import list_landing, write_landing
 from storage.objectstore import ObjectStore
@@ -86,13 +87,7 @@ def test_dagster_dev_lists_schedules_and_sensors_and_runs_a_sensor_flush(tmp_pat
 
         repo = wait_for(repository, 60, "the code location")
         schedules = {s["name"] for s in repo["schedules"]}
-        assert {
-            "flush_every_15_minutes",
-            "compaction_schedule",
-            "retention_daily",
-            "deletes_hourly",
-            "gc_hourly",
-        } <= schedules
+        assert schedules == {s.name for s in defs.get_repository_def().schedule_defs}
         assert "landing_sensor" in {s["name"] for s in repo["sensors"]}
 
         selector = {

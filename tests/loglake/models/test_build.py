@@ -100,7 +100,7 @@ def test_model_views_work_on_a_locked_down_connection(built_lake) -> None:
 
 def test_entries_pushed_twice_count_once(hubble_lake: Lake, flow_lines) -> None:
     """A day whose streams overlap between chunks and landing goes through the `logs`
-    deduplication (with its CTE inlined, see `build._register_logs`): identical entries
+    deduplication (with its CTE inlined, see `storage.duck.logs_query`): identical entries
     pushed again are counted once."""
     hubble_lake.flush()  # the synthetic flows become chunks ...
     land_lines(hubble_lake, TENANT, flow_lines["synthetic"][:500])  # ... and partly land again

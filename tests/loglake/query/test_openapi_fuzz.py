@@ -6,7 +6,6 @@ a bounded and derandomized number of examples per operation."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
 from loglake.config import load_settings
-from loglake.query import openapi
 from loglake.server import create_app
 from tests.loglake.query.conftest import BASE
 
@@ -44,7 +42,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             assert client.post("/loki/api/v1/push", json=body).status_code == 204
             if flush:
                 app.state.lake.flush()
-        openapi.describe(app.openapi())
         yield app
 
 
@@ -143,7 +140,3 @@ def test_fixture_data_is_there(served: Any) -> None:
         )
     assert r.status_code == 200
     assert sum(len(s["values"]) for s in r.json()["data"]["result"]) == 40
-
-
-def test_lake_path_is_a_directory(served: Any) -> None:
-    assert Path(served.state.settings.storage.lake).is_dir()
