@@ -89,7 +89,7 @@ def chunk_stats(lake: Lake) -> tuple[int, int]:
 
 
 def time_suite(lake: Lake, end: int) -> dict[str, float]:
-    """Best-of-3 seconds per query, answers checked equal across runs."""
+    """Best-of-3 seconds per query (the answers are compared before and after in `main`)."""
     out = {}
     for name, query in SQL_SUITE.items():
         out[name] = min(_timed(lambda q=query: lake.sql(q, TENANT)) for _ in range(3))

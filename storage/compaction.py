@@ -43,13 +43,13 @@ from storage.chunks import (
     line_lengths,
     read_object,
 )
+from storage.landing import ROW_SCHEMA
 from storage.layout import CHUNKS, tenant_dir
 from storage.objectstore import ObjectStore
 from storage.rewrite import StaleBase, partition_dirs_of, replace_chunks
-from storage.schema import ENTRY_SCHEMA, STREAMS_SCHEMA
+from storage.schema import streams_of
 
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
-_ROW_SCHEMA = pa.schema([ENTRY_SCHEMA.field(name) for name in ROW_COLUMNS])
 MAX_ATTEMPTS = 10
 
 
@@ -176,15 +176,7 @@ def read_rows(store: ObjectStore, key: str) -> pa.Table:
     (`ParquetFile.read` rather than `read_table`: no dataset set-up per small file.)"""
     chunk = pq.ParquetFile(pa.BufferReader(read_object(store, key)))
     rows = chunk.read(columns=ROW_COLUMNS, use_threads=False)
-    return rows if rows.schema.equals(_ROW_SCHEMA) else rows.cast(_ROW_SCHEMA)
-
-
-def streams_of_refs(refs: pa.Table) -> pa.Table:
-    """fingerprint → labels of the streams a manifest version names."""
-    fps = refs.column("fingerprint")
-    unique = pc.unique(fps)
-    labels = refs.column("labels").take(pc.index_in(unique, value_set=fps))
-    return pa.table({"fingerprint": unique, "labels": labels}, schema=STREAMS_SCHEMA)
+    return rows if rows.schema.equals(ROW_SCHEMA) else rows.cast(ROW_SCHEMA)
 
 
 def compact_day(
@@ -209,7 +201,7 @@ def compact_day(
             break
         sizes = _object_sizes(store, tenant, day)
         added = []
-        streams = streams_of_refs(base.refs)
+        streams = streams_of(base.refs)
         for batch in plan:
             batch_refs = _merge(store, tenant, day, batch, streams, options, write_options, result)
             result.bytes_before += sum(sizes.get(key, 0) for key in batch)

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 
-from storage.layout import hive_escape, tenant_of_dir
+from storage.layout import tenant_dir, tenant_of_dir
 from storage.objectstore import ObjectStore
 from storage.selection import LabelMatcher, LineFilter
 
@@ -43,7 +43,7 @@ def request_prefix(tenant: str | None = None) -> str:
     """Folder of a tenant's delete requests, or of all of them."""
     if tenant is None:
         return DELETE_REQUESTS
-    return f"{DELETE_REQUESTS}/tenant={hive_escape(tenant)}"
+    return f"{DELETE_REQUESTS}/{tenant_dir(tenant)}"
 
 
 def request_key(tenant: str, request_id: str, kind: str = "json") -> str:

@@ -44,7 +44,6 @@ from storage.landing import (
 from storage.objectstore import ObjectStore
 
 MAX_COMMIT_RETRIES = 20
-NS_PER_DAY = 86_400 * 1_000_000_000
 SOURCE_OFFSETS_FIELD = "source_offsets"
 """Commit-record field with the source offsets absorbed so far (see the module docstring)."""
 
@@ -142,7 +141,7 @@ def flush_objects(
         line_bytes=line_lengths(entries.column("line")),
         offsets=offsets,
     )
-    day_index = entries.column("ts").to_numpy() // NS_PER_DAY  # floored, as layout.day_of
+    day_index = entries.column("ts").to_numpy() // layout.NS_PER_DAY  # floored, as layout.day_of
     one_day = day_index.min() == day_index.max()  # the common case: no sort needed
     days = day_index[:1] if one_day else np.unique(day_index)
     for day_number in days.tolist():

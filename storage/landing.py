@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from storage import layout
+from storage.chunks import ROW_COLUMNS
 from storage.objectstore import ObjectInfo, ObjectStore
 from storage.schema import ENTRY_SCHEMA, LABELS_TYPE, STREAMS_SCHEMA, streams_of, with_labels
 
@@ -51,14 +52,13 @@ _STREAMS_KEY = b"loglake.streams"
 SOURCE_OFFSETS = "loglake.source_offsets"
 """Landing metadata key of a JSON object `{source partition: next offset}` (Kafka ingest);
 flush carries these into the manifest commit that absorbs the object (`storage.flush`)."""
-_ROW_COLUMNS = [name for name in ENTRY_SCHEMA.names if name != "labels"]
-ROW_SCHEMA = pa.schema([ENTRY_SCHEMA.field(name) for name in _ROW_COLUMNS])
+ROW_SCHEMA = pa.schema([ENTRY_SCHEMA.field(name) for name in ROW_COLUMNS])
 """The per-row columns of a landing object: the entry schema without `labels`."""
 
 
 def split_entries(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     """An entry table as a landing object holds it: (per-row columns, streams table)."""
-    return table.select(_ROW_COLUMNS), streams_of(table)
+    return table.select(ROW_COLUMNS), streams_of(table)
 
 
 def encode_landing(
@@ -94,7 +94,7 @@ def encode_landing_parts(
     schema = ROW_SCHEMA.with_metadata({**extra, _STREAMS_KEY: meta})
     sink = io.BytesIO()
     with pa.ipc.new_file(sink, schema, options=_IPC_OPTIONS[compress]) as writer:
-        writer.write_table(rows.select(_ROW_COLUMNS).cast(schema))
+        writer.write_table(rows.select(ROW_COLUMNS).cast(schema))
     return sink.getvalue()
 
 
@@ -124,23 +124,15 @@ def decode_landing(data: bytes) -> pa.Table:
     return with_labels(*decode_landing_parts(data))
 
 
-def write_landing(
-    store: ObjectStore, tenant: str, table: pa.Table, metadata: dict[str, str] | None = None
-) -> str:
+def write_landing(store: ObjectStore, tenant: str, table: pa.Table) -> str:
     """Durably write one landing object and return its key."""
-    return write_landing_parts(store, tenant, *split_entries(table), metadata=metadata)
+    return write_landing_parts(store, tenant, *split_entries(table))
 
 
-def write_landing_parts(
-    store: ObjectStore,
-    tenant: str,
-    rows: pa.Table,
-    streams: pa.Table,
-    metadata: dict[str, str] | None = None,
-) -> str:
+def write_landing_parts(store: ObjectStore, tenant: str, rows: pa.Table, streams: pa.Table) -> str:
     """`write_landing` of entries already split (see `encode_landing_parts`)."""
     key = layout.landing_key(tenant)
-    store.put(key, encode_landing_parts(rows, streams, compress=store.is_s3, metadata=metadata))
+    store.put(key, encode_landing_parts(rows, streams, compress=store.is_s3))
     return key
 
 

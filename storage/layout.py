@@ -30,7 +30,7 @@ HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 BUCKET_PREFIX = "__bucket_"
 """Values of a label with too many distinct values share `<label>=__bucket_NN` folders."""
 
-_NS_PER_DAY = 86_400 * 1_000_000_000
+NS_PER_DAY = 86_400 * 1_000_000_000
 _HIVE_ESCAPE = set("\"#%'*/:=?\\{[]^") | {chr(c) for c in range(0x20)} | {"\x7f"}
 _VERSION_RE = re.compile(r"v(\d{20})\.parquet$")
 
@@ -65,18 +65,18 @@ def day_of(ts_ns: int) -> str:
     >>> day_of(0)
     '1970-01-01'
     """
-    return (dt.date(1970, 1, 1) + dt.timedelta(days=ts_ns // _NS_PER_DAY)).isoformat()
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=ts_ns // NS_PER_DAY)).isoformat()
 
 
 def day_numbers(ts: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Days since the epoch (floored, UTC) of nanosecond timestamps, vectorised."""
-    floor_shift = pc.if_else(pc.less(ts, 0), _NS_PER_DAY - 1, 0)
-    return pc.divide(pc.subtract(ts, floor_shift), pa.scalar(_NS_PER_DAY, pa.int64()))
+    floor_shift = pc.if_else(pc.less(ts, 0), NS_PER_DAY - 1, 0)
+    return pc.divide(pc.subtract(ts, floor_shift), pa.scalar(NS_PER_DAY, pa.int64()))
 
 
 def day_of_number(number: int) -> str:
     """The date of a day number from `day_numbers`."""
-    return day_of(number * _NS_PER_DAY)
+    return day_of(number * NS_PER_DAY)
 
 
 def day_number(day: str) -> int:
@@ -86,8 +86,8 @@ def day_number(day: str) -> int:
 
 def day_bounds(day: str) -> tuple[int, int]:
     """The half-open `[start, end)` nanosecond range of a UTC date."""
-    start = day_number(day) * _NS_PER_DAY
-    return start, start + _NS_PER_DAY
+    start = day_number(day) * NS_PER_DAY
+    return start, start + NS_PER_DAY
 
 
 def tenant_dir(tenant: str) -> str:

@@ -70,11 +70,6 @@ class RetentionPolicy:
                 best[i] = rule
         return [self.period_ns if r is None else r.period_ns for r in best]
 
-    @property
-    def enabled(self) -> bool:
-        """Whether any stream can expire at all."""
-        return self.period_ns > 0 or any(r.period_ns > 0 for r in self.rules)
-
 
 @dataclass
 class RetentionResult:

@@ -104,11 +104,6 @@ def _guard(request: Request) -> tuple[str, OpsSettings] | Response:
     return tenant, ops
 
 
-def max_interval_ns(ops: OpsSettings) -> int:
-    """`compactor.delete_max_interval` (Loki's default: 24h)."""
-    return ops.compactor.delete_max_interval
-
-
 def shard_interval_ns(params: dict[str, str], start_ms: int, end_ms: int, limit_ns: int) -> int:
     """The interval a request with line filters is sharded by, checked as Loki's
     `DeleteRequestHandler.interval` checks it (`limit_ns` 0: no upper bound)."""
@@ -161,7 +156,9 @@ async def add_delete_request(request: Request) -> Response:
         if start_ms >= end_ms:
             raise BadRequest("start time can't be greater than or equal to end time")
         if filters:  # Loki shards only requests with line filters
-            interval_ns = shard_interval_ns(params, start_ms, end_ms, max_interval_ns(ops))
+            interval_ns = shard_interval_ns(
+                params, start_ms, end_ms, ops.compactor.delete_max_interval
+            )
     except BadRequest as exc:
         return error_response(400, str(exc))
     stored = delete_requests.add_request(
