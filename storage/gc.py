@@ -17,27 +17,13 @@ would restart the day's version numbers under a writer that pinned it.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from storage import layout, manifest
 from storage.objectstore import ObjectStore
 
 DEFAULT_GRACE_NS = 2 * 3600 * 1_000_000_000
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """A listed object with its last-modified time (Unix ns)."""
-
-    key: str
-    size: int
-    mtime_ns: int
 
 
 @dataclass
@@ -53,46 +39,9 @@ class GcResult:
     seconds: float = 0.0
 
 
-def list_with_mtime(store: ObjectStore, prefix: str) -> list[StoredObject]:
-    """Objects below `prefix` with modification times (local stat, S3 LastModified)."""
-    if not store.is_s3:
-        out = []
-        skip = len(store.root) + 1
-        for dirpath, _dirs, files in os.walk(store.path(prefix)):
-            for name in files:
-                if name.startswith(".tmp-"):
-                    continue
-                full = os.path.join(dirpath, name)
-                try:
-                    st = os.stat(full)
-                except FileNotFoundError:
-                    continue
-                out.append(StoredObject(full[skip:], st.st_size, st.st_mtime_ns))
-        return sorted(out, key=lambda o: o.key)
-    try:
-        found = store.fs.find(store.path(prefix), detail=True)
-    except FileNotFoundError:
-        return []
-    skip = len(store.root) + 1
-    return sorted(
-        (
-            StoredObject(p[skip:], int(info.get("size") or 0), _s3_mtime_ns(info))
-            for p, info in found.items()
-        ),
-        key=lambda o: o.key,
-    )
-
-
-def _s3_mtime_ns(info: dict) -> int:
-    modified = info.get("LastModified")
-    return int(modified.timestamp() * 1e9) if modified is not None else time.time_ns()
-
-
 def commit_timestamp(store: ObjectStore, tenant: str, day: str, version: int) -> int:
     """When a manifest version was published (its commit record), read from the footer."""
-    data = store.get(layout.manifest_key(tenant, day, version))
-    meta = pq.read_metadata(pa.BufferReader(data)).metadata or {}
-    return int(json.loads(meta.get(b"loglake.commit", b"{}")).get("timestamp_ns", 0))
+    return int(manifest.load_commit(store, tenant, day, version).get("timestamp_ns", 0))
 
 
 def collect_garbage(
@@ -125,7 +74,7 @@ def collect_garbage(
             if doomed and not dry_run:
                 store.delete(layout.manifest_key(tenant, day, v) for v in doomed)
     doomed_chunks = []
-    for obj in list_with_mtime(store, layout.CHUNKS):
+    for obj in store.list(layout.CHUNKS):
         if obj.key in live:
             result.chunks_live += 1
         elif obj.mtime_ns >= cutoff:

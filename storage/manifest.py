@@ -127,6 +127,13 @@ def load(store: ObjectStore, tenant: str, day: str, version: int) -> Manifest:
     return Manifest(tenant, day, version, table.replace_schema_metadata(None), commit)
 
 
+def load_commit(store: ObjectStore, tenant: str, day: str, version: int) -> dict:
+    """The commit record of one published version, read from its footer alone."""
+    data = store.get(layout.manifest_key(tenant, day, version))
+    meta = pq.read_metadata(pa.BufferReader(data)).metadata or {}
+    return json.loads(meta.get(_COMMIT_KEY, b"{}"))
+
+
 def load_latest(store: ObjectStore, tenant: str, day: str) -> Manifest:
     """Pin the newest published version (version 0 when none)."""
     found = versions(store, tenant, day)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ import pyarrow.fs as pafs
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """A listed object: its key (relative to the root) and size in bytes."""
+    """A listed object: its key (relative to the root), size in bytes and last-modified time
+    (Unix ns: the local file's mtime, S3's LastModified)."""
 
     key: str
     size: int
+    mtime_ns: int = 0
 
 
 class ObjectStore:
@@ -178,7 +181,10 @@ class ObjectStore:
                 return []
             skip = len(self.root) + 1
             return sorted(
-                (ObjectInfo(p[skip:], int(info.get("size") or 0)) for p, info in found.items()),
+                (
+                    ObjectInfo(p[skip:], int(info.get("size") or 0), _s3_mtime_ns(info))
+                    for p, info in found.items()
+                ),
                 key=lambda o: o.key,
             )
         out = []
@@ -189,7 +195,8 @@ class ObjectStore:
                     continue
                 full = os.path.join(dirpath, name)
                 with contextlib.suppress(FileNotFoundError):
-                    out.append(ObjectInfo(full[skip:], os.stat(full).st_size))
+                    st = os.stat(full)
+                    out.append(ObjectInfo(full[skip:], st.st_size, st.st_mtime_ns))
         out.sort(key=lambda o: o.key)
         return out
 
@@ -253,3 +260,9 @@ def _s3_filesystem(
         kwargs["key"] = access_key_id
         kwargs["secret"] = secret_access_key
     return s3fs.S3FileSystem(**kwargs)
+
+
+def _s3_mtime_ns(info: dict) -> int:
+    """An S3 listing entry's LastModified in Unix ns (now when the server gave none)."""
+    modified = info.get("LastModified")
+    return int(modified.timestamp() * 1e9) if modified is not None else time.time_ns()
