@@ -39,10 +39,10 @@ from buenavista.core import Connection, QueryResult, Session
 from loglake.export import persist_logs
 from loglake.ingest.labels import validate_tenant_id
 from loglake.lake import Lake
-from loglake.models import model_files, register_model_views
+from loglake.models import model_files
 from loglake.models.build import built_models
-from storage import duck, layout
-from storage.snapshot import take_snapshot
+from loglake.query.sqlapi import locked_connection
+from storage import layout
 
 _ALLOWED = (exp.Query, exp.Describe, exp.Show, exp.Transaction, exp.Commit, exp.Rollback)
 
@@ -103,19 +103,10 @@ def lake_state(lake: Lake, tenant: str) -> tuple[tuple[str, ...], ...]:
 
 
 def tenant_database(lake: Lake, tenant: str) -> duckdb.DuckDBPyConnection:
-    """The tenant's `logs` and models in an in-memory DuckDB, then locked down."""
+    """The tenant's `logs` (persisted, see `persist_logs`) and models in an in-memory
+    DuckDB, locked down as the SQL endpoint's connections are."""
     validate_tenant_id(tenant)
-    con = duck.connect(lake.store)
-    snapshot = take_snapshot(lake.store, tenant)
-    persist_logs(con, lake.store, snapshot)
-    models = register_model_views(con, lake.store, tenant)
-    paths = [lake.store.duckdb_path(k) for k in snapshot.chunk_keys()]
-    paths += [path for files in models.values() for path in files]
-    allowed = exp.Array(expressions=[exp.Literal.string(p) for p in paths])
-    con.execute(f"SET allowed_paths = {allowed.sql(dialect='duckdb')}")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
+    return locked_connection(lake, tenant, register=persist_logs, memory_limit=None)
 
 
 @dataclass(eq=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -23,7 +24,8 @@ from loglake.lake import Lake
 from loglake.models import register_model_views
 from loglake.query.errors import DEADLINE_EXCEEDED, QueryError
 from storage import duck
-from storage.snapshot import take_snapshot
+from storage.objectstore import ObjectStore
+from storage.snapshot import Snapshot, take_snapshot
 
 MAX_ROWS = 100_000
 MEMORY_LIMIT = "2GB"
@@ -37,22 +39,29 @@ class SqlResult:
     truncated: bool
 
 
-def locked_connection(lake: Lake, tenant: str) -> duckdb.DuckDBPyConnection:
-    """A connection whose only data is the tenant's `logs` and built SQL models,
-    configuration locked."""
+def locked_connection(
+    lake: Lake,
+    tenant: str,
+    register: Callable[[duckdb.DuckDBPyConnection, ObjectStore, Snapshot], None] = (
+        duck.register_logs
+    ),
+    memory_limit: str | None = MEMORY_LIMIT,
+) -> duckdb.DuckDBPyConnection:
+    """A connection whose only data is the tenant's `logs` (made by `register`) and built
+    SQL models, configuration locked: no file outside those, no network, no extensions."""
     snapshot = take_snapshot(lake.store, tenant)
     con = duck.connect(lake.store)
     try:
-        duck.register_logs(con, lake.store, snapshot)
+        register(con, lake.store, snapshot)
         views = register_model_views(con, lake.store, tenant)
         files = [lake.store.duckdb_path(k) for k in snapshot.chunk_keys()]
         files += [path for paths in views.values() for path in paths]
-        settings = [
-            ("allowed_paths", exp.Array(expressions=[exp.Literal.string(f) for f in files])),
-            ("memory_limit", exp.Literal.string(MEMORY_LIMIT)),
-            ("enable_external_access", exp.false()),
-            ("lock_configuration", exp.true()),
+        settings: list[tuple[str, exp.Expression]] = [
+            ("allowed_paths", exp.Array(expressions=[exp.Literal.string(f) for f in files]))
         ]
+        if memory_limit is not None:
+            settings.append(("memory_limit", exp.Literal.string(memory_limit)))
+        settings += [("enable_external_access", exp.false()), ("lock_configuration", exp.true())]
         for name, value in settings:
             statement = exp.Set(
                 expressions=[
