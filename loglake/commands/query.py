@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loglake.ingest.labels import labels_text
+
 OUTPUTS = ("default", "raw", "jsonl")
 AddrOpt = Annotated[
     str | None, typer.Option("--addr", help="Server address; without it the lake is read directly.")
@@ -85,12 +87,6 @@ def _run(path: str, form: dict[str, Any], addr, org_id, lake, config) -> Any:
         raise typer.Exit(1) from exc
 
 
-def _labels_text(labels: dict[str, str]) -> str:
-    return (
-        "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in labels.items()) + "}"
-    )
-
-
 def _rfc3339(ns: int) -> str:
     moment = datetime.fromtimestamp(ns // 10**9, tz=UTC)
     frac = f"{ns % 10**9:09d}".rstrip("0")
@@ -115,7 +111,7 @@ def print_result(data: dict[str, Any], output: str, forward: bool = False) -> No
                 record = {"labels": labels, "line": line, "timestamp": _rfc3339(ts)}
                 sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
-                sys.stdout.write(f"{_rfc3339(ts)} {_labels_text(labels)} {line}\n")
+                sys.stdout.write(f"{_rfc3339(ts)} {labels_text(labels)} {line}\n")
         return
     if kind == "scalar":
         sys.stdout.write(f"{data['result'][1]}\n")
@@ -127,7 +123,7 @@ def print_result(data: dict[str, Any], output: str, forward: bool = False) -> No
         points = series.get("values") or [series["value"]]
         for t, v in points:
             table.add_row(
-                _rfc3339(int(round(float(t) * 1000)) * 10**6), _labels_text(series["metric"]), v
+                _rfc3339(int(round(float(t) * 1000)) * 10**6), labels_text(series["metric"]), v
             )
     out.print(table)
 
@@ -216,7 +212,7 @@ def register(app: typer.Typer) -> None:
         """Streams matching a selector, as `logcli series`."""
         form = {"match[]": selector, "start": from_, "end": to, "since": since}
         for labels in _run("series", form, addr, org_id, lake, config)["data"]:
-            sys.stdout.write(_labels_text(labels) + "\n")
+            sys.stdout.write(labels_text(labels) + "\n")
 
     @app.command("translate")
     def translate_cmd(

@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import logql2sql
-from loglake.query import params
+from loglake.query import limits, params
 from loglake.query.errors import QueryError
 from loglake.query.executor import Executor
 from loglake.query.params import Form
@@ -133,13 +132,7 @@ def human_bytes(size: int) -> str:
     >>> human_bytes(5), human_bytes(5120), human_bytes(13_000_000)
     ('5B', '5.1kB', '13MB')
     """
-    if size < 10:
-        return f"{size}B"
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
-    exponent = min(int(math.floor(math.log(size) / math.log(1000))), len(units) - 1)
-    value = math.floor(size / 1000**exponent * 10 + 0.5) / 10
-    text = f"{value:.1f}" if value < 10 else f"{value:.0f}"
-    return text + units[exponent]
+    return limits.human_bytes(size).replace(" ", "")
 
 
 def sanitize_key(key: str) -> str:

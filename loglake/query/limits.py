@@ -156,6 +156,6 @@ def human_bytes(n: int) -> str:
     if n < 10:
         return f"{n} B"
     sizes = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
-    e = math.floor(math.log(n) / math.log(1000))
+    e = min(math.floor(math.log(n) / math.log(1000)), len(sizes) - 1)
     value = math.floor(n / 1000**e * 10 + 0.5) / 10
     return f"{value:.1f} {sizes[e]}" if value < 10 else f"{value:.0f} {sizes[e]}"
