@@ -8,6 +8,12 @@ keep working.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+import duckdb
+
 DEADLINE_EXCEEDED = (
     "request timed out, decrease the duration of the request or add more label matchers "
     "(prefer exact match over regex match) to reduce the amount of data processed"
@@ -29,3 +35,35 @@ class QueryError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+@contextlib.contextmanager
+def deadline(
+    con: duckdb.DuckDBPyConnection,
+    timeout_ns: int,
+    engine_error: Callable[[duckdb.Error], QueryError] = lambda exc: QueryError(str(exc)),
+) -> Iterator[None]:
+    """Run the block under `query_timeout`: DuckDB is interrupted when it passes, and the
+    block fails with Loki's 504; other engine errors become `engine_error(exc)`."""
+    timed_out = threading.Event()
+
+    def interrupt() -> None:
+        timed_out.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout_ns / 1e9, interrupt)
+    timer.daemon = True
+    if timeout_ns > 0:
+        timer.start()
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise QueryError(DEADLINE_EXCEEDED, 504) from None
+    except duckdb.Error as exc:
+        if timed_out.is_set():
+            raise QueryError(DEADLINE_EXCEEDED, 504) from None
+        raise engine_error(exc) from None
+    finally:
+        timer.cancel()
+    if timed_out.is_set():
+        raise QueryError(DEADLINE_EXCEEDED, 504)

@@ -25,7 +25,7 @@ import pyarrow as pa
 import logql2sql
 from loglake.lake import Lake
 from loglake.query import encode
-from loglake.query.errors import DEADLINE_EXCEEDED, UNSUPPORTED_INSTANT_LOG_QUERY, QueryError
+from loglake.query.errors import UNSUPPORTED_INSTANT_LOG_QUERY, QueryError, deadline
 from loglake.query.limits import QueryLimits
 from loglake.query.source import Plan, bind_logs
 from loglake.query.stats import build_stats
@@ -147,35 +147,17 @@ class Executor:
         self, tenants: Sequence[str], compiled: logql2sql.CompiledQuery, limits: QueryLimits
     ) -> tuple[pa.Table, Plan]:
         con = duck.connect(self.lake.store, threads=self.threads)
-        timed_out = threading.Event()
-
-        def interrupt() -> None:
-            timed_out.set()
-            con.interrupt()
-
-        timer = threading.Timer(limits.query_timeout / 1e9, interrupt)
-        timer.daemon = True
-        if limits.query_timeout > 0:
-            timer.start()
         try:
-            lo, hi = compiled.read_range
-            forward = compiled.kind == "log" and compiled.params.direction == "forward"
-            plan = bind_logs(
-                con, self.lake.store, tenants, compiled.matchers, lo, hi, oldest_first=forward
-            )
-            limits.check_bytes(plan.bytes)
-            table = con.sql(compiled.sql).to_arrow_table()
-        except duckdb.InterruptException:
-            raise QueryError(DEADLINE_EXCEEDED, 504) from None
-        except duckdb.Error as exc:
-            if timed_out.is_set():
-                raise QueryError(DEADLINE_EXCEEDED, 504) from None
-            raise _engine_error(exc) from None
+            with deadline(con, limits.query_timeout, _engine_error):
+                lo, hi = compiled.read_range
+                forward = compiled.kind == "log" and compiled.params.direction == "forward"
+                plan = bind_logs(
+                    con, self.lake.store, tenants, compiled.matchers, lo, hi, oldest_first=forward
+                )
+                limits.check_bytes(plan.bytes)
+                table = con.sql(compiled.sql).to_arrow_table()
         finally:
-            timer.cancel()
             con.close()
-        if timed_out.is_set():
-            raise QueryError(DEADLINE_EXCEEDED, 504)
         return table, plan
 
 

@@ -12,7 +12,6 @@ under the tenant's `query_timeout` (DuckDB interrupted) and a row cap.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from sqlglot import exp
 
 from loglake.lake import Lake
 from loglake.models import register_model_views
-from loglake.query.errors import DEADLINE_EXCEEDED, QueryError
+from loglake.query.errors import QueryError, deadline
 from storage import duck
 from storage.objectstore import ObjectStore
 from storage.snapshot import Snapshot, take_snapshot
@@ -82,36 +81,20 @@ def run_sql(lake: Lake, tenant: str, query: str, max_rows: int = MAX_ROWS) -> Sq
         raise QueryError("query is empty")
     timeout = lake.settings.limits_for(tenant).query_timeout
     con = locked_connection(lake, tenant)
-    timed_out = threading.Event()
-
-    def interrupt() -> None:
-        timed_out.set()
-        con.interrupt()
-
-    timer = threading.Timer(timeout / 1e9, interrupt)
-    timer.daemon = True
-    if timeout > 0:
-        timer.start()
     try:
-        relation = con.sql(query)
-        if relation is None:
-            return SqlResult(pa.table({}), False)
-        reader = relation.to_arrow_reader(batch_size=min(max_rows + 1, 65536))
-        batches, rows = [], 0
-        for batch in reader:
-            batches.append(batch)
-            rows += batch.num_rows
-            if rows > max_rows:
-                break
-        table = pa.Table.from_batches(batches, schema=reader.schema)
-    except duckdb.InterruptException:
-        raise QueryError(DEADLINE_EXCEEDED, 504) from None
-    except duckdb.Error as exc:
-        if timed_out.is_set():
-            raise QueryError(DEADLINE_EXCEEDED, 504) from None
-        raise QueryError(str(exc)) from None
+        with deadline(con, timeout):
+            relation = con.sql(query)
+            if relation is None:
+                return SqlResult(pa.table({}), False)
+            reader = relation.to_arrow_reader(batch_size=min(max_rows + 1, 65536))
+            batches, rows = [], 0
+            for batch in reader:
+                batches.append(batch)
+                rows += batch.num_rows
+                if rows > max_rows:
+                    break
+            table = pa.Table.from_batches(batches, schema=reader.schema)
     finally:
-        timer.cancel()
         con.close()
     return SqlResult(table.slice(0, max_rows), table.num_rows > max_rows)
 
