@@ -52,6 +52,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
@@ -68,6 +69,7 @@ _RFC3339 = re.compile(
     r"(?:[Zz]|([+-])(\d{2}):(\d{2}))"
 )
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MIN_NS, _MAX_NS = -(2**63), 2**63 - 1
 
 
 class HubbleDecodeError(ValueError):
@@ -191,6 +193,8 @@ def decode_hubble_event(
             ts_ns = parse_rfc3339_ns(stamp)
         except ValueError as err:
             raise HubbleDecodeError(f"{kind}: {err}") from None
+        if not _MIN_NS <= ts_ns <= _MAX_NS:  # an entry's timestamp is an int64
+            raise HubbleDecodeError(f"{kind}: timestamp {stamp!r} out of range")
     if line is None:
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
     return HubbleEntry(labels, ts_ns, line, kind)
@@ -350,11 +354,15 @@ _MIN_SPLIT = 8
 @dataclass(slots=True)
 class HubbleBatch:
     """Decoded values: per value an index into `label_sets` (-1 for an error), its timestamp
-    and its line (the value minus its line terminator, as bytes); `errors` by value index."""
+    and its line (the value minus its line terminator, as bytes); `errors` by value index.
+    The indexes and timestamps are numpy arrays, so that a consumer builds its Arrow
+    columns from them without a Python object per value."""
 
     label_sets: list[dict[str, str]]
-    label_index: list[int]
-    ts_ns: list[int]
+    label_index: np.ndarray
+    """int32, one per value."""
+    ts_ns: np.ndarray
+    """int64 Unix nanoseconds, one per value (0 for an error)."""
     lines: list[bytes]
     errors: dict[int, HubbleDecodeError]
 
@@ -365,8 +373,8 @@ class _Collector:
     def __init__(self, count: int) -> None:
         self.label_sets: list[dict[str, str]] = []
         self.ids: dict[tuple[tuple[str, str], ...], int] = {}
-        self.label_index = [-1] * count
-        self.ts_ns = [0] * count
+        self.label_index = np.full(count, -1, np.int32)
+        self.ts_ns = np.zeros(count, np.int64)
         self.errors: dict[int, HubbleDecodeError] = {}
 
     def label_id(self, labels: dict[str, str]) -> int:
@@ -390,7 +398,7 @@ def decode_hubble_values(
     ...     b'{"flow":{"time":"1970-01-01T00:00:01Z","verdict":"DROPPED"},"node_name":"n1"}',
     ...     b'{"flow": ',
     ... ])
-    >>> batch.label_sets, batch.label_index, batch.ts_ns[0]
+    >>> batch.label_sets, batch.label_index.tolist(), int(batch.ts_ns[0])
     ([{'job': 'hubble', 'node': 'n1', 'verdict': 'DROPPED'}], [0, -1], 1000000000)
     >>> batch.errors[1]
     HubbleDecodeError('invalid JSON: Expecting value at column 10')
@@ -566,16 +574,15 @@ def _fast_rows(
             if value:
                 labels[name] = value
         combo_ids.append(out.label_id(labels))
-    label_index, ts_ns = out.label_index, out.ts_ns
-    for i, combo, ts, ok in zip(
-        indices,
-        combos.indices.to_pylist(),
-        nanos.to_pylist(),
-        settled.to_pylist(),
-        strict=True,
-    ):
-        if not ok:
-            _decode_one(out, values, i, default_ts_ns)
-            continue
-        label_index[i] = combo_ids[combo]
-        ts_ns[i] = ts if ts is not None else default_ts_ns(i)
+    # Settled rows are stored with array operations; only the others cost Python per row.
+    rows = np.asarray(indices, np.int64)
+    ok = settled.to_numpy(zero_copy_only=False)
+    taken = rows[ok]
+    out.label_index[taken] = np.asarray(combo_ids, np.int32)[combos.indices.to_numpy()[ok]]
+    out.ts_ns[taken] = pc.fill_null(nanos, 0).to_numpy()[ok]
+    if default_ts_ns is not None:
+        unstamped = ok & ~has_stamp.to_numpy(zero_copy_only=False)
+        for i in rows[unstamped].tolist():
+            out.ts_ns[i] = default_ts_ns(i)
+    for i in rows[~ok].tolist():
+        _decode_one(out, values, i, default_ts_ns)

@@ -1,7 +1,7 @@
-"""One partition batch of records → the entry table to land, and its bad records.
+"""One partition batch of records → the entries to land (rows, streams), and its bad records.
 
 Main interface: `build_batch(records, ...)` → `Batch`. Records are decoded
-(`records.decode_records`) and checked with Loki's distributor rules for the tenant
+(`records.decode_batch`) and checked with Loki's distributor rules for the tenant
 (`loglake.ingest.push.build_entries`: label names and limits, line size, sample age, UTF-8,
 structured metadata). A record is all or nothing: when any of its entries is rejected the
 whole record is bad, so a dead-lettered record can be replayed without duplicating part of
@@ -32,11 +32,12 @@ from loglake.ingest.push import build_entries
 from loglake.kafka.records import (
     Record,
     RecordError,
+    decode_batch,
     decode_record,
-    decode_records,
     record_ts_ns,
 )
-from storage.schema import ENTRY_SCHEMA, LABELS_TYPE
+from storage.landing import ROW_SCHEMA, split_entries
+from storage.schema import ENTRY_SCHEMA, LABELS_TYPE, STREAMS_SCHEMA, streams_of, with_labels
 
 MAX_ERROR_DETAILS = 1024
 """Bytes of `__error_details__` kept: enough to act on, small against metadata limits."""
@@ -44,10 +45,23 @@ MAX_ERROR_DETAILS = 1024
 
 @dataclass
 class Batch:
-    """What a partition batch lands and what it could not."""
+    """What a partition batch lands and what it could not.
 
-    table: pa.Table
+    The entries come as a landing object holds them (`storage.landing.encode_landing_parts`):
+    `rows` without labels and `streams` with each stream's labels once, so that nothing
+    builds a labels map per row only for landing to split it again.
+    """
+
+    rows: pa.Table
+    """The entries to land, `storage.landing.ROW_SCHEMA`."""
+    streams: pa.Table
+    """(fingerprint, labels) of every stream of `rows`, once each: `STREAMS_SCHEMA`."""
     bad: list[RecordError] = field(default_factory=list)
+
+    @property
+    def table(self) -> pa.Table:
+        """The entries with their labels on every row (`ENTRY_SCHEMA`)."""
+        return with_labels(self.rows, self.streams)
 
 
 def build_batch(
@@ -65,12 +79,12 @@ def build_batch(
     """Decode and validate a batch; see the module docstring. `same_labels`: `label_fn`
     gives every record the same labels."""
     options = {"use_incoming_timestamp": use_incoming_timestamp, "now_ns": now_ns}
-    streams, bad = decode_records(records, fmt, label_fn, same_labels=same_labels, **options)
-    tables: list[pa.Table] = []
-    if streams:
-        result = build_entries(streams, limits, tenant, now_ns)
+    decoded, bad = decode_batch(records, fmt, label_fn, same_labels=same_labels, **options)
+    parts: list[tuple[pa.Table, pa.Table]] = []
+    if decoded.labels:
+        result = build_entries(decoded, limits, tenant, now_ns)
         if result.error is None:
-            tables.append(result.table)
+            parts.append((result.rows, result.stream_labels))
         else:
             failed = {id(e.record) for e in bad}
             for record in records:
@@ -79,14 +93,19 @@ def build_batch(
                 own = decode_record(record, fmt, label_fn(record), **options)
                 checked = build_entries(own, limits, tenant, now_ns)
                 if checked.error is None:
-                    tables.append(checked.table)
+                    parts.append((checked.rows, checked.stream_labels))
                     continue
                 reason = next(iter(checked.discarded), "invalid_labels")
                 bad.append(RecordError(record, reason, checked.error.message))
     if bad and on_error == "label":
-        tables.append(error_entries(bad, label_fn, limits, now_ns))
-    table = pa.concat_tables(tables) if tables else ENTRY_SCHEMA.empty_table()
-    return Batch(table, bad)
+        parts.append(split_entries(error_entries(bad, label_fn, limits, now_ns)))
+    if not parts:
+        return Batch(ROW_SCHEMA.empty_table(), STREAMS_SCHEMA.empty_table(), bad)
+    if len(parts) == 1:
+        return Batch(*parts[0], bad)
+    rows = pa.concat_tables([rows for rows, _ in parts])
+    streams = streams_of(pa.concat_tables([streams for _, streams in parts]))
+    return Batch(rows, streams, bad)
 
 
 def error_entries(

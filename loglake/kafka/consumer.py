@@ -48,10 +48,9 @@ from confluent_kafka import (
 from loglake.kafka.batch import build_batch
 from loglake.kafka.config import KafkaIngestConfig
 from loglake.kafka.metrics import KafkaStats
-from loglake.kafka.offsets import encode_offsets, lake_offsets, landing_name, partition_key
+from loglake.kafka.offsets import lake_offsets, landing_name, partition_key, write_batch_once
 from loglake.kafka.records import MessageRecords, Record, RecordError, record_labels
 from loglake.lake import Lake
-from storage.landing import write_landing_once
 
 _POLL_TIMEOUT_S = 0.2
 _LAG_REFRESH_S = 1.0
@@ -377,26 +376,26 @@ class KafkaIngester:
             action = "stored" if config.on_error == "label" else "dead_lettered"
             self.stats.bad[(topic, number, bad.reason, action)] += 1
         report.bad_records += len(batch.bad)
-        if batch.table.num_rows == 0:
+        if batch.rows.num_rows == 0:
             # Only dead-lettered records: nothing to land; the next landed batch of this
             # partition covers their offsets too (dead-lettering is at-least-once).
             self._carry[partition] = first
             self._after_landing(partition, next_offset)
             return
-        metadata = encode_offsets({partition_key(config.group_id, topic, number): next_offset})
         if self._consumer is None or partition not in self._assigned:
             return
-        key = write_landing_once(
+        key = write_batch_once(
             self.lake.store,
             config.tenant,
             landing_name(config.group_id, topic, number, first),
-            batch.table,
-            metadata,
+            batch.rows,
+            batch.streams,
+            {partition_key(config.group_id, topic, number): next_offset},
         )
         if key is None:
             self._lost_race(partition)
             return
-        lines = batch.table.num_rows
+        lines = batch.rows.num_rows
         report.lines += lines
         report.landing_objects += 1
         self.stats.lines[partition] += lines

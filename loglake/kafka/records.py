@@ -1,9 +1,10 @@
-"""Kafka records → `DecodedStream`s, per format; `RecordError` for a record that is bad.
+"""Kafka records → decoded entries, per format; `RecordError` for a record that is bad.
 
-Main interface: `decode_records(records, fmt, label_fn, ...)` decodes the records of one
-partition batch into streams for `loglake.ingest.push.build_entries` (which applies
-Loki's label and line checks), and reports each undecodable record as a `RecordError`
-instead of raising, so one bad record never blocks its partition.
+Main interface: `decode_batch(records, fmt, label_fn, ...)` decodes the records of one
+partition batch into a `DecodedBatch` for `loglake.ingest.push.build_entries` (which
+applies Loki's label and line checks; `decode_records` gives the same as streams), and
+reports each undecodable record as a `RecordError` instead of raising, so one bad record
+never blocks its partition.
 
 Formats (see `KafkaIngestConfig`):
 
@@ -22,17 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import NamedTuple, overload
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from confluent_kafka import Message
 
 from loglake.hubble.flows import decode_hubble_line, decode_hubble_values
 from loglake.ingest.errors import PushError
 from loglake.ingest.labels import LabelParseError, labels_text, parse_labels
-from loglake.ingest.push import DecodedStream, decode_push
+from loglake.ingest.push import DecodedBatch, DecodedStream, decode_push
 from loglake.kafka.otlp import decode_otlp_json
 
 
@@ -258,20 +258,41 @@ def decode_records(
     now_ns: int,
     same_labels: bool = False,
 ) -> tuple[list[DecodedStream], list[RecordError]]:
-    """Decode a batch of records: (streams of the good ones, the bad ones).
+    """`decode_batch` with the good records as one `DecodedStream` per stream."""
+    batch, errors = decode_batch(
+        records,
+        fmt,
+        label_fn,
+        use_incoming_timestamp=use_incoming_timestamp,
+        now_ns=now_ns,
+        same_labels=same_labels,
+    )
+    return batch.streams(), errors
+
+
+def decode_batch(
+    records: Sequence[Record],
+    fmt: str,
+    label_fn: Callable[[Record], Mapping[str, str]],
+    *,
+    use_incoming_timestamp: bool,
+    now_ns: int,
+    same_labels: bool = False,
+) -> tuple[DecodedBatch, list[RecordError]]:
+    """Decode a batch of records: (the entries of the good ones, the bad ones).
 
     `label_fn(record)` gives a record's configured + `__meta_kafka_*` labels; with
-    `same_labels` it gives every record the same ones, and a `raw` batch is then one
-    stream built without per-record Python beyond reading the values.
+    `same_labels` it gives every record the same ones, and `raw` and `hubble` batches are
+    then built as Arrow columns without a Python object per record beyond its value.
     """
     if fmt == "raw" and same_labels and records:
         labels = labels_text(label_fn(records[0]))
-        lines = record_values(records)
+        lines = pa.array(record_values(records), pa.binary())
         if use_incoming_timestamp:
-            ts = record_timestamps_ns(records, now_ns)
+            ts = pa.array(record_timestamps_ns(records, now_ns), pa.int64())
         else:
-            ts = [now_ns] * len(records)
-        return [DecodedStream(labels, ts, lines, None)], []
+            ts = pa.repeat(pa.scalar(now_ns, pa.int64()), len(records))
+        return DecodedBatch([labels], [0, len(records)], ts, lines), []
     if fmt == "hubble" and same_labels and records:
         return _decode_hubble_batch(records, label_fn(records[0]), now_ns)
     out = _Streams()
@@ -282,43 +303,47 @@ def decode_records(
         except ValueError as err:  # HubbleDecodeError, OtlpDecodeError, UnicodeDecodeError
             reason = "invalid_json" if "JSON" in str(err) else "invalid_record"
             errors.append(RecordError(record, reason, f"{fmt}: {err}"))
-    return list(out.by_text.values()), errors
+    return DecodedBatch.from_streams(list(out.by_text.values())), errors
 
 
 def _decode_hubble_batch(
     records: Sequence[Record], base_labels: Mapping[str, str], now_ns: int
-) -> tuple[list[DecodedStream], list[RecordError]]:
-    """`decode_records` of `hubble` records sharing `base_labels`, decoded at once: the same
-    streams (first seen first, rows in record order) and errors as record by record."""
+) -> tuple[DecodedBatch, list[RecordError]]:
+    """`decode_batch` of `hubble` records sharing `base_labels`, decoded at once: the same
+    streams (first seen first, rows in record order) and errors as record by record.
+
+    Rows are grouped by stream with array operations; the lines are known to be UTF-8
+    (`decode_hubble_values` rejects the others), so they become a string column as they are.
+    """
     batch = decode_hubble_values(
         record_values(records), default_ts_ns=lambda i: record_ts_ns(records[i], now_ns)
     )
-    codes = pa.array(batch.label_index, pa.int32())
-    order = pc.sort_indices(codes).to_pylist()  # stable: record order within a label set
-    tallies = sorted((t["values"], t["counts"]) for t in pc.value_counts(codes).to_pylist())
-    rows_by_text: dict[str, list[int]] = {}
-    start = 0
-    for code, count in tallies:
-        rows, start = order[start : start + count], start + count
-        if code < 0:
-            continue
-        text = labels_text({**base_labels, **batch.label_sets[code]})
-        if text in rows_by_text:  # two label sets the configured labels make one
-            rows = sorted(rows_by_text[text] + rows)
-        rows_by_text[text] = rows
-    streams = [
-        DecodedStream(text, _gather(batch.ts_ns, rows), _gather(batch.lines, rows), None)
-        for text, rows in sorted(rows_by_text.items(), key=lambda item: item[1][0])
-    ]
     errors = []
     for i, err in sorted(batch.errors.items()):
         reason = "invalid_json" if "JSON" in str(err) else "invalid_record"
         errors.append(RecordError(records[i], reason, f"hubble: {err}"))
-    return streams, errors
-
-
-def _gather(items: list, rows: list[int]) -> list:
-    """`[items[i] for i in rows]`, in C."""
-    if len(rows) == 1:
-        return [items[rows[0]]]
-    return list(itemgetter(*rows)(items))
+    codes = batch.label_index
+    rows = np.flatnonzero(codes >= 0)
+    if not len(rows):
+        return DecodedBatch.from_streams([]), errors
+    # Label sets the configured labels make equal share one stream; streams are numbered
+    # by their first row.
+    texts = [labels_text({**base_labels, **labels}) for labels in batch.label_sets]
+    used, first = np.unique(codes[rows], return_index=True)
+    first_row: dict[str, int] = {}
+    for code, row in zip(used.tolist(), rows[first].tolist(), strict=True):
+        text = texts[code]
+        first_row[text] = min(row, first_row.get(text, row))
+    order = sorted(first_row, key=first_row.__getitem__)
+    number = {text: n for n, text in enumerate(order)}
+    stream_of_code = np.asarray([number.get(text, -1) for text in texts], np.int64)
+    row_stream = stream_of_code[codes[rows]]
+    rows = rows[np.argsort(row_stream, kind="stable")]
+    offsets = np.concatenate(([0], np.cumsum(np.bincount(row_stream, minlength=len(order)))))
+    if len(rows) == len(codes) and len(order) == 1:
+        lines, ts = batch.lines, batch.ts_ns
+    else:  # reordering references costs less than reordering the copied lines
+        lines = [batch.lines[i] for i in rows.tolist()]
+        ts = batch.ts_ns[rows]
+    lines_array = pa.array(lines, pa.binary()).view(pa.string())
+    return DecodedBatch(order, offsets.tolist(), pa.array(ts, pa.int64()), lines_array), errors

@@ -229,3 +229,12 @@ def test_stream_batches_group_by_label_set():
         ("DROPPED", [2_000_000_000]),
     ]
     assert streams[0][2] == [lines[0], lines[2]]
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00Z", "2262-04-11T23:47:16.854775808Z"])
+def test_timestamps_an_entry_cannot_hold_are_rejected_not_landed(stamp):
+    # An entry's timestamp is an int64 of nanoseconds: 1677-09-21 to 2262-04-11.
+    with pytest.raises(HubbleDecodeError, match="out of range"):
+        decode_hubble_line(json.dumps({"flow": {"time": stamp}}))
+    last = decode_hubble_line('{"flow":{"time":"2262-04-11T23:47:16.854775807Z"}}')
+    assert last.ts_ns == 2**63 - 1

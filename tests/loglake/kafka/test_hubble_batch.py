@@ -27,6 +27,7 @@ TRICKY = [
     b'{"flow":{"time":"2021-11-10T10:40:60Z"}}',  # leap second: rejected
     b'{"flow":{"time":"2021-02-29T00:00:00Z"}}',  # no such day
     b'{"flow":{"time":"0001-01-01T00:00:00Z"}}',  # outside Arrow's nanosecond range
+    b'{"flow":{"time":"9999-12-31T23:59:59Z"}}',  # beyond an int64 of nanoseconds
     b'{"flow":{"time":"2021-11-10T10:40:56.\xd9\xa1Z"}}',  # non-ASCII digit
     b'{"flow":{"time":""},"time":"1970-01-01T00:00:01Z"}',  # empty flow.time: envelope's
     b'{"flow":{"time":""},"time":""}',
@@ -102,7 +103,7 @@ def batched(values: list[bytes], default) -> list:
             out.append(("error", str(batch.errors[i])))
         else:
             labels = batch.label_sets[batch.label_index[i]]
-            out.append((list(labels.items()), batch.ts_ns[i], batch.lines[i]))
+            out.append((list(labels.items()), int(batch.ts_ns[i]), batch.lines[i]))
     return out
 
 
