@@ -12,7 +12,10 @@ application-log generator, ~140-byte logfmt lines):
 - flush: landing → chunks in this process; raw MB per CPU-second (process time, which
   counts Arrow's and DuckDB's threads);
 - storage: bytes of chunks + manifest on disk / raw bytes, next to zstd level 19 over the
-  same text (how compressible the lines are at all).
+  same text (how compressible the lines are at all);
+- with `--tradeoffs`: the same landing data flushed again with other chunk settings (zstd
+  level, `line` encoding), each as stored/raw and flush MB per CPU-second relative to the
+  default: what a smaller lake costs in flush speed.
 
 Machines here are noisy, so the figures that matter are the ratios printed at the end.
 """
@@ -20,7 +23,9 @@ Machines here are noisy, so the figures that matter are the ratios printed at th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -39,8 +44,11 @@ from loglake.generate.applogs import AppLogConfig, loki_push_batches  # noqa: E4
 from loglake.ingest.push_proto import encode_push  # noqa: E402
 from loglake.lake import Lake  # noqa: E402
 from loglake.serverprocess import ServerProcess  # noqa: E402
+from storage.chunks import ChunkOptions  # noqa: E402
+from storage.flush import flush  # noqa: E402
+from storage.objectstore import ObjectStore  # noqa: E402
 
-console = Console()
+console = Console(width=120)
 TARGETS = {"push": 50.0, "flush": 200.0, "stored_ratio": 0.1}
 
 
@@ -137,11 +145,72 @@ def push_all(server: ServerProcess, bodies: list[bytes], clients: int) -> tuple[
     return proc_cpu_seconds(server.proc.pid) - cpu0, time.perf_counter() - wall0
 
 
+TRADEOFFS = [
+    ("zstd 1, line DELTA_BYTE_ARRAY", 1, "DELTA_BYTE_ARRAY"),
+    ("zstd 3, line PLAIN", 3, "PLAIN"),
+    ("zstd 6, line PLAIN", 6, "PLAIN"),
+    ("zstd 6, line DELTA_BYTE_ARRAY", 6, "DELTA_BYTE_ARRAY"),
+    ("zstd 9, line PLAIN", 9, "PLAIN"),
+]
+"""Chunk settings compared with the default (`ChunkOptions()`) by `--tradeoffs`."""
+
+
+def flush_copy(landing: Path, workdir: Path, options: ChunkOptions) -> tuple[float, float]:
+    """Flush a copy of a lake's landing folder with `options`; (raw MB per CPU-s, stored/raw)."""
+    lake_dir = workdir / "tradeoff"
+    shutil.rmtree(lake_dir, ignore_errors=True)
+    shutil.copytree(landing, lake_dir / "landing")
+    cpu0 = time.process_time()
+    result = flush(ObjectStore(str(lake_dir)), options)
+    cpu = time.process_time() - cpu0
+    stored = dir_size(lake_dir / "chunks") + dir_size(lake_dir / "manifest")
+    shutil.rmtree(lake_dir)
+    return result.raw_bytes / 1e6 / cpu, stored / result.raw_bytes
+
+
+def tradeoff_table(landing: Path, workdir: Path, base: ChunkOptions) -> Table:
+    """Each setting of `TRADEOFFS` next to the default, flushed from the same landing data
+    (default and alternatives interleaved, best of two rounds, to damp a noisy machine)."""
+    settings = [(f"default: zstd {base.compression_level}, line {base.line_encoding}", base)]
+    settings += [
+        (name, dataclasses.replace(base, compression_level=level, line_encoding=encoding))
+        for name, level, encoding in TRADEOFFS
+    ]
+    best: dict[str, tuple[float, float]] = {}
+    for _round in range(2):
+        for name, options in settings:
+            rate, ratio = flush_copy(landing, workdir, options)
+            best[name] = (max(rate, best.get(name, (0.0, 0.0))[0]), ratio)
+    table = Table(title="chunk settings: size against flush speed (same landing data)")
+    for col in (
+        "setting",
+        "stored / raw",
+        "flush MB per CPU-s",
+        "size vs default",
+        "speed vs default",
+    ):
+        table.add_column(col)
+    base_rate, base_ratio = best[settings[0][0]]
+    for name, _options in settings:
+        rate, ratio = best[name]
+        table.add_row(
+            name,
+            f"{ratio:.4f} (1/{1 / ratio:.2f})",
+            f"{rate:.1f}",
+            f"{ratio / base_ratio:.3f}",
+            f"{rate / base_rate:.3f}",
+        )
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=200.0, help="raw MB of log lines")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--streams", type=int, default=50)
+    parser.add_argument(
+        "--tradeoffs", action="store_true", help="also flush with other zstd levels/encodings"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="loglake-bench-"))
@@ -166,6 +235,9 @@ def main() -> None:
     push_rate = raw / 1e6 / server_cpu
 
     lake = Lake.open(load_settings(lake=str(lake_dir)))
+    landing_copy = workdir / "landing-copy"
+    if args.tradeoffs:
+        shutil.copytree(lake_dir / "landing", landing_copy)
     cpu0 = time.process_time()
     result = lake.flush()
     flush_cpu = time.process_time() - cpu0
@@ -207,6 +279,10 @@ def main() -> None:
         f"flush {result.rows} rows into {result.chunks} chunks in {result.seconds:.1f}s; "
         f"stored {stored / 1e6:.1f} MB"
     )
+    if args.tradeoffs:
+        with console.status("flushing the same landing data with other chunk settings"):
+            console.print(tradeoff_table(landing_copy, workdir, lake.chunk_options))
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

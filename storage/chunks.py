@@ -72,25 +72,42 @@ _DICTIONARY_COLUMNS = [
 
 @dataclass(frozen=True)
 class ChunkOptions:
-    """How chunks are written: partition labels and compression effort.
+    """How chunks are written: partition labels, compression effort, line encoding.
 
     zstd level 1: on log lines it is within 2% of level 3's size at about 1.6× its speed,
-    and levels that gain more (6: 10% smaller) cost 6× the CPU (`bench/ingest.py`).
+    and levels that gain more (6: 10% smaller) cost 2.5–6× the encoding CPU
+    (`bench/ingest.py --tradeoffs`).
+
+    `line_encoding` "PLAIN" is what every Parquet reader reads, vectorised ones included.
+    "DELTA_BYTE_ARRAY" stores the prefix a line shares with the one before it (sorted by
+    stream and time: `ts=2024-05-01T12:00:0…`, logfmt keys) as a length, so zstd sees fewer
+    bytes: about 4% smaller chunks for about the same flush CPU; DuckDB and pyarrow read it
+    as fast, but some engines' vectorised readers gained it only lately (Spark 3.3, Velox,
+    Iceberg), so it is opt-in (`bench/ingest.py --tradeoffs`).
     """
 
     partition_labels: tuple[str, ...] = ("service_name",)
     max_partition_values: int = 512
     compression_level: int = 1
+    line_encoding: str = "PLAIN"
     row_group_rows: int = ROW_GROUP_ROWS
     write_threads: int = 0
     """Chunks encoded at once (0: one per CPU); threads cut wall time, not CPU time."""
 
 
-def encode_chunk(table: pa.Table, compression_level: int, row_group_rows: int) -> pa.Buffer:
+def encode_chunk(
+    table: pa.Table,
+    compression_level: int,
+    row_group_rows: int,
+    line_encoding: str = ChunkOptions.line_encoding,
+) -> pa.Buffer:
     """Serialise sorted entries as a Parquet chunk readable by any engine.
 
     `labels` may be a map with dictionary-encoded keys and values (`LabelDictionary`); the
     file still records `ENTRY_SCHEMA` as its Arrow schema."""
+    encodings = {"ts": "DELTA_BINARY_PACKED"}
+    if line_encoding != "PLAIN":
+        encodings["line"] = line_encoding
     sink = pa.BufferOutputStream(memory_pool=BULK_POOL)
     with pq.ParquetWriter(
         sink,
@@ -98,7 +115,7 @@ def encode_chunk(table: pa.Table, compression_level: int, row_group_rows: int) -
         compression="zstd",
         compression_level=compression_level,
         use_dictionary=_DICTIONARY_COLUMNS,
-        column_encoding={"ts": "DELTA_BINARY_PACKED"},
+        column_encoding=encodings,
         # Statistics where they prune (stream, time); min/max of lines or label maps cost
         # CPU for nothing.
         write_statistics=["fingerprint", "ts"],
@@ -158,7 +175,9 @@ def entry_order(
     span_bits = max(int(ts.max()) - low, 0).bit_length()
     rank_bits = int(rank.max()).bit_length()
     if span_bits + rank_bits <= 62 and int(rank.min()) >= 0:
-        order = np.argsort((rank << span_bits) | (ts - low), kind="stable")
+        key = ts - low  # (rank << bits) | (ts - low); no step leaves int64
+        key |= np.left_shift(rank, span_bits)
+        order = np.argsort(key, kind="stable")
     else:
         order = np.lexsort((ts, rank))
     sorted_rank, sorted_ts = rank[order], ts[order]
@@ -241,14 +260,26 @@ class LabelDictionary:
         self.starts = np.concatenate(([0], np.cumsum(self.lengths)[:-1])).astype(np.int64)
 
     def column(self, stream: np.ndarray) -> pa.MapArray:
-        """Labels map per row, for rows of the given stream indices."""
-        lengths = self.lengths[stream]
+        """Labels map per row, for rows of the given stream indices.
+
+        Rows come in runs of one stream (chunks are sorted by stream), so each run's
+        indices are one stream's pairs repeated: a broadcast copy per run, no per-entry
+        index arithmetic and no temporaries the size of the column."""
+        lengths = self.lengths[stream].astype(np.int32, copy=False)
         offsets = np.zeros(len(stream) + 1, np.int32)
         np.cumsum(lengths, out=offsets[1:])
         total = int(offsets[-1])
-        flat = np.repeat(self.starts[stream] - offsets[:-1], lengths) + np.arange(total)
-        keys = pa.DictionaryArray.from_arrays(self.key_indices[flat], self.key_dictionary)
-        values = pa.DictionaryArray.from_arrays(self.value_indices[flat], self.value_dictionary)
+        key_indices = np.empty(total, self.key_indices.dtype)
+        value_indices = np.empty(total, self.value_indices.dtype)
+        firsts = np.flatnonzero(stream[1:] != stream[:-1]) + 1  # rows starting a run
+        bounds = [0, *firsts.tolist(), len(stream)] if len(stream) else [0]
+        for first, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            start, size = int(self.starts[stream[first]]), int(lengths[first])
+            run, shape = slice(int(offsets[first]), int(offsets[stop])), (stop - first, size)
+            key_indices[run].reshape(shape)[:] = self.key_indices[start : start + size]
+            value_indices[run].reshape(shape)[:] = self.value_indices[start : start + size]
+        keys = pa.DictionaryArray.from_arrays(key_indices, self.key_dictionary, safe=False)
+        values = pa.DictionaryArray.from_arrays(value_indices, self.value_dictionary, safe=False)
         return pa.MapArray.from_arrays(pa.array(offsets), keys, values)
 
 
@@ -352,7 +383,9 @@ class SortedRows:
             ],
             schema=_WRITE_SCHEMA,
         )
-        data = encode_chunk(table, options.compression_level, options.row_group_rows)
+        data = encode_chunk(
+            table, options.compression_level, options.row_group_rows, options.line_encoding
+        )
         put_chunk(store, key, data)
         firsts = np.flatnonzero(np.concatenate(([True], stream[1:] != stream[:-1])))
         refs = chunk_refs(

@@ -158,16 +158,42 @@ def split_points(
 
 
 def overlapping_streams(refs: pa.Table) -> int:
-    """Streams with two chunks whose time ranges overlap (touching ends allowed)."""
-    if refs.num_rows == 0:
+    """Streams with two chunks whose time ranges overlap (touching ends allowed).
+
+    Per stream, refs sorted by (min_ts, max_ts) overlap when one starts before the latest
+    end of those before it. The running maximum restarts per stream by lifting each stream's ends
+    above every earlier stream's (numpy, not a dataframe: this runs once per merge).
+
+    >>> overlapping_streams(pa.table({"fingerprint": [1, 1, 2, 2, 3, 3],
+    ...     "min_ts": [0, 5, 0, 10, 0, 2], "max_ts": [5, 9, 20, 15, 1, 3]}))
+    1
+    """
+    if refs.num_rows < 2:
         return 0
-    frame = (
-        pl.from_arrow(refs.select(["fingerprint", "min_ts", "max_ts"]))
-        .sort(["fingerprint", "min_ts"])
-        .with_columns(pl.col("max_ts").cum_max().shift(1).over("fingerprint").alias("prev"))
-        .filter(pl.col("prev").is_not_null() & (pl.col("min_ts") < pl.col("prev")))
-    )
-    return frame.get_column("fingerprint").n_unique()
+    fps = refs.column("fingerprint").to_numpy()
+    min_ts = refs.column("min_ts").to_numpy()
+    max_ts = refs.column("max_ts").to_numpy()
+    order = np.lexsort((max_ts, min_ts, fps))
+    fps, min_ts, max_ts = fps[order], min_ts[order], max_ts[order]
+    first = np.concatenate(([True], fps[1:] != fps[:-1]))
+    group = np.cumsum(first) - 1
+    low = int(min(min_ts.min(), max_ts.min()))
+    span = int(max(min_ts.max(), max_ts.max())) - low + 1
+    if span.bit_length() + int(group[-1]).bit_length() > 62:  # would overflow: per stream
+        prev_end = np.empty(len(fps), np.int64)
+        for start, stop in _runs(first):
+            prev_end[start:stop] = np.maximum.accumulate(max_ts[start:stop])
+    else:
+        lifted = group * span + (max_ts - low)
+        prev_end = np.maximum.accumulate(lifted) - group * span + low
+    overlaps = ~first
+    overlaps[1:] &= min_ts[1:] < prev_end[:-1]
+    return len(np.unique(fps[overlaps]))
+
+
+def _runs(first: np.ndarray) -> list[tuple[int, int]]:
+    starts = np.flatnonzero(first).tolist()
+    return list(zip(starts, [*starts[1:], len(first)], strict=True))
 
 
 def read_rows(store: ObjectStore, key: str) -> pa.Table:

@@ -146,7 +146,7 @@ def flush_objects(
     days = day_index[:1] if one_day else np.unique(day_index)
     for day_number in days.tolist():
         day = layout.day_of_number(day_number)
-        rows = np.arange(len(day_index)) if one_day else np.flatnonzero(day_index == day_number)
+        rows = None if one_day else np.flatnonzero(day_index == day_number)
         _commit_day(store, tenant, day, batch, rows, options, result)
         result.days.append(day)
     store.delete(present)
@@ -170,17 +170,25 @@ def _commit_day(
     tenant: str,
     day: str,
     batch: _Batch,
-    rows: np.ndarray,
+    rows: np.ndarray | None,
     options: ChunkOptions,
     result: FlushResult,
 ) -> None:
+    """Write and commit the day's rows of `batch` (`rows`: their indices; None: all rows,
+    the common one-day round, which then needs no index copies)."""
     for _attempt in range(MAX_COMMIT_RETRIES):
         base = manifest.load_latest(store, tenant, day)
         absorbed = [i for i, key in enumerate(batch.keys) if key in base.applied_landing]
-        fresh = rows[~np.isin(batch.source[rows], absorbed)] if absorbed else rows
-        if len(fresh) == 0:
+        fresh = rows
+        if absorbed:
+            all_rows = np.arange(len(batch.source)) if rows is None else rows
+            fresh = all_rows[~np.isin(batch.source[all_rows], absorbed)]
+        if fresh is not None and len(fresh) == 0:
             return
-        sources = sorted(batch.keys[i] for i in np.unique(batch.source[fresh]).tolist())
+        counts = np.bincount(
+            batch.source if fresh is None else batch.source[fresh], minlength=len(batch.keys)
+        )
+        sources = sorted(batch.keys[i] for i in np.flatnonzero(counts).tolist())
         refs, written = write_chunks(
             store, tenant, day, batch.entries, options, base.refs, batch.streams, rows=fresh
         )
@@ -199,8 +207,10 @@ def _commit_day(
             result.conflicts += 1
             store.delete(key for key, _size in written)
             continue
-        result.rows += len(fresh)
-        result.raw_bytes += int(batch.line_bytes[fresh].sum())
+        result.rows += len(batch.source) if fresh is None else len(fresh)
+        result.raw_bytes += int(
+            (batch.line_bytes if fresh is None else batch.line_bytes[fresh]).sum()
+        )
         result.chunks += len(written)
         result.chunk_bytes += sum(size for _key, size in written)
         result.commits += 1
