@@ -141,9 +141,10 @@ def _general(line: exp.Expression, name: str) -> exp.Expression:
 def parsed(line: exp.Expression, name: str) -> exp.Expression:
     """The value logfmt extracts for `name` from `line`, NULL when absent or empty."""
     key = _key_pattern(name)
-    # Pairs before the first quote are whitespace-separated chunks (leading `=` skipped);
-    # a chunk that runs into the quote is left to the scan.
-    early = rf'(?:^|\s)=*{key}(?:=([^\s"]*))?\s'
+    # Pairs before the first quote are whitespace-separated chunks (leading `=` skipped).
+    # A chunk that runs into the quote reads as the scan reads it: its unquoted value stops
+    # at the quote, and a bare key (empty value) is left to the scan.
+    early = rf'(?:^|\s)=*{key}(?:=([^\s"]*))?(?:\s|$)'
     candidate = rf'(?:^|[\s="]){key}(?:[=\s"]|$)'
     scanned = rf'^{_STEP}*?(?:{key}=({_QUOTED})|({key}(?:=[^\s"]*)?)(?:[\s"]|$))'
     quoted = exp.Dot(this=col("_p"), expression=exp.to_identifier("q"))
@@ -154,8 +155,17 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
         default=_general(line.copy(), name),
     )
     parts = fn("regexp_extract", line.copy(), lit(scanned), array(lit("q"), lit("u")))
+    has_quote = fn("contains", line.copy(), lit('"'))
+    present = _present(line, name)
+    # Loki's own labels (`__error__`) are rarely spelled by a key: one cheap test skips
+    # both regexes for almost every line. A user's label is usually present, and DuckDB
+    # evaluates a regex inside nested CASE branches at about twice the cost, so then the
+    # chunk regex runs on every row, given the empty text where the name is absent.
+    wrapped = name.startswith("__")
+    absent = exp.false() if wrapped or present is None else exp.Not(this=present.copy())
     after_quote = case(
-        (exp.Not(this=fn("contains", line.copy(), lit('"'))), cast(exp.Null(), "VARCHAR")),
+        (exp.Not(this=has_quote.copy()), cast(exp.Null(), "VARCHAR")),
+        (absent.copy(), cast(exp.Null(), "VARCHAR")),
         (
             exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))),
             cast(exp.Null(), "VARCHAR"),
@@ -163,18 +173,34 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
         default=fn("nullif", _let(parts, "_p", from_scan), lit("")),
     )
     before_quote = case(
-        (fn("contains", line.copy(), lit('"')), fn("split_part", line.copy(), lit('"'), num(1))),
-        default=exp.DPipe(this=line.copy(), expression=lit(" ")),
+        (absent, lit("")),
+        (has_quote, fn("split_part", line.copy(), lit('"'), num(1))),
+        default=line.copy(),
     )
     # An empty value (absent, bare or `key=` first, or a key after a quote) asks the scan;
     # a line without quotes has none to ask.
     found = fn("nullif", fn("regexp_extract", before_quote, lit(early), num(1)), lit(""))
     value = exp.Coalesce(this=found, expressions=[after_quote])
-    hint = max(name.split("_"), key=len)
-    if not hint:
+    if not wrapped or present is None:
         return value
-    present = fn("contains", line, lit(hint))
     return case((exp.Not(this=present), cast(exp.Null(), "VARCHAR")), default=value)
+
+
+def _present(line: exp.Expression, name: str) -> exp.Expression | None:
+    """A cheap test that a key sanitising to `name` may be in `line` (None: no test).
+
+    The longest literal run of the name must be there, with the key characters that follow
+    it: a regex that starts with a literal, which RE2 finds by a fast scan.
+    """
+    runs = name.split("_")
+    hint = max(runs, key=len)
+    if not hint:
+        return None
+    at = sum(len(r) + 1 for r in runs[: runs.index(hint)]) + len(hint)
+    after = name[at:]
+    if not after:
+        return fn("contains", line.copy(), lit(hint))
+    return fn("regexp_matches", line.copy(), lit(re.escape(hint) + _key_pattern(after)))
 
 
 def value(

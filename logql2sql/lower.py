@@ -46,6 +46,7 @@ from logql2sql.sqlbuild import (
     empty_map,
     fn,
     get,
+    ident,
     lit,
     map_of,
     map_only,
@@ -64,8 +65,8 @@ NS = 1_000_000_000
 # condition first; the others take the message alone.
 _RAISE = {"duckdb": "error", "trino": "fail", "spark": "raise_error", "clickhouse": "throwIf"}
 
-# Spark cannot sort maps, so a window partitioned by a label map partitions by its JSON text
-# there (label maps are canonical, so equal maps give equal text).
+# Spark cannot sort or compare maps, so a window partitioned by a label map, or a join on
+# label maps, uses their JSON text there (label maps are canonical: equal maps, equal text).
 _MAP_PARTITION_KEY = {"spark": "to_json"}
 
 # Loki's vector-matching errors (`pkg/logql/evaluator.go`, `vectorBinop`), word for word.
@@ -89,6 +90,10 @@ class Bounds:
     limit: int = 100
     direction: str = "backward"
     source: str = "logs"
+    # A relation `fingerprint, labels` with one row per fingerprint of `source` (the labels
+    # a function of it), or None. With it, selectors are matched and label maps are read
+    # once per stream instead of once per entry (the label column is the costliest to scan).
+    streams: str | None = None
 
 
 class Lowerer:
@@ -124,6 +129,13 @@ class Lowerer:
         for m in log.matchers:
             value = exp.Coalesce(this=get(labels, m.name), expressions=[lit("")])
             conds.append(string_match(value, m.op, m.value))
+        if conds and self.b.streams is not None:
+            picked = (
+                exp.select(col("fingerprint"))
+                .from_(exp.to_table(self.b.streams), copy=False)
+                .where(exp.and_(*conds, copy=False), copy=False)
+            )
+            conds = [exp.In(this=col("fingerprint"), query=picked.subquery(copy=False))]
         if hi_inclusive:
             conds += [exp.GT(this=col("ts"), expression=lo), exp.LTE(this=col("ts"), expression=hi)]
         else:
@@ -155,12 +167,37 @@ class Lowerer:
         if buckets.label_neutral(log.pipeline):
             # Every entry keeps its stream labels plus metadata: pick the entries first and
             # build the label maps of those `limit` alone.
+            streams = self.b.streams
             picked = (
-                exp.select(col("ts"), col("line"), col("stream"), col("meta"), col("fingerprint"))
+                exp.select(
+                    col("ts"),
+                    col("line"),
+                    *([col("stream")] if streams is None else []),
+                    col("meta"),
+                    col("fingerprint"),
+                )
                 .from_(layers.rel.subquery(self.alias("q"), copy=False), copy=False)
                 .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)
                 .limit(self.b.limit, copy=False)
             )
+            if streams is not None:
+                q, s = self.alias("q"), self.alias("s")
+                labels = base_labels(col("labels", s), col("meta", q))
+                return (
+                    exp.select(
+                        col("ts", q),
+                        col("line", q),
+                        canonical(labels).as_("labels", copy=False),
+                        col("fingerprint", q),
+                    )
+                    .from_(picked.subquery(q, copy=False), copy=False)
+                    .join(
+                        exp.to_table(streams).as_(s),
+                        on=exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", q)),
+                        copy=False,
+                    )
+                    .order_by(exp.Ordered(this=col("ts", q), desc=desc), copy=False)
+                )
             labels = base_labels(col("stream"), col("meta"))
             return (
                 exp.select(
@@ -270,7 +307,7 @@ class Lowerer:
             lags = [
                 exp.Window(
                     this=exp.Anonymous(this="lag", expressions=[col(source)]),
-                    partition_by=[col("labels")],
+                    partition_by=[self.partition_key(col("labels"))],
                     order=order.copy(),
                 ).as_(name)
                 for name, source in (("prev", "value"), ("prev_ts", "ts"))
@@ -376,7 +413,10 @@ class Lowerer:
             if self.dialect == "duckdb":
                 # Grouping by a map hashes it entry by entry; its JSON text groups the same
                 # rows at a fraction of the cost, and the maps come back once per group.
+                # With a streams relation the fingerprint stands for the stream's labels.
                 stream, meta = fn("to_json", stream), fn("to_json", meta)
+                if self.b.streams is not None:
+                    stream = col("fingerprint")
             samples = exp.select(
                 col("ts"),
                 stream.as_("stream", copy=False),
@@ -460,15 +500,25 @@ class Lowerer:
         streams = (
             exp.select(col("stream"), col("structured_metadata"))
             .distinct()
-            .from_(exp.to_table(g), copy=False)
+            .from_(exp.Table(this=ident(g)), copy=False)
         )
+        meta = _json_map(col("structured_metadata", d))
+        if self.b.streams is None:
+            stream = _json_map(col("stream", d))
+        else:  # `stream` holds the fingerprint: the labels come from the streams relation
+            s = self.alias("s")
+            stream = col("labels", s)
         with_lbls = exp.select(
-            col("stream"),
-            col("structured_metadata"),
-            base_labels(_json_map(col("stream")), _json_map(col("structured_metadata"))).as_(
-                "lbls", copy=False
-            ),
+            col("stream", d),
+            col("structured_metadata", d),
+            base_labels(stream, meta).as_("lbls", copy=False),
         ).from_(streams.subquery(d, copy=False), copy=False)
+        if self.b.streams is not None:
+            with_lbls = with_lbls.join(
+                exp.to_table(self.b.streams).as_(s),
+                on=exp.EQ(this=col("fingerprint", s), expression=col("stream", d)),
+                copy=False,
+            )
         guard = case((has_error(), self.fail(message, "BOOLEAN")), default=exp.true())
         keys = (
             exp.select(col("stream"), col("structured_metadata"), key.as_("labels", copy=False))
@@ -481,7 +531,7 @@ class Lowerer:
         )
         return (
             exp.select(col("labels", k), col("edge", g), *[col(n, g) for n in names])
-            .from_(exp.to_table(g), copy=False)
+            .from_(exp.Table(this=ident(g)), copy=False)
             .join(keys.subquery(k, copy=False), on=joined, copy=False)
             .with_(g, as_=cells, materialized=True, copy=False)
         )
@@ -517,31 +567,62 @@ class Lowerer:
         )
         line, stream, meta = col("line"), col("stream"), col("meta")
         columns = {n: f"_l{i}" for i, n in enumerate(read_names)}
+        x = self.alias("x")
+        streams = self.b.streams
+        if streams is None:
+            taken = {n: get(stream.copy(), n) for n in [*read_names, ERROR]}
+        else:
+            # The stream's own values of the names, joined per entry by fingerprint: a few
+            # short strings instead of the entry's label map.
+            s = self.alias("s")
+            own = {n: f"_s{i}" for i, n in enumerate([*read_names, ERROR])}
+            per_stream = exp.select(
+                col("fingerprint"), *[get(col("labels"), n).as_(c) for n, c in own.items()]
+            ).from_(exp.to_table(streams), copy=False)
+            taken = {n: col(c, s) for n, c in own.items()}
+
+        def value_of(name: str) -> exp.Expression:
+            parsed = logfmt_labels.parsed(line.copy(), name)
+            return exp.Coalesce(this=taken[name], expressions=[get(meta.copy(), name), parsed])
+
         entries = exp.select(
-            col("ts"),
-            line,
-            stream,
-            meta,
-            *[
-                logfmt_labels.value(n, line.copy(), stream.copy(), meta.copy()).as_(c, copy=False)
-                for n, c in columns.items()
-            ],
-            exp.Coalesce(
-                this=logfmt_labels.value(ERROR, line.copy(), stream.copy(), meta.copy()),
-                expressions=[lit("")],
-            ).as_("_err", copy=False),
-        ).from_(layers.rel.subquery(self.alias("x"), copy=False), copy=False)
+            col("ts", x),
+            col("fingerprint", x),
+            col("line", x),
+            *([stream] if streams is None else []),
+            col("meta", x),
+            *[value_of(n).as_(c, copy=False) for n, c in columns.items()],
+            exp.Coalesce(this=value_of(ERROR), expressions=[lit("")]).as_("_err", copy=False),
+        ).from_(layers.rel.subquery(x, copy=False), copy=False)
+        if streams is not None:
+            entries = entries.join(
+                per_stream.subquery(s, copy=False),
+                on=exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", x)),
+                copy=False,
+            )
         read = {n: col(c) for n, c in columns.items()}
         error = col("_err")
-        series = logfmt_labels.labels(col("line"), col("stream"), col("meta"))
+        e = self.alias("x")
+        if streams is not None:
+            # The failing entry's stream labels, joined for failing entries only.
+            s = self.alias("s")
+            stream = col("labels", s)
+        series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
         fail = self.fail(_error_message(error.copy(), series), "DOUBLE")
         samples = exp.select(
-            col("ts"),
+            col("ts", e),
             *[read[n].copy() for n in names],
             case((exp.NEQ(this=error.copy(), expression=lit("")), fail), default=value).as_(
                 "value", copy=False
             ),
-        ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
+        ).from_(entries.subquery(e, copy=False), copy=False)
+        if streams is not None:
+            failing = exp.and_(
+                exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", e)),
+                exp.NEQ(this=col("_err", e), expression=lit("")),
+                copy=False,
+            )
+            samples = samples.join(exp.to_table(streams).as_(s), on=failing, join_type="left")
         for f in plan.filters:
             samples = samples.where(
                 logfmt_labels.filter_condition(f, read, error), append=True, copy=False
@@ -652,7 +733,7 @@ class Lowerer:
             order = exp.Ordered(this=col("value"), desc=op != "bottomk")
             rank = exp.Window(
                 this=exp.RowNumber(),
-                partition_by=[col("ts"), key],
+                partition_by=[col("ts"), self.partition_key(key)],
                 order=exp.Order(expressions=[nan_last, order]),
             )
             ranked = exp.select(
@@ -720,7 +801,9 @@ class Lowerer:
 
         same = exp.And(
             this=exp.EQ(this=col("ts", la), expression=col("ts", ra)),
-            expression=exp.EQ(this=key(la), expression=key(ra)),
+            expression=exp.EQ(
+                this=self.partition_key(key(la)), expression=self.partition_key(key(ra))
+            ),
         )
         if op.op in ("and", "unless", "or"):
             left = self.metric(op.left).subquery(la, copy=False)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from logql2sql import ast
+from logql2sql import ast, sqlbuild
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.ipmatch import ip_contains, parse_pattern
 from logql2sql.jsonexpr import parse_json_expression
@@ -249,8 +249,8 @@ def extracted_labels(
     """A map of parallel key/value lists as a parser adds them: first duplicate wins, a name
     the stream or the metadata has becomes `<name>_extracted`, empty values dropped unless
     `keep_empty`."""
-    k_i = exp.Bracket(this=keys, expressions=[col("i")])
-    v_i = exp.Bracket(this=values, expressions=[col("i")])
+    k_i = sqlbuild.item(keys, col("i"))
+    v_i = sqlbuild.item(values, col("i"))
     first = exp.EQ(this=fn("list_position", keys.copy(), k_i), expression=col("i"))
     keep = (
         first
@@ -267,7 +267,7 @@ def extracted_labels(
     )
     idx = fn(
         "list_filter",
-        fn("range", num(1), exp.Add(this=fn("len", keys.copy()), expression=num(1))),
+        fn("range", num(1), exp.Add(this=exp.ArraySize(this=keys.copy()), expression=num(1))),
         lam(["i"], keep),
     )
     entries = fn("list_transform", idx, lam(["i"], entry(renamed, v_i.copy())))
@@ -317,9 +317,7 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
             sel.append(
                 (
                     p.name,
-                    exp.Coalesce(
-                        this=exp.Bracket(this=col("_v"), expressions=[pos]), expressions=[lit("")]
-                    ),
+                    exp.Coalesce(this=sqlbuild.item(col("_v"), pos), expressions=[lit("")]),
                 )
             )
         _set_labels(layers, sel)
@@ -368,7 +366,16 @@ def _is_json_object(line: exp.Expression) -> exp.Expression:
     )
 
 
+# `json` and `unpack` validate and read JSON with DuckDB's JSON functions (`json_valid`,
+# `json_keys`, `json_type`), which have no exact Spark counterpart: Spark's JSON reading
+# accepts text after the first JSON value (lines Loki marks `JSONParserErr` would parse),
+# rewrites numbers (`1.50` → `1.5`) and rejects duplicate keys.
+_NO_JSON = ("spark",)
+
+
 def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
+    if dialect in _NO_JSON:
+        raise UnsupportedInDialect("json parser", dialect)
     line = col("line")
     is_object = _is_json_object(line)
     if stage.params:
@@ -441,6 +448,8 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
 
 
 def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
+    if dialect in _NO_JSON:
+        raise UnsupportedInDialect("unpack parser", dialect)
     line = col("line")
     is_object = _is_json_object(line)
     doc = cast(case((is_object, line), default=lit("{}")), "JSON")
@@ -591,7 +600,7 @@ def _duration_seconds(value: exp.Expression) -> exp.Expression:
     )
     nums = fn("regexp_extract_all", value, lit(unit_re), num(1))
     units = fn("regexp_extract_all", value, lit(unit_re), num(2))
-    unit_i = exp.Bracket(this=units, expressions=[col("i")])
+    unit_i = sqlbuild.item(units, col("i"))
     factor = case(
         (exp.EQ(this=unit_i, expression=lit("ns")), num(1e-9)),
         (exp.In(this=unit_i, expressions=[lit("us"), lit("µs"), lit("μs")]), num(1e-6)),
@@ -600,9 +609,9 @@ def _duration_seconds(value: exp.Expression) -> exp.Expression:
         (exp.EQ(this=unit_i, expression=lit("m")), num(60.0)),
         default=num(3600.0),
     )
-    idx = fn("range", num(1), exp.Add(this=fn("len", nums), expression=num(1)))
+    idx = fn("range", num(1), exp.Add(this=exp.ArraySize(this=nums), expression=num(1)))
     term = exp.Mul(
-        this=cast(exp.Bracket(this=nums, expressions=[col("i")]), "DOUBLE"),
+        this=cast(sqlbuild.item(nums, col("i")), "DOUBLE"),
         expression=exp.Paren(this=factor),
     )
     total = exp.Coalesce(

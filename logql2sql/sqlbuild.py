@@ -13,6 +13,8 @@ import functools
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from logql2sql.symbolic import Symbol
+
 # Builders pass `copy=False`: every tree here is built fresh for one query, and copying
 # arguments at each level made translation quadratic in the depth of the SQL.
 _DUCKDB = Dialect.get_or_raise("duckdb")
@@ -23,8 +25,11 @@ def lit(value: str) -> exp.Expression:
     return exp.Literal.string(value)
 
 
-def num(value: float | int) -> exp.Expression:
-    """A SQL numeric literal (negative numbers as unary minus)."""
+def num(value: float | int | Symbol) -> exp.Expression:
+    """A SQL numeric literal (negative numbers as unary minus); a symbolic query time
+    becomes its marker (see `symbolic`)."""
+    if isinstance(value, Symbol):
+        return value.literal()
     if isinstance(value, float) and value != value:  # NaN
         return cast(lit("NaN"), "DOUBLE")
     if isinstance(value, float) and value in (float("inf"), float("-inf")):
@@ -38,7 +43,17 @@ def num(value: float | int) -> exp.Expression:
 
 def col(name: str, table: str | None = None) -> exp.Column:
     """A column reference."""
-    return exp.column(name, table)
+    return exp.Column(this=ident(name), table=ident(table) if table is not None else None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(name: str) -> bool:
+    return not exp.SAFE_IDENTIFIER_RE.match(name)
+
+
+def ident(name: str) -> exp.Identifier:
+    """An identifier, quoted when it needs to be (as `exp.to_identifier` decides)."""
+    return exp.Identifier(this=name, quoted=_quoted(name))
 
 
 def fn(name: str, *args: exp.Expression) -> exp.Expression:
@@ -67,9 +82,11 @@ def get(mapping: exp.Expression, key: exp.Expression | str) -> exp.Expression:
     return exp.Bracket(this=mapping, expressions=[key_expr])
 
 
-def item(values: exp.Expression, index: int) -> exp.Expression:
-    """`values[index]` with a 1-based index (SQL's convention, whatever the dialect)."""
-    return exp.Bracket(this=values, expressions=[num(index)], offset=1)
+def item(values: exp.Expression, index: int | exp.Expression) -> exp.Expression:
+    """`values[index]` with a 1-based index (SQL's convention, whatever the dialect); NULL
+    when out of range."""
+    position = num(index) if isinstance(index, int) else index
+    return exp.Bracket(this=values, expressions=[position], offset=1)
 
 
 def entry(key: exp.Expression, value: exp.Expression) -> exp.Expression:

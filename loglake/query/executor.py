@@ -13,6 +13,7 @@ at once; the others queue (their wait is the stats' `queueTime`).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from loglake.lake import Lake
 from loglake.query import encode
 from loglake.query.errors import UNSUPPORTED_INSTANT_LOG_QUERY, QueryError, deadline
 from loglake.query.limits import QueryLimits
-from loglake.query.source import Plan, bind_logs
+from loglake.query.source import STREAMS, Plan, bind_logs
 from loglake.query.stats import build_stats
 from logql2sql import ast
 from logql2sql.errors import LogQLError
@@ -105,6 +106,7 @@ class Executor:
                 step=request.step,
                 limit=request.limit,
                 direction=request.direction,
+                streams=STREAMS if len(tenants) == 1 else None,
             )
         except LogQLError as exc:
             raise QueryError(str(exc)) from None
@@ -155,10 +157,20 @@ class Executor:
                     con, self.lake.store, tenants, compiled.matchers, lo, hi, oldest_first=forward
                 )
                 limits.check_bytes(plan.bytes)
-                table = con.sql(compiled.sql).to_arrow_table()
+                table = con.sql(_runnable(compiled, plan).sql).to_arrow_table()
         finally:
             con.close()
         return table, plan
+
+
+def _runnable(compiled: logql2sql.CompiledQuery, plan: Plan) -> logql2sql.CompiledQuery:
+    """`compiled`, or its translation without the streams relation when two of the read
+    streams share a fingerprint (a hash collision: then a fingerprint cannot stand for
+    its labels)."""
+    if compiled.params.streams is None or plan.streams_unique:
+        return compiled
+    params = dataclasses.replace(compiled.params, streams=None)
+    return logql2sql.compile(compiled.expr, compiled.dialect, **dataclasses.asdict(params))
 
 
 def _parse(text: str) -> ast.Expr:

@@ -7,6 +7,12 @@ keeps only the landing rows of matching streams, and creates the view `logs` the
 SQL reads. Matchers are evaluated by DuckDB with the same RE2 semantics the query uses
 (`logql2sql.pipeline.string_match`).
 
+Next to `logs` it registers `streams` (`fingerprint, labels`, one row per matching stream),
+which the compiled SQL can read instead of scanning every entry's label map: selectors are
+matched and label maps built once per stream. `Plan.streams_unique` tells whether the
+fingerprints name their label sets one to one (a 64-bit hash: a collision is possible in
+principle, and then the query must be compiled without `streams`).
+
 For a multi-tenant query (`X-Scope-OrgID: a|b`) every tenant's rows gain the label
 `__tenant_id__`, as Loki adds it, so selectors can match on it and results show it.
 """
@@ -30,6 +36,8 @@ from storage.objectstore import ObjectStore
 from storage.snapshot import take_snapshot
 
 TENANT_LABEL = "__tenant_id__"
+STREAMS = "streams"
+"""The name `bind_logs` registers the streams relation under."""
 _counter = itertools.count()
 
 
@@ -43,6 +51,7 @@ class Plan:
     chunk_bytes: int = 0
     landing_lines: int = 0
     landing_bytes: int = 0
+    streams_unique: bool = True
 
     @property
     def lines(self) -> int:
@@ -87,9 +96,11 @@ def bind_logs(
     hi: int,
     name: str = "logs",
     oldest_first: bool = False,
+    streams: str = STREAMS,
 ) -> Plan:
     """Create the view `name` over the tenants' entries with `lo < ts <= hi` that the
-    selectors can match; returns what it will read.
+    selectors can match, and the relation `streams` of their streams (single-tenant
+    queries); returns what it will read.
 
     Chunks are listed newest first (`oldest_first`: oldest first), the order in which a
     backward (forward) log query wants them: its top-N filter then skips most row groups.
@@ -101,8 +112,10 @@ def bind_logs(
         snapshot = take_snapshot(store, tenant, lo, hi)
         predicate = matcher_predicate(selectors, tenant if multi else None)
         refs = snapshot.chunk_refs(lo, hi)
-        keys = _chunk_keys(con, refs, predicate, lo, hi, plan, oldest_first)
+        keys, chunk_streams = _chunk_keys(con, refs, predicate, lo, hi, plan, oldest_first)
         landing = _filter(con, snapshot.landing, predicate)
+        if not multi:
+            _register_streams(con, streams, chunk_streams, landing, plan)
         plan.landing_lines += landing.num_rows
         if landing.num_rows:
             plan.landing_bytes += int(pc.sum(pc.binary_length(landing.column("line"))).as_py())
@@ -127,9 +140,11 @@ def _chunk_keys(
     hi: int,
     plan: Plan,
     oldest_first: bool,
-) -> list[str]:
+) -> tuple[list[str], pa.Table]:
+    """The chunks to read, in reading order, and their matching streams (`fingerprint,
+    labels`)."""
     if refs.num_rows == 0:
-        return []
+        return [], _STREAMS_SCHEMA.empty_table()
     name = f"_refs_{next(_counter)}"
     con.register(name, refs)
     try:
@@ -150,6 +165,8 @@ def _chunk_keys(
             .order_by(order)
         )
         rows = con.execute(picked.sql(dialect="duckdb")).fetchall()
+        streams = exp.select("fingerprint", "labels").distinct().from_(name).where(in_range)
+        found = con.sql(streams.sql(dialect="duckdb")).to_arrow_table()
     finally:
         con.unregister(name)
     keys = list(dict.fromkeys(r[0] for r in rows))
@@ -157,7 +174,40 @@ def _chunk_keys(
     plan.streams += len({r[1] for r in rows})
     plan.chunk_lines += sum(r[2] for r in rows)
     plan.chunk_bytes += sum(r[3] for r in rows)
-    return keys
+    return keys, found.cast(_STREAMS_SCHEMA)
+
+
+_STREAMS_SCHEMA = pa.schema(
+    [
+        pa.field("fingerprint", pa.int64(), nullable=False),
+        pa.field("labels", pa.map_(pa.string(), pa.string())),
+    ]
+)
+
+
+def _register_streams(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    chunk_streams: pa.Table,
+    landing: pa.Table,
+    plan: Plan,
+) -> None:
+    """Register `name`: the distinct streams of the chosen chunks and landing rows."""
+    tables = [chunk_streams]
+    if landing.num_rows:
+        tables.append(landing.select(["fingerprint", "labels"]).cast(_STREAMS_SCHEMA))
+    both = pa.concat_tables(tables)
+    if len(tables) > 1:
+        both_name = f"_streams_in_{next(_counter)}"
+        con.register(both_name, both)
+        try:
+            distinct = exp.select("fingerprint", "labels").distinct().from_(both_name)
+            both = con.sql(distinct.sql(dialect="duckdb")).to_arrow_table()
+        finally:
+            con.unregister(both_name)
+    fingerprints = both.column("fingerprint")
+    plan.streams_unique = pc.count_distinct(fingerprints).as_py() == len(fingerprints)
+    con.register(name, both.cast(_STREAMS_SCHEMA))
 
 
 def _filter(con: duckdb.DuckDBPyConnection, table: pa.Table, predicate: exp.Expression) -> pa.Table:

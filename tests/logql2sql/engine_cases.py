@@ -50,7 +50,8 @@ def _fingerprint(labels: dict[str, str]) -> int:
 
 
 def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:
-    """Bind `logs` to a case's streams (empty label values dropped), entry schema."""
+    """Bind `logs` to a case's streams (empty label values dropped), entry schema, and
+    `streams` to its distinct (fingerprint, labels), as the executor binds both."""
     cols: dict[str, list] = {n: [] for n in ENTRY_SCHEMA.names}
     for stream in streams:
         labels = sorted((k, v) for k, v in stream["labels"].items() if v != "")
@@ -62,7 +63,11 @@ def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:
             cols["line"].append(item[1])
             cols["labels"].append(labels)
             cols["structured_metadata"].append(sorted(meta.items()))
-    con.register("logs", pa.table(cols, schema=ENTRY_SCHEMA))
+    table = pa.table(cols, schema=ENTRY_SCHEMA)
+    con.register("logs", table)
+    con.register(
+        "streams", con.sql("SELECT DISTINCT fingerprint, labels FROM logs").to_arrow_table()
+    )
 
 
 def expected_value(v) -> float | None:
@@ -97,11 +102,16 @@ def case_bounds(case: dict) -> tuple[int, int, int]:
     return int(case["start_ns"]), int(case["end_ns"]), int(case["step_ns"])
 
 
-def run_case(con: duckdb.DuckDBPyConnection, case: dict) -> tuple[str, str]:
-    """('pass' | 'fail' | 'unsupported', detail) for one case."""
+def run_case(
+    con: duckdb.DuckDBPyConnection, case: dict, streams: str | None = None
+) -> tuple[str, str]:
+    """('pass' | 'fail' | 'unsupported', detail) for one case; `streams`: the SQL reads
+    stream labels from that relation (see `logql2sql.compile`)."""
     start, end, step = case_bounds(case)
     try:
-        compiled = logql2sql.compile(case["query"], start=start, end=end, step=step)
+        compiled = logql2sql.compile(
+            case["query"], start=start, end=end, step=step, streams=streams
+        )
         load_fixture(con, case["streams"])
         rows = con.execute(compiled.sql).fetchall()
     except UnsupportedInDialect as err:

@@ -26,6 +26,10 @@ QUERIES = [
 @pytest.mark.parametrize("dialect", ["duckdb", "trino", "spark", "clickhouse"])
 @pytest.mark.parametrize("query", QUERIES)
 def test_sql_parses_back_in_its_dialect(query, dialect):
+    if dialect == "spark" and "| json" in query:
+        with pytest.raises(UnsupportedInDialect, match="json parser"):
+            logql2sql.compile(query, dialect, start=60 * S, end=600 * S, step=60 * S)
+        return
     compiled = logql2sql.compile(query, dialect, start=60 * S, end=600 * S, step=60 * S)
     assert compiled.dialect == dialect
     assert sqlglot.parse_one(compiled.sql, read=dialect) is not None

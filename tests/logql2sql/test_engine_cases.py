@@ -40,8 +40,10 @@ def _params():
 
 
 @pytest.mark.skipif(not CASES, reason="shared logqltest corpus absent")
+@pytest.mark.parametrize("streams", [None, "streams"], ids=["entry-labels", "streams"])
 @pytest.mark.parametrize("case", list(_params()))
-def test_engine_case(con, case):
-    """The emitted SQL gives Loki's expected result (or fails where Loki fails)."""
-    status, detail = run_case(con, case)
+def test_engine_case(con, case, streams):
+    """The emitted SQL gives Loki's expected result (or fails where Loki fails), whether it
+    reads each entry's labels or the streams relation the executor binds."""
+    status, detail = run_case(con, case, streams)
     assert status == "pass", detail
