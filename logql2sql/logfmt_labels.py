@@ -183,7 +183,12 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
     value = exp.Coalesce(this=found, expressions=[after_quote])
     if not wrapped or present is None:
         return value
-    return case((exp.Not(this=present), cast(exp.Null(), "VARCHAR")), default=value)
+    hint = fn("contains", line.copy(), lit(max(name.split("_"), key=len)))
+    return case(
+        (exp.Not(this=hint), cast(exp.Null(), "VARCHAR")),  # a fast substring search first
+        (exp.Not(this=present), cast(exp.Null(), "VARCHAR")),
+        default=value,
+    )
 
 
 def _present(line: exp.Expression, name: str) -> exp.Expression | None:

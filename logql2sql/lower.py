@@ -491,10 +491,11 @@ class Lowerer:
     def labelled_by_json(
         self, cells: exp.Select, names: list[str], key: exp.Expression, message: exp.Expression
     ) -> exp.Select:
-        """Cells keyed by the JSON text of stream labels and metadata, labelled with `key`.
+        """Cells keyed by the JSON text of stream labels (or the fingerprint, with a streams
+        relation) and of metadata, labelled with `key`.
 
         The label maps (and the error check) are built once per distinct stream and
-        metadata, then joined to the cells by their text.
+        metadata, then joined to the cells by their key.
         """
         g, d, k = self.alias("g"), self.alias("d"), self.alias("k")
         streams = (
