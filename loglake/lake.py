@@ -85,25 +85,31 @@ class Lake:
     ) -> tuple[str, pa.Table]:
         """Answer LogQL over the tenant's logs: (result kind, rows).
 
-        The query is translated by `logql2sql`; only the days its range (plus look-back)
-        needs are pinned. Rows are `ts, line, labels, fingerprint` for log queries over
-        `[start, end]`, and `ts, labels, value` for metric queries, evaluated every `step`
-        from `start` to `end`, or once at `end` when `step` is 0 (an instant query).
+        The query is translated by `logql2sql` and run by the query engine the HTTP API
+        uses (`loglake.query.executor`: the tenant's limits, only the chunks of matching
+        streams in range, stream labels from the manifest); raises its `QueryError`. Rows
+        are `ts, line, labels, fingerprint` for log queries over `[start, end]`, and `ts,
+        labels, value` for metric queries, evaluated every `step` from `start` to `end`, or
+        once at `end` when `step` is 0 (an instant query).
         """
+        from loglake.query.executor import Executor  # the engine imports this module
+        from loglake.query.source import STREAMS
+
         validate_tenant_id(tenant)
         expr = logql2sql.parse(query)
         if step == 0 and not isinstance(expr, logql2sql.ast.LogExpr):
             start = end
         compiled = logql2sql.compile(
-            expr, start=start, end=end, step=step, limit=limit, direction=direction
+            expr,
+            start=start,
+            end=end,
+            step=step,
+            limit=limit,
+            direction=direction,
+            streams=STREAMS,
         )
-        lo, hi = compiled.read_range
-        con = duck.connect(self.store)
-        try:
-            duck.register_logs(con, self.store, take_snapshot(self.store, tenant, lo, hi))
-            return compiled.kind, con.sql(compiled.sql).to_arrow_table()
-        finally:
-            con.close()
+        table, _ = Executor(self).execute([tenant], compiled)
+        return compiled.kind, table
 
     def sql(self, query: str, tenant: str) -> pa.Table:
         """Run a SQL query over the tenant's `logs` and return the result as Arrow."""
