@@ -2,8 +2,8 @@
 
 Main interface: `decode_batch(records, fmt, label_fn, ...)` decodes the records of one
 partition batch into a `DecodedBatch` for `loglake.ingest.push.build_entries` (which
-applies Loki's label and line checks; `decode_records` gives the same as streams), and
-reports each undecodable record as a `RecordError` instead of raising, so one bad record
+applies Loki's label and line checks; `DecodedBatch.streams()` gives them per stream),
+and reports each undecodable record as a `RecordError` instead of raising, so one bad record
 never blocks its partition.
 
 Formats (see `KafkaIngestConfig`):
@@ -247,27 +247,6 @@ def _merge_label_text(text: str, base: Mapping[str, str]) -> str:
     except LabelParseError:
         return text  # build_entries reports it with Loki's message
     return labels_text({**base, **own})
-
-
-def decode_records(
-    records: Sequence[Record],
-    fmt: str,
-    label_fn: Callable[[Record], Mapping[str, str]],
-    *,
-    use_incoming_timestamp: bool,
-    now_ns: int,
-    same_labels: bool = False,
-) -> tuple[list[DecodedStream], list[RecordError]]:
-    """`decode_batch` with the good records as one `DecodedStream` per stream."""
-    batch, errors = decode_batch(
-        records,
-        fmt,
-        label_fn,
-        use_incoming_timestamp=use_incoming_timestamp,
-        now_ns=now_ns,
-        same_labels=same_labels,
-    )
-    return batch.streams(), errors
 
 
 def decode_batch(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from loglake.hubble.flows import HubbleDecodeError, decode_hubble_line, decode_hubble_values
-from loglake.kafka.records import Record, decode_records
+from loglake.kafka.records import Record, decode_batch
 
 HUBBLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "hubble"
 NOW = 1_763_000_000 * 10**9
@@ -136,11 +136,12 @@ def test_hubble_records_decode_into_the_same_streams_batched_or_not():
         return {"job": "kafka", "node": "configured"}
 
     options = {"use_incoming_timestamp": False, "now_ns": NOW}
-    fast = decode_records(records, "hubble", labels, same_labels=True, **options)
-    slow = decode_records(records, "hubble", labels, same_labels=False, **options)
+    fast = decode_batch(records, "hubble", labels, same_labels=True, **options)
+    slow = decode_batch(records, "hubble", labels, same_labels=False, **options)
 
     def shape(result):
-        streams, errors = result
+        batch, errors = result
+        streams = batch.streams()
         return (
             [
                 (
@@ -154,4 +155,4 @@ def test_hubble_records_decode_into_the_same_streams_batched_or_not():
         )
 
     assert shape(fast) == shape(slow)
-    assert len(fast[0]) > 3 and len(fast[1]) > 10
+    assert len(fast[0].streams()) > 3 and len(fast[1]) > 10

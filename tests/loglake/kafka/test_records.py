@@ -10,7 +10,7 @@ from loglake.config import Limits
 from loglake.kafka.batch import build_batch
 from loglake.kafka.config import KafkaIngestConfig
 from loglake.kafka.otlp import decode_otlp_json
-from loglake.kafka.records import Record, decode_records, record_labels
+from loglake.kafka.records import Record, decode_batch, record_labels
 
 NOW = 1_763_000_000 * 10**9
 
@@ -26,7 +26,8 @@ def test_raw_values_are_lines_unchanged_and_keys_become_labels_only_when_asked()
     def labels(r: Record):
         return record_labels(r, {"job": "j"}, meta, "g")
 
-    streams, bad = decode_records(records, "raw", labels, use_incoming_timestamp=True, now_ns=NOW)
+    batch, bad = decode_batch(records, "raw", labels, use_incoming_timestamp=True, now_ns=NOW)
+    streams = batch.streams()
     assert bad == []
     assert [(s.labels, s.lines, s.ts) for s in streams] == [
         ('{job="j", key="k1", topic="logs"}', [b"a b c"], [1_700_000_000_000 * 10**6]),
@@ -36,13 +37,14 @@ def test_raw_values_are_lines_unchanged_and_keys_become_labels_only_when_asked()
 
 def test_loki_push_stream_labels_win_over_configured_ones():
     body = {"streams": [{"stream": {"job": "own"}, "values": [["5", "hi"]]}]}
-    streams, _ = decode_records(
+    batch, _ = decode_batch(
         [rec(json.dumps(body).encode())],
         "loki-push",
         lambda r: {"job": "conf", "env": "prod"},
         use_incoming_timestamp=False,
         now_ns=NOW,
     )
+    streams = batch.streams()
     assert [(s.labels, s.ts, s.lines) for s in streams] == [
         ('{env="prod", job="own"}', [5], ["hi"])
     ]
