@@ -41,7 +41,7 @@ from typing import Any
 
 import logql2sql
 from loglake.query import limits, params
-from loglake.query.errors import QueryError
+from loglake.query.errors import QueryError, parse_log_query
 from loglake.query.executor import Executor
 from loglake.query.params import Form
 from logql2sql import ast
@@ -331,13 +331,7 @@ def parse_request(form: Form, now: int) -> DetectedFieldsQuery:
 
 
 def _log_selector(text: str) -> ast.LogExpr:
-    try:
-        expr = logql2sql.parse(text)
-    except LogQLError as exc:
-        raise QueryError(str(exc)) from None
-    if not isinstance(expr, ast.LogExpr):
-        raise QueryError("only log selector is supported")
-    return expr
+    return parse_log_query(text, "only log selector is supported")
 
 
 def sample(executor: Executor, tenants: list[str], q: DetectedFieldsQuery) -> list[Entry]:

@@ -14,6 +14,10 @@ from collections.abc import Callable, Iterator
 
 import duckdb
 
+import logql2sql
+from logql2sql import ast
+from logql2sql.errors import LogQLError
+
 DEADLINE_EXCEEDED = (
     "request timed out, decrease the duration of the request or add more label matchers "
     "(prefer exact match over regex match) to reduce the amount of data processed"
@@ -67,3 +71,20 @@ def deadline(
         timer.cancel()
     if timed_out.is_set():
         raise QueryError(DEADLINE_EXCEEDED, 504)
+
+
+def parse_query(text: str) -> ast.Expr:
+    """`logql2sql.parse` with its errors as `QueryError` (Loki's wording, 400)."""
+    try:
+        return logql2sql.parse(text)
+    except LogQLError as exc:
+        raise QueryError(str(exc)) from None
+
+
+def parse_log_query(text: str, otherwise: str) -> ast.LogExpr:
+    """`parse_query` for endpoints that take a log query only; `otherwise` is Loki's
+    message for any other query."""
+    expr = parse_query(text)
+    if not isinstance(expr, ast.LogExpr):
+        raise QueryError(otherwise)
+    return expr

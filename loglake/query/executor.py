@@ -26,7 +26,12 @@ import pyarrow as pa
 import logql2sql
 from loglake.lake import Lake
 from loglake.query import encode
-from loglake.query.errors import UNSUPPORTED_INSTANT_LOG_QUERY, QueryError, deadline
+from loglake.query.errors import (
+    UNSUPPORTED_INSTANT_LOG_QUERY,
+    QueryError,
+    deadline,
+    parse_query,
+)
 from loglake.query.limits import QueryLimits
 from loglake.query.source import STREAMS, Plan, bind_logs
 from loglake.query.stats import build_stats
@@ -89,7 +94,7 @@ class Executor:
         """Evaluate `request` over the tenants' data; raises `QueryError`."""
         if not tenants:
             raise QueryError("no org id", 401)
-        expr = _parse(request.query)
+        expr = parse_query(request.query)
         limits = self.limits(tenants)
         is_log = isinstance(expr, ast.LogExpr)
         if is_log and request.instant:
@@ -171,13 +176,6 @@ def _runnable(compiled: logql2sql.CompiledQuery, plan: Plan) -> logql2sql.Compil
         return compiled
     params = dataclasses.replace(compiled.params, streams=None)
     return logql2sql.compile(compiled.expr, compiled.dialect, **dataclasses.asdict(params))
-
-
-def _parse(text: str) -> ast.Expr:
-    try:
-        return logql2sql.parse(text)
-    except LogQLError as exc:
-        raise QueryError(str(exc)) from None
 
 
 def _engine_error(exc: duckdb.Error) -> QueryError:

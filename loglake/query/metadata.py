@@ -16,11 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-import logql2sql
-from loglake.query.errors import QueryError
+from loglake.query.errors import parse_log_query
 from loglake.query.source import TENANT_LABEL, bind_logs, matcher_predicate
 from logql2sql import ast
-from logql2sql.errors import LogQLError
 from storage import duck
 from storage.objectstore import ObjectStore
 from storage.snapshot import take_snapshot
@@ -39,13 +37,7 @@ class StreamInfo:
 def parse_selector(text: str) -> tuple[ast.Matcher, ...]:
     """The matchers of a stream selector (a full log query is accepted; its pipeline is
     ignored, as Loki's metadata endpoints do)."""
-    try:
-        expr = logql2sql.parse(text)
-    except LogQLError as exc:
-        raise QueryError(str(exc)) from None
-    if not isinstance(expr, ast.LogExpr):
-        raise QueryError("only label matchers are supported")
-    return expr.matchers
+    return parse_log_query(text, "only label matchers are supported").matchers
 
 
 def streams(

@@ -15,12 +15,9 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-import logql2sql
-from loglake.query.errors import QueryError
+from loglake.query.errors import parse_log_query
 from loglake.query.executor import Executor, QueryRequest
 from loglake.query.params import TailQuery
-from logql2sql import ast
-from logql2sql.errors import LogQLError
 
 POLL_SECONDS = 1.0
 _LOG_STEP = 10**9  # log queries ignore the step; non-zero marks a range evaluation
@@ -30,11 +27,7 @@ async def tailing(
     executor: Executor, tenants: Sequence[str], tail: TailQuery
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield batches of new entries as Loki's streams, forever."""
-    try:
-        if not isinstance(logql2sql.parse(tail.query), ast.LogExpr):
-            raise QueryError("tail requires a log query")
-    except LogQLError as exc:
-        raise QueryError(str(exc)) from None
+    parse_log_query(tail.query, "tail requires a log query")
     cursor = tail.start
     while True:
         end = time.time_ns() - tail.delay_for
