@@ -11,39 +11,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from loglake.kafka import KafkaIngestConfig
 from loglake.kafka.service import CONSUMERS_ENV, attach, load_consumers, register
 from loglake.lake import load_settings
 from loglake.server import create_app
-from loglake.serverprocess import free_port
+from tests.threadserver import ThreadServer
 
 GOOD = '{"flow":{"time":"2024-05-01T10:00:00.%09dZ","verdict":"FORWARDED"},"node_name":"n1"}'
 
 
-class Served:
-    """A loglake app served by uvicorn in a thread on a free loopback port."""
-
-    def __init__(self, app) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(60)
+class Served(ThreadServer):
+    """A loglake app served in a thread, with its `/metrics` parsed."""
 
     def metrics(self) -> dict[tuple[str, tuple], float]:
         text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=10).text

@@ -4,12 +4,9 @@ lake (`--lake`): both print the same answers, computed here from what was pushed
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from pathlib import Path
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from loglake.cli import app
@@ -17,6 +14,7 @@ from loglake.client import PushClient
 from loglake.config import load_settings
 from loglake.server import create_app
 from tests.loglake.query.conftest import BASE
+from tests.threadserver import ThreadServer
 
 S = 10**9
 LINES = [(BASE + i * S, f"level={'error' if i % 2 else 'info'} i={i}") for i in range(6)]
@@ -34,24 +32,10 @@ def lake_and_server(tmp_path_factory: pytest.TempPathFactory):
     """A real uvicorn server on a loopback port, in a thread, over a fresh lake."""
     tmp = tmp_path_factory.mktemp("cli")
     lake = str(tmp / "lake")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    config = uvicorn.Config(
-        create_app(load_settings(lake=lake)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    while not server.started:
-        thread.join(0.05)
-    with PushClient(url) as client:
-        client.push({'{app="cli", env="dev"}': LINES})
-    yield lake, url
-    server.should_exit = True
-    thread.join()
+    with ThreadServer(create_app(load_settings(lake=lake))) as served:
+        with PushClient(served.url) as client:
+            client.push({'{app="cli", env="dev"}': LINES})
+        yield lake, served.url
 
 
 @pytest.fixture(params=["addr", "lake"])

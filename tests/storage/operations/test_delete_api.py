@@ -6,54 +6,44 @@ on the app: `Settings` does not carry the `compactor` section yet."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from loglake.config import Settings
 from loglake.ops_config import OpsSettings
 from loglake.server import create_app
-from loglake.serverprocess import free_port
 from storage import delete_requests
 from storage.deletes import process_deletes
 from storage.objectstore import ObjectStore
 from tests.storage.helpers import T0
 from tests.storage.operations.lake_builders import query_rows, small_flushes
+from tests.threadserver import ThreadServer
 
 PATH = "/loki/api/v1/delete"
 START = str(T0 // 10**9)
 
 
-class ThreadServer:
-    """`create_app` served by uvicorn on 127.0.0.1 in a thread."""
+class DeleteServer(ThreadServer):
+    """`create_app` with these ops settings, served in a thread; entering gives a client."""
 
     def __init__(self, lake: Path, ops: OpsSettings, auth: bool = False) -> None:
         settings = Settings.model_validate({"storage": {"lake": str(lake)}, "auth_enabled": auth})
         app = create_app(settings)
         app.state.ops = ops
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(app)
 
-    def __enter__(self) -> httpx.Client:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
+    def __enter__(self) -> httpx.Client:  # type: ignore[override]
+        super().__enter__()
         self.client = httpx.Client(base_url=self.url, timeout=10)
         return self.client
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().__exit__(*exc)
 
 
 def ops(**compactor: object) -> OpsSettings:
@@ -68,14 +58,14 @@ def lake(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_without_retention_the_api_does_not_exist(lake: Path) -> None:
-    with ThreadServer(lake, OpsSettings()) as client:
+    with DeleteServer(lake, OpsSettings()) as client:
         for method in ("GET", "POST", "DELETE"):
             response = client.request(method, PATH)
             assert (response.status_code, response.text) == (404, "404 page not found\n")
 
 
 def test_parameters_are_checked_with_lokis_messages(lake: Path) -> None:
-    with ThreadServer(lake, ops()) as client:
+    with DeleteServer(lake, ops()) as client:
         cases = {
             (): "query not set",
             (("query", "{app="),): "invalid query expression",
@@ -106,7 +96,7 @@ def test_parameters_are_checked_with_lokis_messages(lake: Path) -> None:
 def test_add_list_cancel_and_process(lake: Path) -> None:
     store = ObjectStore(str(lake))
     written = small_flushes(store, "fake", flushes=2, per_stream=10)
-    with ThreadServer(lake, ops()) as client:
+    with DeleteServer(lake, ops()) as client:
         added = client.post(
             PATH, params={"query": '{env="dev"} |= "error"', "start": START, "end": "1714608000"}
         )
@@ -154,7 +144,7 @@ def test_add_list_cancel_and_process(lake: Path) -> None:
 
 
 def test_cancel_period_and_force(lake: Path) -> None:
-    with ThreadServer(lake, ops(delete_request_cancel_period="1s")) as client:
+    with DeleteServer(lake, ops(delete_request_cancel_period="1s")) as client:
         client.post(PATH, params={"query": '{env="dev"}', "start": START})
         [row] = client.get(PATH).json()
         time.sleep(1.1)
@@ -171,7 +161,7 @@ def test_cancel_period_and_force(lake: Path) -> None:
 
 
 def test_tenants_and_deletion_mode(lake: Path) -> None:
-    with ThreadServer(lake, ops(), auth=True) as client:
+    with DeleteServer(lake, ops(), auth=True) as client:
         anonymous = client.get(PATH)
         assert (anonymous.status_code, anonymous.text) == (400, "no org id\n")
         locked = client.get(PATH, headers={"X-Scope-OrgID": "locked"})
@@ -191,7 +181,7 @@ def test_tenants_and_deletion_mode(lake: Path) -> None:
 def test_requests_with_line_filters_are_sharded_as_loki_shards_them(lake: Path) -> None:
     store = ObjectStore(str(lake))
     three_days = {"start": START, "end": str(T0 // 10**9 + 3 * 86_400)}
-    with ThreadServer(lake, ops()) as client:
+    with DeleteServer(lake, ops()) as client:
         cases = {
             "25h": "max_interval can't be greater than 24h0m0s",
             "1d": "invalid max_interval: valid time units are 's', 'm', 'h'",
@@ -239,7 +229,7 @@ def test_requests_with_line_filters_are_sharded_as_loki_shards_them(lake: Path) 
 
 def test_listing_can_be_narrowed_to_requests_overlapping_a_range(lake: Path) -> None:
     day = 86_400
-    with ThreadServer(lake, ops()) as client:
+    with DeleteServer(lake, ops()) as client:
         for offset in (0, 2 * day):
             start = T0 // 10**9 + offset
             added = client.post(
