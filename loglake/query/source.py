@@ -33,6 +33,7 @@ from logql2sql import ast
 from logql2sql.pipeline import string_match
 from storage import duck
 from storage.objectstore import ObjectStore
+from storage.schema import STREAMS_SCHEMA
 from storage.snapshot import take_snapshot
 
 TENANT_LABEL = "__tenant_id__"
@@ -144,7 +145,7 @@ def _chunk_keys(
     """The chunks to read, in reading order, and their matching streams (`fingerprint,
     labels`)."""
     if refs.num_rows == 0:
-        return [], _STREAMS_SCHEMA.empty_table()
+        return [], STREAMS_SCHEMA.empty_table()
     name = f"_refs_{next(_counter)}"
     con.register(name, refs)
     try:
@@ -174,15 +175,7 @@ def _chunk_keys(
     plan.streams += len({r[1] for r in rows})
     plan.chunk_lines += sum(r[2] for r in rows)
     plan.chunk_bytes += sum(r[3] for r in rows)
-    return keys, found.cast(_STREAMS_SCHEMA)
-
-
-_STREAMS_SCHEMA = pa.schema(
-    [
-        pa.field("fingerprint", pa.int64(), nullable=False),
-        pa.field("labels", pa.map_(pa.string(), pa.string())),
-    ]
-)
+    return keys, found.cast(STREAMS_SCHEMA)
 
 
 def _register_streams(
@@ -195,7 +188,7 @@ def _register_streams(
     """Register `name`: the distinct streams of the chosen chunks and landing rows."""
     tables = [chunk_streams]
     if landing.num_rows:
-        tables.append(landing.select(["fingerprint", "labels"]).cast(_STREAMS_SCHEMA))
+        tables.append(landing.select(["fingerprint", "labels"]).cast(STREAMS_SCHEMA))
     both = pa.concat_tables(tables)
     if len(tables) > 1:
         both_name = f"_streams_in_{next(_counter)}"
@@ -207,7 +200,7 @@ def _register_streams(
             con.unregister(both_name)
     fingerprints = both.column("fingerprint")
     plan.streams_unique = pc.count_distinct(fingerprints).as_py() == len(fingerprints)
-    con.register(name, both.cast(_STREAMS_SCHEMA))
+    con.register(name, both.cast(STREAMS_SCHEMA))
 
 
 def _filter(con: duckdb.DuckDBPyConnection, table: pa.Table, predicate: exp.Expression) -> pa.Table:
