@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench bench-kafka bench-compaction bench-models bench-logql2sql bench-query dagster clean
+.PHONY: setup demo test lint format bench bench-kafka bench-compaction bench-models bench-logql2sql bench-logql2sql-sql bench-query dagster clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,9 @@ bench-models: $(STAMP)
 
 bench-logql2sql: $(STAMP)
 	$(BIN)/python bench/logql2sql_translate.py
+
+bench-logql2sql-sql: $(STAMP)
+	$(BIN)/python bench/logql2sql_sql.py
 
 bench-query: $(STAMP)
 	$(BIN)/python bench/query.py
