@@ -927,13 +927,10 @@ def _unwrap(layers: Layers, stage: ast.Unwrap, dialect: str) -> None:
         converted = _bytes(raw)
     else:
         converted = _float(raw)
-    layers.push(
-        where=exp.And(
-            this=exp.Not(this=exp.Is(this=raw, expression=exp.Null())),
-            expression=exp.NEQ(this=raw, expression=lit("")),
-        ),
-        _value=converted,
-    )
+    # Lines without the label (or with it empty) are skipped, as Loki skips them. One
+    # reference to the label: DuckDB pushes this filter below the projection that builds
+    # `lbls` by inlining that expression, once per reference (NULL <> '' filters too).
+    layers.push(where=exp.NEQ(this=raw, expression=lit("")), _value=converted)
     layers.push(
         _value=col("_value"),
         lbls=case(
