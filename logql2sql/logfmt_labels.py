@@ -209,10 +209,11 @@ def _present(line: exp.Expression, name: str) -> exp.Expression | None:
 
 
 def value(
-    name: str, line: exp.Expression, stream: exp.Expression, meta: exp.Expression
+    name: str, line: exp.Expression, own: exp.Expression, meta: exp.Expression
 ) -> exp.Expression:
-    """Label `name` after the parser: the stream's, else the metadata's, else parsed (or NULL)."""
-    return exp.Coalesce(this=get(stream, name), expressions=[get(meta, name), parsed(line, name)])
+    """Label `name` after the parser: the stream's (`own`, its value of the label or NULL),
+    else the metadata's, else parsed (or NULL)."""
+    return exp.Coalesce(this=own, expressions=[get(meta, name), parsed(line, name)])
 
 
 def labels(line: exp.Expression, stream: exp.Expression, meta: exp.Expression) -> exp.Expression:

@@ -583,8 +583,7 @@ class Lowerer:
             taken = {n: col(c, s) for n, c in own.items()}
 
         def value_of(name: str) -> exp.Expression:
-            parsed = logfmt_labels.parsed(line.copy(), name)
-            return exp.Coalesce(this=taken[name], expressions=[get(meta.copy(), name), parsed])
+            return logfmt_labels.value(name, line.copy(), taken[name], meta.copy())
 
         entries = exp.select(
             col("ts", x),
