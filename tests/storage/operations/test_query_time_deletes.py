@@ -20,7 +20,7 @@ from storage.objectstore import ObjectStore
 from storage.snapshot import take_snapshot
 from tests.storage.helpers import DAY, T0, entries
 from tests.storage.operations.lake_builders import STREAMS, chunk_rows, query_rows, small_flushes
-from tests.storage.operations.test_delete_api import PATH, START, ThreadServer, ops
+from tests.storage.operations.test_delete_api import PATH, START, DeleteServer, ops
 
 HOUR = 3600 * 1_000_000_000
 MS = 1_000_000
@@ -187,7 +187,7 @@ def test_http_query_and_sql_apis_hide_deleted_lines_at_once(tmp_path: Path) -> N
     lake = tmp_path / "lake"
     store = ObjectStore(str(lake))
     written = small_flushes(store, "fake", flushes=2, per_stream=10)
-    with ThreadServer(lake, ops()) as client:
+    with DeleteServer(lake, ops()) as client:
         added = client.post(PATH, params={"query": '{env="prod"} |= "level=info"', "start": START})
         assert added.status_code == 204
         expected = [r for r in written if not (r[0] in (1, 3) and "level=info" in r[2])]
