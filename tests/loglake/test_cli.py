@@ -185,8 +185,10 @@ def test_push_follows_a_growing_file(start_server, tmp_path: Path) -> None:
         shipper.terminate()
         try:
             shipper.wait(10)
-        except subprocess.TimeoutExpired:  # stuck in the kernel (slow disk): do not mask
-            shipper.kill()  # the assertion above with this timeout
+        except subprocess.TimeoutExpired:
+            # Stuck in the kernel on a slow disk: kill it, so that this timeout does not
+            # mask the assertion above.
+            shipper.kill()
             shipper.wait(10)
 
 
