@@ -23,6 +23,7 @@ from typing import Any
 import cramjam
 import pyarrow as pa
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
+from google.protobuf.message import DecodeError
 from ptars import HandlerPool
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -108,11 +109,21 @@ def push_request_columns(raw: bytes) -> pa.StructArray:
     entry has none), `line` (binary), `structuredMetadata` and `parsed` (lists of name/value
     binary structs)) and `hash`. Raises `ValueError` when `raw` is not a valid message.
 
+    upb parses the body first, only to check it: ptars skips some malformed wire data that
+    upb (and Loki's Go unmarshalers) refuse, such as tags with out-of-range field numbers,
+    and would then read entries out of a corrupted body. That check costs about a quarter
+    of the columnar read (0.07 ms per 164 KB body), where walking upb's messages from
+    Python cost several times the whole read.
+
     >>> raw = build_push_request([('{a="b"}', [(7, "x")])]).SerializeToString()
     >>> labels, entries, _hash = push_request_columns(raw).flatten()
     >>> labels.to_pylist(), entries.flatten().flatten()[1].to_pylist()
     ([b'{a="b"}'], [b'x'])
     """
+    try:
+        PushRequest.FromString(raw)
+    except DecodeError as exc:
+        raise ValueError(str(exc)) from None
     batch = _COLUMNS.list_to_record_batch([raw])
     return batch.column(0).flatten()
 
