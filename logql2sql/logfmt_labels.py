@@ -156,24 +156,23 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
     )
     parts = fn("regexp_extract", line.copy(), lit(scanned), array(lit("q"), lit("u")))
     has_quote = fn("contains", line.copy(), lit('"'))
-    present = _present(line, name)
+    tests = _presence_tests(line, name)
     # Loki's own labels (`__error__`) are rarely spelled by a key: one cheap test skips
     # both regexes for almost every line. A user's label is usually present, and DuckDB
     # evaluates a regex inside nested CASE branches at about twice the cost, so then the
     # chunk regex runs on every row, given the empty text where the name is absent.
     wrapped = name.startswith("__")
-    absent = exp.false() if wrapped or present is None else exp.Not(this=present.copy())
+    # Where the name is absent: the flat form's own skip (the wrapped form skips first).
+    skip = [] if wrapped or not tests else [exp.Not(this=tests[-1])]
+    null = cast(exp.Null(), "VARCHAR")
     after_quote = case(
-        (exp.Not(this=has_quote.copy()), cast(exp.Null(), "VARCHAR")),
-        (absent.copy(), cast(exp.Null(), "VARCHAR")),
-        (
-            exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))),
-            cast(exp.Null(), "VARCHAR"),
-        ),
+        (exp.Not(this=has_quote.copy()), null),
+        *[(a.copy(), null.copy()) for a in skip],
+        (exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))), null.copy()),
         default=fn("nullif", _let(parts, "_p", from_scan), lit("")),
     )
     before_quote = case(
-        (absent, lit("")),
+        *[(a.copy(), lit("")) for a in skip],
         (has_quote, fn("split_part", line.copy(), lit('"'), num(1))),
         default=line.copy(),
     )
@@ -181,31 +180,31 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
     # a line without quotes has none to ask.
     found = fn("nullif", fn("regexp_extract", before_quote, lit(early), num(1)), lit(""))
     value = exp.Coalesce(this=found, expressions=[after_quote])
-    if not wrapped or present is None:
+    if not wrapped or not tests:
         return value
-    hint = fn("contains", line.copy(), lit(max(name.split("_"), key=len)))
-    return case(
-        (exp.Not(this=hint), cast(exp.Null(), "VARCHAR")),  # a fast substring search first
-        (exp.Not(this=present), cast(exp.Null(), "VARCHAR")),
-        default=value,
-    )
+    skips = [(exp.Not(this=t), cast(exp.Null(), "VARCHAR")) for t in tests]
+    return case(*skips, default=value)
 
 
-def _present(line: exp.Expression, name: str) -> exp.Expression | None:
-    """A cheap test that a key sanitising to `name` may be in `line` (None: no test).
+def _presence_tests(line: exp.Expression, name: str) -> list[exp.Expression]:
+    """Cheap tests, cheapest first, that a key sanitising to `name` may be in `line`; the
+    last is the most precise (none when the name has no literal run).
 
-    The longest literal run of the name must be there, with the key characters that follow
-    it: a regex that starts with a literal, which RE2 finds by a fast scan.
+    The longest literal run of the name must be there (a substring search), followed by the
+    key characters after it (a regex that starts with a literal, which RE2 finds by a fast
+    scan).
     """
     runs = name.split("_")
     hint = max(runs, key=len)
     if not hint:
-        return None
+        return []
     at = sum(len(r) + 1 for r in runs[: runs.index(hint)]) + len(hint)
     after = name[at:]
-    if not after:
-        return fn("contains", line.copy(), lit(hint))
-    return fn("regexp_matches", line.copy(), lit(re.escape(hint) + _key_pattern(after)))
+    tests = [fn("contains", line.copy(), lit(hint))]
+    if after:
+        pattern = re.escape(hint) + _key_pattern(after)
+        tests.append(fn("regexp_matches", line.copy(), lit(pattern)))
+    return tests
 
 
 def value(
