@@ -178,29 +178,50 @@ def logs_query(
     chunk_keys: list[str] | None = None,
 ) -> exp.Query:
     """The `logs` relation of a snapshot as a query: tenant column, deduplicated entries,
-    deleted lines left out."""
-    raw = without_deleted(entries_relation(con, store, snapshot, chunk_keys), snapshot)
+    deleted lines left out.
+
+    Entries where the snapshot's sources overlap (`Snapshot.overlaps`) are read once more,
+    from the chunks that hold them and landing, and deduplicated; every other entry is read
+    once, as it is.
+    """
+    keys = snapshot.chunk_keys() if chunk_keys is None else chunk_keys
+    raw = without_deleted(entries_relation(con, store, snapshot, keys), snapshot)
     tenant = exp.alias_(exp.Literal.string(snapshot.tenant), "tenant")
     out_columns = [tenant, *(exp.column(c) for c in LOGS_COLUMNS[1:])]
-    dups = snapshot.dedup_fingerprints()
-    if len(dups) == 0:
+    overlaps = snapshot.overlaps()
+    if not overlaps:
         return exp.select(*out_columns).from_(
             exp.alias_(exp.paren(raw, copy=False), "raw", table=True, copy=False), copy=False
         )
-    dup_name = f"_dup_streams_{next(_counter)}"
-    con.register(dup_name, pa.table({"fingerprint": dups}))
-    in_dups = exp.column("fingerprint").isin(
-        query=exp.select("fingerprint").from_(exp.to_identifier(dup_name))
+    involved = overlaps.chunks(snapshot.chunk_refs())
+    overlapping = without_deleted(
+        entries_relation(con, store, snapshot, [k for k in keys if k in involved]), snapshot
     )
-    plain = exp.select(*out_columns).from_("raw").where(exp.not_(in_dups))
+    dup_name = f"_dup_streams_{next(_counter)}"
+    con.register(dup_name, pa.table({"fingerprint": overlaps.fingerprints}))
+    ts = exp.column("ts")
+    maybe_twice = exp.and_(
+        exp.column("fingerprint").isin(
+            query=exp.select("fingerprint").from_(exp.to_identifier(dup_name))
+        ),
+        exp.or_(
+            *(
+                ts.between(exp.Literal.number(lo), exp.Literal.number(hi))
+                for lo, hi in overlaps.spans
+            )
+        ),
+    )
+    plain = exp.select(*out_columns).from_("raw").where(exp.not_(maybe_twice), copy=False)
     deduped = (
-        exp.select(*out_columns)
-        .from_("raw")
-        .where(in_dups.copy())
+        exp.select(*(c.copy() for c in out_columns))
+        .from_(
+            exp.alias_(exp.paren(overlapping, copy=False), "overlapping", table=True, copy=False)
+        )
+        .where(maybe_twice.copy(), copy=False)
         .distinct(exp.column("fingerprint"), exp.column("ts"), exp.column("line"))
     )
-    # Read twice (plain and deduplicated streams): inlined, as a materialized CTE would hold
-    # every entry of the range, lines included, in memory.
+    # `raw` inlined, not materialized: a materialized CTE would hold every entry of the
+    # range, lines included, in memory.
     return exp.union(plain, deduped, distinct=False, copy=False).with_(
         "raw", as_=raw, materialized=False, copy=False
     )

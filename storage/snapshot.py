@@ -3,9 +3,9 @@
 A `Snapshot` is what a query sees: the chunks of the pinned manifest versions and the
 landing rows no pinned version has absorbed yet, so data is queryable the moment its push
 is acknowledged and a concurrent flush or compaction is never seen half-done. Identical
-(stream, ts, line) entries are returned once, as Loki returns them: `dedup_fingerprints`
-names the only streams that can hold duplicates (their chunk and landing time ranges
-overlap), so deduplication costs nothing for the common case of streams written in order.
+(stream, ts, line) entries are returned once, as Loki returns them: `overlaps` names the
+only streams and times that can hold duplicates (where their chunk and landing time ranges
+overlap), so deduplication costs next to nothing for streams written in order.
 
 Delete requests apply at query time, as Loki's queriers apply them: `deletes` holds the
 tenant's requests that can select a line of the snapshot, and `storage.duck.logs_query`
@@ -31,6 +31,7 @@ from storage.delete_requests import DeleteRequest
 from storage.landing import decode_landing, list_landing
 from storage.manifest import Manifest
 from storage.objectstore import ObjectStore
+from storage.overlaps import Overlaps, find_overlaps
 from storage.schema import ENTRY_SCHEMA
 from storage.selection import labels_mask
 
@@ -73,10 +74,9 @@ class Snapshot:
         keys = refs.column("chunk").to_pylist()
         return list(dict.fromkeys(keys))
 
-    def dedup_fingerprints(self) -> pa.Array:
-        """Streams whose data ranges overlap (across chunks and landing): only these can
-        contain an identical entry twice, since each chunk and the landing rows are
-        deduplicated on their own."""
+    def overlaps(self) -> Overlaps:
+        """Where this snapshot can hold an entry twice (see `storage.overlaps`): the
+        sources are its chunk refs and its landing rows, each deduplicated on its own."""
         refs = self.chunk_refs().select(["fingerprint", "min_ts", "max_ts"])
         if self.landing.num_rows:
             landing = (
@@ -87,15 +87,7 @@ class Snapshot:
                 .cast(refs.schema)
             )
             refs = pa.concat_tables([refs, landing])
-        if refs.num_rows == 0:
-            return pa.array([], pa.int64())
-        frame = (
-            pl.from_arrow(refs)
-            .sort(["fingerprint", "min_ts"])
-            .with_columns(pl.col("max_ts").cum_max().shift(1).over("fingerprint").alias("prev_max"))
-            .filter(pl.col("prev_max").is_not_null() & (pl.col("min_ts") <= pl.col("prev_max")))
-        )
-        return frame.get_column("fingerprint").unique().sort().to_arrow()
+        return find_overlaps(refs)
 
 
 def take_snapshot(
