@@ -15,6 +15,9 @@
   stream of `source` that a selector can match, the labels a function of the fingerprint
   (the executor builds it from the manifests). The SQL then matches selectors and builds
   label maps once per stream instead of reading every entry's label map.
+- `stream_labels`: with `streams`, optionally the label names its maps hold (the executor
+  knows them): a name no stream has is then known absent, which spares the per-entry
+  lookup of the streams' own values of labels a parser extracts.
 
 `CompiledQuery.matchers` are the stream matchers of every selector, and `read_range` the
 `(lo, hi]` nanosecond range the SQL can read, so the executor can prune streams and chunks.
@@ -67,6 +70,7 @@ class QueryParams:
     direction: str
     source: str
     streams: str | None = None
+    stream_labels: frozenset[str] | None = None
 
 
 class _Deferred:
@@ -128,6 +132,7 @@ def compile(  # noqa: A001 - the public name the issue fixes
     direction: str = "backward",
     source: str = "logs",
     streams: str | None = None,
+    stream_labels: frozenset[str] | None = None,
     cache: bool = True,
 ) -> CompiledQuery:
     """Parse (if text), validate and lower `query` to SQL for `dialect`.
@@ -144,7 +149,11 @@ def compile(  # noqa: A001 - the public name the issue fixes
         raise UnsupportedInDialect("SQL generation", dialect)
     if direction not in ("forward", "backward"):
         raise LogQLError(f"invalid direction {direction!r}")
-    bounds = Bounds(start, end, step, limit, direction, source, streams)
+    if streams is None:
+        stream_labels = None
+    elif stream_labels is not None:
+        stream_labels = frozenset(stream_labels)
+    bounds = Bounds(start, end, step, limit, direction, source, streams, stream_labels)
     shape = _cached_shape(query, bounds, dialect) if cache else None
     if shape is not None and shape.template is not None:
         expr, kind, matchers = shape.expr, shape.kind, shape.matchers
@@ -161,7 +170,7 @@ def compile(  # noqa: A001 - the public name the issue fixes
         expression=_Deferred(functools.partial(_lower, expr, bounds, dialect)),
         sql=sql,
         matchers=matchers,
-        params=QueryParams(start, end, step, limit, direction, source, streams),
+        params=QueryParams(start, end, step, limit, direction, source, streams, stream_labels),
         read_range=_read_range(expr, bounds),
     )
 

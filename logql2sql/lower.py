@@ -94,6 +94,8 @@ class Bounds:
     # a function of it), or None. With it, selectors are matched and label maps are read
     # once per stream instead of once per entry (the label column is the costliest to scan).
     streams: str | None = None
+    # With `streams`: the label names its maps hold, when known (other names are absent).
+    stream_labels: frozenset[str] | None = None
 
 
 class Lowerer:
@@ -570,17 +572,22 @@ class Lowerer:
         columns = {n: f"_l{i}" for i, n in enumerate(read_names)}
         x = self.alias("x")
         streams = self.b.streams
+        own: dict[str, str] = {}
         if streams is None:
             taken = {n: get(stream.copy(), n) for n in [*read_names, ERROR]}
         else:
             # The stream's own values of the names, joined per entry by fingerprint: a few
-            # short strings instead of the entry's label map.
+            # short strings instead of the entry's label map. Names no stream has (when the
+            # streams' label names are known) need no join.
             s = self.alias("s")
-            own = {n: f"_s{i}" for i, n in enumerate([*read_names, ERROR])}
+            known = self.b.stream_labels
+            has = [n for n in [*read_names, ERROR] if known is None or n in known]
+            own = {n: f"_s{i}" for i, n in enumerate(has)}
             per_stream = exp.select(
                 col("fingerprint"), *[get(col("labels"), n).as_(c) for n, c in own.items()]
             ).from_(exp.to_table(streams), copy=False)
-            taken = {n: col(c, s) for n, c in own.items()}
+            absent = cast(exp.Null(), "TEXT")
+            taken = {n: col(own[n], s) if n in own else absent.copy() for n in [*read_names, ERROR]}
 
         def value_of(name: str) -> exp.Expression:
             return logfmt_labels.value(name, line.copy(), taken[name], meta.copy())
@@ -594,7 +601,7 @@ class Lowerer:
             *[value_of(n).as_(c, copy=False) for n, c in columns.items()],
             exp.Coalesce(this=value_of(ERROR), expressions=[lit("")]).as_("_err", copy=False),
         ).from_(layers.rel.subquery(x, copy=False), copy=False)
-        if streams is not None:
+        if streams is not None and own:
             entries = entries.join(
                 per_stream.subquery(s, copy=False),
                 on=exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", x)),

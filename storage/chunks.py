@@ -284,13 +284,22 @@ class LabelDictionary:
 
 
 def chunk_refs(
-    chunk: str, fingerprint: np.ndarray, ts: np.ndarray, line_bytes: np.ndarray, labels: pa.Array
+    chunk: str,
+    fingerprint: np.ndarray,
+    ts: np.ndarray,
+    line_bytes: np.ndarray,
+    labels: pa.Array,
+    metadata: pa.Array | pa.ChunkedArray,
 ) -> pa.Table:
     """Chunk references of a chunk's sorted rows: one row per stream run.
 
-    `labels` holds one labels map per stream run, in order."""
+    `labels` holds one labels map per stream run, in order; `metadata` is the rows'
+    structured metadata column."""
     starts = np.flatnonzero(np.concatenate(([True], fingerprint[1:] != fingerprint[:-1])))
     ends = np.concatenate((starts[1:], [len(fingerprint)]))
+    if isinstance(metadata, pa.ChunkedArray):
+        metadata = metadata.combine_chunks()
+    with_metadata = np.diff(metadata.offsets.to_numpy()) > 0
     return pa.table(
         {
             "chunk": pa.array([chunk] * len(starts), pa.string()),
@@ -300,6 +309,7 @@ def chunk_refs(
             "max_ts": ts[ends - 1],
             "rows": ends - starts,
             "bytes": np.add.reduceat(line_bytes, starts),
+            "metadata_rows": np.add.reduceat(with_metadata.astype(np.int64), starts),
         },
         schema=MANIFEST_SCHEMA,
     )
@@ -319,6 +329,7 @@ def stream_refs(chunk: str, table: pa.Table) -> pa.Table:
         table.column("ts").to_numpy(),
         line_lengths(table.column("line")),
         labels,
+        table.column("structured_metadata"),
     )
 
 
@@ -394,6 +405,7 @@ class SortedRows:
             part.column("ts").to_numpy(),
             line_lengths(part.column("line")),
             self.stream_labels.take(pa.array(stream[firsts])),
+            part.column("structured_metadata"),
         )
         return refs, data.size
 

@@ -66,7 +66,9 @@ def entries_relation(
     """A query over the snapshot's raw entries (chunks + landing), not yet deduplicated.
 
     `chunk_keys` narrows the chunks read (the executor passes the ones its streams and
-    time range need); by default all of the snapshot's chunks are read.
+    time range need); by default all of the snapshot's chunks are read. When the manifest
+    records that none of them has structured metadata, the column is an empty map: the
+    chunks' metadata column is then never read.
     """
     keys = snapshot.chunk_keys() if chunk_keys is None else chunk_keys
     columns = [exp.column(c) for c in ENTRY_COLUMNS]
@@ -74,7 +76,11 @@ def entries_relation(
     if keys:
         files = exp.Array(expressions=[exp.Literal.string(store.duckdb_path(k)) for k in keys])
         scan = exp.Anonymous(this="read_parquet", expressions=[files])
-        parts.append(exp.select(*columns).from_(exp.Table(this=scan)))
+        read = columns
+        if not snapshot.metadata_in(keys):
+            empty = exp.cast(exp.Anonymous(this="MAP"), "MAP(TEXT, TEXT)")
+            read = [*columns[:-1], exp.alias_(empty, "structured_metadata")]
+        parts.append(exp.select(*read).from_(exp.Table(this=scan)))
     landing = snapshot.landing if snapshot.landing.num_rows or not parts else None
     if landing is not None:
         name = f"_landing_{next(_counter)}"

@@ -124,7 +124,16 @@ def load(store: ObjectStore, tenant: str, day: str, version: int) -> Manifest:
     table = pq.read_table(pa.BufferReader(data))
     meta = table.schema.metadata or {}
     commit = json.loads(meta.get(_COMMIT_KEY, b"{}"))
-    return Manifest(tenant, day, version, table.replace_schema_metadata(None), commit)
+    return Manifest(tenant, day, version, _current(table.replace_schema_metadata(None)), commit)
+
+
+def _current(refs: pa.Table) -> pa.Table:
+    """Refs of any published version in today's schema: columns added since come as nulls
+    (not recorded)."""
+    for f in MANIFEST_SCHEMA:
+        if f.name not in refs.column_names:
+            refs = refs.append_column(f, pa.nulls(refs.num_rows, f.type))
+    return refs.select(MANIFEST_SCHEMA.names)
 
 
 def load_commit(store: ObjectStore, tenant: str, day: str, version: int) -> dict:

@@ -33,10 +33,14 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("max_ts", pa.int64(), nullable=False),
         pa.field("rows", pa.int64(), nullable=False),
         pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("metadata_rows", pa.int64(), nullable=True),
     ]
 )
 """One row per (chunk, stream): the chunk references. The streams table (fingerprint →
-labels, first/last ts, lines, bytes) is the same rows grouped by fingerprint."""
+labels, first/last ts, lines, bytes) is the same rows grouped by fingerprint.
+`metadata_rows` counts the rows with structured metadata (null: not recorded, in manifests
+written before the column), so readers can skip the metadata column of chunks that have
+none."""
 
 
 STREAMS_SCHEMA = pa.schema([ENTRY_SCHEMA.field("fingerprint"), ENTRY_SCHEMA.field("labels")])

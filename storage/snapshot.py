@@ -74,6 +74,14 @@ class Snapshot:
         keys = refs.column("chunk").to_pylist()
         return list(dict.fromkeys(keys))
 
+    def metadata_in(self, keys: list[str]) -> bool:
+        """Whether any of the chunks `keys` may hold structured metadata (true unless the
+        manifest recorded none for every one of them)."""
+        refs = self.chunk_refs()
+        counts = refs.filter(pc.is_in(refs.column("chunk"), pa.array(keys, pa.string())))
+        counts = counts.column("metadata_rows")
+        return counts.null_count > 0 or (len(counts) > 0 and pc.max(counts).as_py() > 0)
+
     def overlaps(self) -> Overlaps:
         """Where this snapshot can hold an entry twice (see `storage.overlaps`): the
         sources are its chunk refs and its landing rows, each deduplicated on its own."""

@@ -169,12 +169,15 @@ class Executor:
 
 
 def _runnable(compiled: logql2sql.CompiledQuery, plan: Plan) -> logql2sql.CompiledQuery:
-    """`compiled`, or its translation without the streams relation when two of the read
-    streams share a fingerprint (a hash collision: then a fingerprint cannot stand for
-    its labels)."""
-    if compiled.params.streams is None or plan.streams_unique:
+    """`compiled` translated for what the binding found: with the label names of the
+    streams relation, or without that relation when two of the read streams share a
+    fingerprint (a hash collision: then a fingerprint cannot stand for its labels)."""
+    if compiled.params.streams is None:
         return compiled
-    params = dataclasses.replace(compiled.params, streams=None)
+    if plan.streams_unique:
+        params = dataclasses.replace(compiled.params, stream_labels=plan.stream_labels)
+    else:
+        params = dataclasses.replace(compiled.params, streams=None)
     return logql2sql.compile(compiled.expr, compiled.dialect, **dataclasses.asdict(params))
 
 

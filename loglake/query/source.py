@@ -53,6 +53,8 @@ class Plan:
     landing_lines: int = 0
     landing_bytes: int = 0
     streams_unique: bool = True
+    stream_labels: frozenset[str] = frozenset()
+    """Label names of the streams relation's maps (single-tenant queries)."""
 
     @property
     def lines(self) -> int:
@@ -200,6 +202,8 @@ def _register_streams(
             con.unregister(both_name)
     fingerprints = both.column("fingerprint")
     plan.streams_unique = pc.count_distinct(fingerprints).as_py() == len(fingerprints)
+    names = pc.unique(both.column("labels").combine_chunks().keys)
+    plan.stream_labels = frozenset(names.to_pylist())
     con.register(name, both.cast(STREAMS_SCHEMA))
 
 

@@ -106,13 +106,18 @@ def run_case(
     con: duckdb.DuckDBPyConnection, case: dict, streams: str | None = None
 ) -> tuple[str, str]:
     """('pass' | 'fail' | 'unsupported', detail) for one case; `streams`: the SQL reads
-    stream labels from that relation (see `logql2sql.compile`)."""
+    stream labels from that relation, knowing its label names as the executor does (see
+    `logql2sql.compile`)."""
     start, end, step = case_bounds(case)
     try:
-        compiled = logql2sql.compile(
-            case["query"], start=start, end=end, step=step, streams=streams
-        )
         load_fixture(con, case["streams"])
+        names = None
+        if streams is not None:
+            keys = con.sql("SELECT DISTINCT unnest(map_keys(labels)) FROM streams").fetchall()
+            names = frozenset(k for (k,) in keys)
+        compiled = logql2sql.compile(
+            case["query"], start=start, end=end, step=step, streams=streams, stream_labels=names
+        )
         rows = con.execute(compiled.sql).fetchall()
     except UnsupportedInDialect as err:
         return "unsupported", str(err)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 import logql2sql
 from loglake.query.executor import _runnable
@@ -45,9 +46,11 @@ def test_streams_of_chunks_and_landing_are_distinct():
         {"fingerprint": [1, 2], "labels": [[("app", "a")], [("app", "b")]]},
         schema=STREAMS_SCHEMA,
     )
-    plan, rows = registered(chunk_streams, entries([(2, {"app": "b"}), (3, {"app": "c"})]))
+    landing = entries([(2, {"app": "b"}), (3, {"app": "c", "env": "x"})])
+    plan, rows = registered(chunk_streams, landing)
     assert plan.streams_unique
     assert [r[0] for r in rows] == [1, 2, 3]
+    assert plan.stream_labels == {"app", "env"}
 
 
 def test_two_label_sets_under_one_fingerprint_are_flagged():
@@ -61,7 +64,9 @@ def test_two_label_sets_under_one_fingerprint_are_flagged():
 def test_a_collision_runs_the_query_without_the_streams_relation():
     compiled = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S, streams=STREAMS)
     assert f"FROM {STREAMS}" in compiled.sql
-    assert _runnable(compiled, Plan(streams_unique=True)) is compiled
+    known = _runnable(compiled, Plan(streams_unique=True, stream_labels=frozenset({"app"})))
+    assert known.params.stream_labels == {"app"}
+    assert f"FROM {STREAMS}" in known.sql
     fallback = _runnable(compiled, Plan(streams_unique=False))
     plain = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S)
     assert fallback.sql == plain.sql
@@ -83,3 +88,43 @@ def test_both_translations_agree_over_colliding_streams():
         ("b", 1.0),
         ("c", 1.0),
     ]
+
+
+LEVELS = 'sum by (level) (count_over_time({app=~".+"} | logfmt [1m]))'
+
+
+@pytest.mark.parametrize("own_level", [False, True])
+def test_label_names_no_stream_has_need_no_stream_values(own_level):
+    """A name no stream has is left out of the per-entry lookup of the streams' values;
+    a name one has is looked up (and wins over the parsed value, as in Loki)."""
+    con = duckdb.connect()
+    second = {"app": "b", "level": "own"} if own_level else {"app": "b"}
+    lines = [(1, {"app": "a"}, "level=info"), (2, second, "level=warn")]
+    logs = pa.table(
+        {
+            "fingerprint": [fp for fp, _, _ in lines],
+            "ts": [S * (i + 1) for i in range(len(lines))],
+            "line": [line for _, _, line in lines],
+            "labels": [sorted(labels.items()) for _, labels, _ in lines],
+            "structured_metadata": [[] for _ in lines],
+        },
+        schema=ENTRY_SCHEMA,
+    )
+    con.register("logs", logs)
+    plan = Plan()
+    _register_streams(con, STREAMS, STREAMS_SCHEMA.empty_table(), logs, plan)
+    assert ("level" in plan.stream_labels) == own_level
+
+    def run(**params) -> tuple[str, list[tuple]]:
+        compiled = logql2sql.compile(LEVELS, start=60 * S, end=60 * S, **params)
+        rows = con.sql(compiled.sql).fetchall()
+        return compiled.sql, sorted((dict(labels)["level"], value) for _, labels, value in rows)
+
+    _, plain = run()
+    assert plain == [("info", 1.0), ("own" if own_level else "warn", 1.0)]
+    sql, got = run(streams=STREAMS)
+    assert got == plain
+    assert "['level'] AS _s" in sql
+    sql, got = run(streams=STREAMS, stream_labels=plan.stream_labels)
+    assert got == plain
+    assert ("['level'] AS _s" in sql) == own_level
