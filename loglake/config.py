@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 
 import logql2sql
 from logql2sql.errors import LogQLError
@@ -46,15 +46,16 @@ DEFAULT_DISCOVER_SERVICE_NAME = (
 _BYTES_UNITS = {
     "": 1,
     "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
+    "kb": 1024,
+    "mb": 1024**2,
+    "gb": 1024**3,
+    "tb": 1024**4,
     "kib": 1024,
     "mib": 1024**2,
     "gib": 1024**3,
     "tib": 1024**4,
 }
+"""Byte-size units of Loki's flags (`flagext.ByteSize`): KB, MB, … are binary multiples."""
 
 
 def parse_duration_ns(text: str | int | float) -> int:
@@ -87,10 +88,18 @@ def parse_bytes(text: str | int) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     if not m or m.group(2).lower() not in _BYTES_UNITS:
         raise ValueError(f"invalid byte size: {text!r}")
-    unit = m.group(2).lower()
-    # Loki's ByteSize flags use binary multiples for KB/MB/GB (1KB = 1024 bytes).
-    factor = {"kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}.get(unit, _BYTES_UNITS[unit])
-    return int(float(m.group(1)) * factor)
+    return int(float(m.group(1)) * _BYTES_UNITS[m.group(2).lower()])
+
+
+Duration = Annotated[
+    int, BeforeValidator(lambda v: parse_duration_ns(v) if isinstance(v, str) else int(v))
+]
+"""A duration setting in nanoseconds: text as `parse_duration_ns` reads it (`1h30m`), or a
+number of nanoseconds (as `model_dump` gives it back when overrides are merged)."""
+ByteSize = Annotated[
+    int, BeforeValidator(lambda v: parse_bytes(v) if isinstance(v, str) else int(v))
+]
+"""A byte-size setting: text as `parse_bytes` reads it (`256KB`), or a number of bytes."""
 
 
 class _Section(BaseModel):
@@ -107,12 +116,7 @@ class StreamRetention(_Section):
 
     selector: str
     priority: int = 0
-    period: int
-
-    @field_validator("period", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> int:
-        return parse_duration_ns(v) if isinstance(v, str) else int(v)
+    period: Duration
 
     @field_validator("period")
     @classmethod
@@ -135,38 +139,26 @@ class Limits(_Section):
 
     ingestion_rate_mb: float = 4.0
     ingestion_burst_size_mb: float = 6.0
-    max_line_size: int = 256 * 1024
+    max_line_size: ByteSize = 256 * 1024
     max_line_size_truncate: bool = False
     reject_old_samples: bool = True
-    reject_old_samples_max_age: int = Field(default=parse_duration_ns("1w"))
-    creation_grace_period: int = Field(default=parse_duration_ns("10m"))
+    reject_old_samples_max_age: Duration = parse_duration_ns("1w")
+    creation_grace_period: Duration = parse_duration_ns("10m")
     max_label_names_per_series: int = 15
     max_label_name_length: int = 1024
     max_label_value_length: int = 2048
     allow_structured_metadata: bool = True
-    max_structured_metadata_size: int = 64 * 1024
+    max_structured_metadata_size: ByteSize = 64 * 1024
     max_structured_metadata_entries_count: int = 128
     discover_service_name: tuple[str, ...] = DEFAULT_DISCOVER_SERVICE_NAME
     max_query_series: int = 500
     max_entries_limit_per_query: int = 5000
-    query_timeout: int = Field(default=parse_duration_ns("1m"))
-    max_query_length: int = Field(default=parse_duration_ns("30d1h"))
-    max_query_bytes_read: int = 0
-    retention_period: int = 0
+    query_timeout: Duration = parse_duration_ns("1m")
+    max_query_length: Duration = parse_duration_ns("30d1h")
+    max_query_bytes_read: ByteSize = 0
+    retention_period: Duration = 0
     retention_stream: tuple[StreamRetention, ...] = ()
     deletion_mode: str = "filter-and-delete"
-
-    @field_validator(
-        "reject_old_samples_max_age",
-        "creation_grace_period",
-        "query_timeout",
-        "max_query_length",
-        "retention_period",
-        mode="before",
-    )
-    @classmethod
-    def _duration(cls, v: Any) -> int:
-        return parse_duration_ns(v) if isinstance(v, str) else int(v)
 
     @field_validator("deletion_mode")
     @classmethod
@@ -174,13 +166,6 @@ class Limits(_Section):
         if v not in DELETION_MODES:
             raise ValueError(f"invalid deletion mode {v!r}, expected one of {DELETION_MODES}")
         return v
-
-    @field_validator(
-        "max_line_size", "max_structured_metadata_size", "max_query_bytes_read", mode="before"
-    )
-    @classmethod
-    def _bytes(cls, v: Any) -> int:
-        return parse_bytes(v) if isinstance(v, str) else int(v)
 
 
 class ServerConfig(_Section):
@@ -211,39 +196,19 @@ class LakeConfig(_Section):
 
     partition_labels: tuple[str, ...] = ("service_name",)
     max_partition_values: int = 512
-    flush_interval: int = 0
+    flush_interval: Duration = 0
     group_commit_max_bytes: int = 64 * 1024 * 1024
-
-    @field_validator("flush_interval", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> int:
-        return parse_duration_ns(v) if isinstance(v, str) else int(v)
 
 
 class CompactorConfig(_Section):
     """Loki's `compactor` block (the keys loglake uses) plus compaction's own settings."""
 
     retention_enabled: bool = False
-    retention_delete_delay: int = Field(default=parse_duration_ns("2h"))
-    delete_request_cancel_period: int = Field(default=parse_duration_ns("24h"))
-    delete_max_interval: int = Field(default=parse_duration_ns("24h"))
-    compaction_target_bytes: int = 128 * 1024 * 1024
+    retention_delete_delay: Duration = parse_duration_ns("2h")
+    delete_request_cancel_period: Duration = parse_duration_ns("24h")
+    delete_max_interval: Duration = parse_duration_ns("24h")
+    compaction_target_bytes: ByteSize = 128 * 1024 * 1024
     compaction_compression_level: int = 1
-
-    @field_validator(
-        "retention_delete_delay",
-        "delete_request_cancel_period",
-        "delete_max_interval",
-        mode="before",
-    )
-    @classmethod
-    def _duration(cls, v: Any) -> int:
-        return parse_duration_ns(v) if isinstance(v, str) else int(v)
-
-    @field_validator("compaction_target_bytes", mode="before")
-    @classmethod
-    def _bytes(cls, v: Any) -> int:
-        return parse_bytes(v) if isinstance(v, str) else int(v)
 
 
 class RuntimeConfig(_Section):
@@ -292,6 +257,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         runtime_path = base / settings.runtime_config.file
         runtime = yaml.safe_load(runtime_path.read_text()) or {}
         settings.overrides = dict(runtime.get("overrides") or {})
+        for tenant in settings.overrides:  # a bad override fails the load, as in Loki
+            settings.limits_for(tenant)
     env_lake = os.environ.get("LOGLAKE_LAKE")
     if env_lake and path is None:
         settings.storage.lake = env_lake

@@ -1,10 +1,13 @@
 """The lake's housekeeping as the service runs it: compaction, retention, deletes and GC
 with the settings applied — what the CLI commands and the Dagster assets both call.
 
-    compact_lake(lake, ops)    every tenant's days with small chunks (storage.compaction)
-    apply_retention(lake, ops) per-tenant policies, only with `retention_enabled` (as Loki)
-    process_deletes(lake, ops) due delete requests of tenants in `filter-and-delete` mode
-    collect_garbage(lake, ops) unreferenced objects older than `retention_delete_delay`
+    compact_lake(lake)    every tenant's days with small chunks (storage.compaction)
+    apply_retention(lake) per-tenant policies, only with `retention_enabled` (as Loki)
+    process_deletes(lake) due delete requests of tenants in `filter-and-delete` mode
+    collect_garbage(lake) unreferenced objects older than `retention_delete_delay`
+
+Each reads the lake's own settings (`lake.settings`: the `compactor` section and the
+per-tenant limits), so the service, the CLI and Dagster apply one configuration.
 """
 
 from __future__ import annotations
@@ -12,19 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loglake.config import CompactorConfig
 from loglake.lake import Lake
-from loglake.ops_config import OpsSettings
+from loglake.ops_config import retention_policy
 from storage import compaction, deletes, gc, manifest, retention
 from storage.delete_requests import tenants_with_requests
 
 
-def compaction_options(ops: OpsSettings) -> compaction.CompactionOptions:
+def compaction_options(compactor: CompactorConfig) -> compaction.CompactionOptions:
     """Compaction's options from the `compactor` settings."""
-    c = ops.compactor
     return compaction.CompactionOptions(
-        target_bytes=c.compaction_target_bytes,
-        compression_level=c.compaction_compression_level,
-        max_merge_bytes=4 * c.compaction_target_bytes,
+        target_bytes=compactor.compaction_target_bytes,
+        compression_level=compactor.compaction_compression_level,
+        max_merge_bytes=4 * compactor.compaction_target_bytes,
     )
 
 
@@ -34,7 +37,6 @@ Progress = Callable[[int, int, str], None]
 
 def compact_lake(
     lake: Lake,
-    ops: OpsSettings,
     *,
     tenants: list[str] | None = None,
     days: list[str] | None = None,
@@ -47,7 +49,7 @@ def compact_lake(
         for day in manifest.days(lake.store, tenant)
         if days is None or day in days
     ]
-    options = compaction_options(ops)
+    options = compaction_options(lake.settings.compactor)
     results = []
     for done, (tenant, day) in enumerate(work, 1):
         results.append(compaction.compact_day(lake.store, tenant, day, options, lake.chunk_options))
@@ -56,9 +58,9 @@ def compact_lake(
     return results
 
 
-def days_to_compact(lake: Lake, ops: OpsSettings) -> list[tuple[str, str]]:
+def days_to_compact(lake: Lake) -> list[tuple[str, str]]:
     """(tenant, day) pairs whose latest version has small chunks to merge."""
-    options = compaction_options(ops)
+    options = compaction_options(lake.settings.compactor)
     return [
         (tenant, day)
         for tenant in manifest.tenants(lake.store)
@@ -76,15 +78,15 @@ class RetentionRun:
 
 
 def apply_retention(
-    lake: Lake, ops: OpsSettings, *, now_ns: int | None = None, progress: Progress | None = None
+    lake: Lake, *, now_ns: int | None = None, progress: Progress | None = None
 ) -> RetentionRun:
     """Apply each tenant's retention policy, when `retention_enabled`."""
-    if not ops.compactor.retention_enabled:
+    if not lake.settings.compactor.retention_enabled:
         return RetentionRun(enabled=False)
     run = RetentionRun(enabled=True)
     tenants = manifest.tenants(lake.store)
     for done, tenant in enumerate(tenants, 1):
-        policy = ops.limits_for(tenant).policy()
+        policy = retention_policy(lake.settings.limits_for(tenant))
         run.results.append(
             retention.apply_retention(lake.store, tenant, policy, lake.chunk_options, now_ns=now_ns)
         )
@@ -93,33 +95,32 @@ def apply_retention(
     return run
 
 
-def process_deletes(
-    lake: Lake, ops: OpsSettings, *, now_ns: int | None = None
-) -> list[deletes.DeleteResult]:
+def process_deletes(lake: Lake, *, now_ns: int | None = None) -> list[deletes.DeleteResult]:
     """Apply due delete requests of tenants whose `deletion_mode` deletes data.
 
     Nothing runs without `retention_enabled` (the delete API does not exist then either).
     """
-    if not ops.compactor.retention_enabled:
+    settings = lake.settings
+    if not settings.compactor.retention_enabled:
         return []
     tenants = [
         t
         for t in tenants_with_requests(lake.store)
-        if ops.limits_for(t).deletion_mode == "filter-and-delete"
+        if settings.limits_for(t).deletion_mode == "filter-and-delete"
     ]
     return deletes.process_deletes(
         lake.store,
         lake.chunk_options,
-        cancel_period_ns=ops.compactor.delete_request_cancel_period,
+        cancel_period_ns=settings.compactor.delete_request_cancel_period,
         now_ns=now_ns,
         tenants=tenants,
     )
 
 
 def collect_garbage(
-    lake: Lake, ops: OpsSettings, *, grace_ns: int | None = None, dry_run: bool = False
+    lake: Lake, *, grace_ns: int | None = None, dry_run: bool = False
 ) -> gc.GcResult:
     """Delete what no live manifest version references, after the grace period
     (`retention_delete_delay` unless given)."""
-    grace = ops.compactor.retention_delete_delay if grace_ns is None else grace_ns
+    grace = lake.settings.compactor.retention_delete_delay if grace_ns is None else grace_ns
     return gc.collect_garbage(lake.store, grace, dry_run=dry_run)

@@ -4,12 +4,15 @@ Loki's lexer reads strings with Go escapes (`"..."`) or raw (`` `...` ``), durat
 Prometheus' units plus Go's (`1h30m`, `250ms`, `1d`, `-5s`), byte sizes with humanize units
 (`20KB`, `1MiB`), and numbers with Go's float syntax. This module converts their text to Python
 values and back (`quote`, `format_duration`), so `format()` can print canonical LogQL.
+loglake reuses the parsers where Loki uses the same Go ones: Go-syntax durations of HTTP
+parameters (`parse_duration(..., syntax="go")`), humanize byte sizes of detected fields.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from typing import Literal
 
 from logql2sql.errors import ParseError
 
@@ -110,66 +113,87 @@ def quote(value: str) -> str:
     return "".join(parts)
 
 
-_UNIT_NS = {
+GO_DURATION_UNITS_NS = {
     "ns": 1,
     "us": 1_000,
-    "µs": 1_000,
+    "µs": 1_000,  # U+00B5 micro sign
+    "μs": 1_000,  # U+03BC Greek mu: Go takes both
     "ms": 1_000_000,
     "s": 1_000_000_000,
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
+}
+"""The units of Go's `time.ParseDuration`, in nanoseconds."""
+_UNIT_NS = GO_DURATION_UNITS_NS | {
     "d": 86_400_000_000_000,
     "w": 7 * 86_400_000_000_000,
     "y": 365 * 86_400_000_000_000,
 }
+_PROMETHEUS_UNITS = ("ms", "s", "m", "h", "d", "w", "y")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([a-zµ]*)", re.IGNORECASE)
-_GO_UNITS = {"ns", "us", "µs", "ms", "s", "m", "h"}
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([^\d.]*)")
+
+DurationSyntax = Literal["logql", "prometheus", "go"]
 
 
-def parse_duration(text: str, *, prometheus_only: bool = False) -> int:
-    """Nanoseconds of a LogQL duration (`1h30m`, `250ms`, `1d`, `-5s`).
+def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
+    """Nanoseconds of a duration (`1h30m`, `250ms`, `1d`, `-5s`) in one of three syntaxes:
 
-    Range brackets use Prometheus' parser (integers, units ms s m h d w y), other durations
-    fall back to Go's (fractions, ns us µs). Errors are worded as the Go parsers word them.
+    - `logql`: durations in LogQL outside range brackets, and loglake's configuration:
+      Go's syntax (fractions, ns us µs) falling back to Prometheus' units (d w y);
+    - `prometheus`: range brackets, Prometheus' `model.ParseDuration` (integers, ms to y);
+    - `go`: Go's `time.ParseDuration` (ns to h, a `+` or `-` sign), as Loki reads HTTP
+      parameters such as the delete API's `max_interval`.
 
-    >>> parse_duration("1h30m") // 10**9
-    5400
-    >>> parse_duration("5minutes", prometheus_only=True)
+    Errors are worded as the Go parsers word them.
+
+    >>> parse_duration("1h30m") // 10**9, parse_duration("1d", syntax="logql") // 10**9
+    (5400, 86400)
+    >>> parse_duration("+1.5s", syntax="go")
+    1500000000
+    >>> parse_duration("1d", syntax="go")
+    Traceback (most recent call last):
+    ...
+    logql2sql.errors.ParseError: parse error : time: unknown unit "d" in duration "1d"
+    >>> parse_duration("5minutes", syntax="prometheus")
     Traceback (most recent call last):
     ...
     logql2sql.errors.ParseError: parse error : unknown unit "minutes" in duration "5minutes"
     """
     src = text
+    go, prometheus = syntax == "go", syntax == "prometheus"
     sign = 1
-    if text.startswith("-") and not prometheus_only:
-        sign, text = -1, text[1:]
-    if text in ("", "0") and not prometheus_only:
+    if text[:1] and text[0] in ("+-" if go else "" if prometheus else "-"):
+        sign, text = (-1 if text[0] == "-" else 1), text[1:]
+    if not prometheus and (text == "0" or (text == "" and not go)):
         return 0
+    invalid = f'time: invalid duration "{src}"' if go else f'not a valid duration string: "{src}"'
     if text == "":
-        raise ParseError("empty duration string")
+        raise ParseError(invalid if go else "empty duration string")
+    units = GO_DURATION_UNITS_NS if go else _PROMETHEUS_UNITS if prometheus else _UNIT_NS
+    part = _GO_DURATION_PART if go else _DURATION_PART
     pos = 0
     total = 0
     while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
+        m = part.match(text, pos)
         if not m or m.end() == pos:
-            raise ParseError(f'not a valid duration string: "{src}"')
+            raise ParseError(invalid)
         number, unit = m.group(1), m.group(2)
         if unit == "":
-            if prometheus_only:
-                raise ParseError(f'not a valid duration string: "{src}"')
+            if prometheus:
+                raise ParseError(invalid)
             raise ParseError(f'time: missing unit in duration "{src}"')
-        if unit not in _UNIT_NS or (prometheus_only and unit in ("ns", "us", "µs")):
-            raise ParseError(f'unknown unit "{unit}" in duration "{src}"')
-        if prometheus_only and "." in number:
-            raise ParseError(f'not a valid duration string: "{src}"')
-        if "." in number:
-            whole, _, frac = number.partition(".")
-            total += int(whole or "0") * _UNIT_NS[unit]
-            if frac:
-                total += int(frac) * _UNIT_NS[unit] // 10 ** len(frac)
-        else:
-            total += int(number) * _UNIT_NS[unit]
+        if unit not in units:
+            raise ParseError(f'{"time: " if go else ""}unknown unit "{unit}" in duration "{src}"')
+        if prometheus and "." in number:
+            raise ParseError(invalid)
+        whole, _, frac = number.partition(".")
+        total += int(whole or "0") * _UNIT_NS[unit]
+        if frac:
+            total += int(frac) * _UNIT_NS[unit] // 10 ** len(frac)
         pos = m.end()
+    if go and total > 2**63 - (sign > 0):  # Go's int64 nanoseconds
+        raise ParseError(invalid)
     return sign * total
 
 
@@ -193,7 +217,7 @@ def format_duration(ns: int) -> str:
 
 
 # Byte-size units as humanize.ParseBytes reads them (lower-cased), shared with the SQL that
-# converts label values at query time.
+# converts label values at query time and with the detected-fields API.
 BYTES_UNITS = {
     "": 1,
     "b": 1,
@@ -222,26 +246,30 @@ BYTES_UNITS = {
     "ei": 1024**6,
     "eib": 1024**6,
 }
-_BYTES_RE = re.compile(r"^\s*([0-9.,]*\d[0-9.]*)\s*([a-zA-Z]*)\s*$")
 
 
 def parse_bytes(text: str) -> int | None:
-    """Bytes in a humanize-style size (`20KB`, `1.5MiB`, `42`), or None when unparsable.
+    """Bytes in a humanize-style size (`20KB`, `1.5MiB`, `1,024 kb`, `42`), or None where
+    go-humanize's `ParseBytes` fails: the leading run of digits, dots and commas is the
+    number (commas dropped), the trimmed, lower-cased rest the unit, the product below 2**64.
 
-    >>> parse_bytes("20KB"), parse_bytes("1KiB"), parse_bytes("1mb"), parse_bytes("x")
-    (20000, 1024, 1000000, None)
+    >>> parse_bytes("20KB"), parse_bytes("1KiB"), parse_bytes("1,024 kb"), parse_bytes("x")
+    (20000, 1024, 1024000, None)
     """
-    m = _BYTES_RE.match(text)
-    if not m:
-        return None
-    unit = m.group(2).lower()
-    if unit not in BYTES_UNITS:
+    digits = 0
+    for ch in text:
+        if not (ch.isdigit() or ch in ".,"):
+            break
+        digits += 1
+    number = text[:digits].replace(",", "")
+    unit = text[digits:].strip().lower()
+    if not number.isascii() or unit not in BYTES_UNITS:
         return None
     try:
-        value = float(m.group(1).replace(",", ""))
+        size = float(number) * BYTES_UNITS[unit]
     except ValueError:
         return None
-    return int(value * BYTES_UNITS[unit])
+    return int(size) if size < 2**64 else None
 
 
 def format_bytes(n: int) -> str:

@@ -15,7 +15,7 @@ from lark import Token
 
 from logql2sql import ast
 from logql2sql.errors import ParseError
-from logql2sql.lexical import parse_bytes, parse_duration, parse_float, unquote
+from logql2sql.lexical import DurationSyntax, parse_bytes, parse_duration, parse_float, unquote
 
 _PUNCTUATION = {"LPAREN", "RPAREN", "LBRACE", "RBRACE", "COMMA", "PIPE"}
 
@@ -36,9 +36,9 @@ def _string(tok: Token) -> str:
         raise ParseError(err.msg, tok.line or 0, tok.column or 0) from None
 
 
-def _duration(tok: Token, *, prometheus_only: bool = False) -> int:
+def _duration(tok: Token, *, syntax: DurationSyntax = "logql") -> int:
     try:
-        return parse_duration(str(tok), prometheus_only=prometheus_only)
+        return parse_duration(str(tok), syntax=syntax)
     except ParseError as err:
         raise ParseError(err.msg, tok.line or 0, tok.column or 0) from None
 
@@ -141,7 +141,7 @@ class ToAst(lark.Transformer):
     def _range(self, tok: Token) -> int:
         # Loki reports range errors at line 0 (its lexer has moved past the bracket).
         inner = Token("RANGE", str(tok)[1:-1], line=0, column=tok.column)
-        return _duration(inner, prometheus_only=True)
+        return _duration(inner, syntax="prometheus")
 
     def log_range_range_first(self, c):
         selector, rng, offset, pipeline = c

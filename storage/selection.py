@@ -1,6 +1,6 @@
 """Which stored entries a retention rule or a delete request selects.
 
-Selections are plain data (parsing LogQL is `loglake.opsquery`'s job): label matchers are
+Selections are plain data (parsing LogQL is `loglake.ops_config`'s job): label matchers are
 evaluated over a column of label maps the way Loki matches them — `=`/`!=` on the value,
 `=~`/`!~` fully anchored, a missing label as the empty string — and line filters (`|=`,
 `!=`, `|~`, `!~`, each with `or` alternatives) over a column of lines. Both use Arrow's

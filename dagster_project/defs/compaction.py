@@ -28,9 +28,7 @@ from dagster import (
 )
 
 from dagster_project.defs.resources import LAKE_WRITER_POOL, LakeResource
-from loglake.lake import Lake
 from loglake.operations import compact_lake, days_to_compact
-from loglake.ops_config import OpsSettings, load_with_ops
 
 TENANT_DAY_TAG = "loglake/tenant_day"
 TENANT_DAYS = DynamicPartitionsDefinition(name="lake_tenant_days")
@@ -45,16 +43,6 @@ def tenant_day(key: str) -> tuple[str, str]:
     """Invert `partition_key`."""
     tenant, _, day = key.rpartition(":")
     return unquote(tenant), day
-
-
-def open_with_ops(lake: LakeResource) -> tuple[Lake, OpsSettings]:
-    """The lake and its housekeeping settings, from the resource's configuration file."""
-    settings, ops = load_with_ops(lake.config_file, lake.lake)
-    if lake.s3_endpoint:
-        settings.storage.s3.endpoint = lake.s3_endpoint
-    if lake.s3_region:
-        settings.storage.s3.region = lake.s3_region
-    return Lake.open(settings), ops
 
 
 @asset(
@@ -78,8 +66,7 @@ def lake_compaction(context: AssetExecutionContext, lake: LakeResource) -> Mater
     Queries see the old chunks or the new ones, never both; the replaced objects are
     deleted by `lake_gc` after `retention_delete_delay`."""
     tenant, day = tenant_day(context.partition_key)
-    the_lake, ops = open_with_ops(lake)
-    results = compact_lake(the_lake, ops, tenants=[tenant], days=[day])
+    results = compact_lake(lake.open(), tenants=[tenant], days=[day])
     overlaps = sum(r.overlapping_streams for r in results)
     metadata = {
         "tenant": tenant,
@@ -120,8 +107,7 @@ compaction_job = define_asset_job(
 )
 def compaction_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
     """Registers the tenant-days with small chunks as partitions and requests a run each."""
-    the_lake, ops = open_with_ops(lake)
-    keys = [partition_key(t, d) for t, d in days_to_compact(the_lake, ops)]
+    keys = [partition_key(t, d) for t, d in days_to_compact(lake.open())]
     if not keys:
         return SkipReason("no tenant-day has small chunks to merge")
     context.instance.add_dynamic_partitions(TENANT_DAYS.name, keys)

@@ -17,7 +17,7 @@ from dagster import (
     define_asset_job,
 )
 
-from dagster_project.defs.compaction import LAKE_WRITER_POOL, lake_compaction, open_with_ops
+from dagster_project.defs.compaction import LAKE_WRITER_POOL, lake_compaction
 from dagster_project.defs.resources import LakeResource
 from loglake.operations import apply_retention, collect_garbage, process_deletes
 from storage import manifest
@@ -34,8 +34,7 @@ def lake_retention(context: AssetExecutionContext, lake: LakeResource) -> Materi
     stream's period — Loki's `retention_stream` rules by priority, else the tenant's
     `retention_period`. Wholly expired days and chunks leave the manifest unread; chunks
     where only some streams expired are rewritten without them."""
-    the_lake, ops = open_with_ops(lake)
-    run = apply_retention(the_lake, ops)
+    run = apply_retention(lake.open())
     if not run.enabled:
         context.log.info("retention is disabled (compactor.retention_enabled: false)")
     results = run.results
@@ -59,8 +58,7 @@ def lake_deletes(context: AssetExecutionContext, lake: LakeResource) -> Material
     chunks holding selected lines are rewritten without them, one manifest commit per day
     and shard, and the request is marked processed. Queries hide the lines from the moment
     a request is received (in `filter-only` mode too, where nothing is rewritten)."""
-    the_lake, ops = open_with_ops(lake)
-    results = process_deletes(the_lake, ops)
+    results = process_deletes(lake.open())
     for r in results:
         context.log.info(f"{r.tenant} {r.request_id}: {r.lines_deleted} lines deleted")
     return MaterializeResult(
@@ -85,8 +83,7 @@ def lake_gc(lake: LakeResource) -> MaterializeResult:
     superseded more than `retention_delete_delay` ago are deleted, once older than that
     grace period — so queries pinned on an older version and writers that have not
     committed yet are never disturbed."""
-    the_lake, ops = open_with_ops(lake)
-    result = collect_garbage(the_lake, ops)
+    result = collect_garbage(lake.open())
     return MaterializeResult(
         metadata={
             "chunks_deleted": result.chunks_deleted,
@@ -102,7 +99,7 @@ def lake_gc(lake: LakeResource) -> MaterializeResult:
 @asset_check(asset="lake_flush", description="Landing objects waiting stay below a bound.")
 def landing_backlog_below_limit(lake: LakeResource) -> AssetCheckResult:
     """Warns when more than `LANDING_BACKLOG_LIMIT` landing objects wait for a flush."""
-    waiting = len(list_landing(open_with_ops(lake)[0].store))
+    waiting = len(list_landing(lake.open().store))
     return AssetCheckResult(
         passed=waiting <= LANDING_BACKLOG_LIMIT,
         severity=AssetCheckSeverity.WARN,
@@ -114,7 +111,7 @@ def landing_backlog_below_limit(lake: LakeResource) -> AssetCheckResult:
 def referenced_chunks_exist(lake: LakeResource) -> AssetCheckResult:
     """Fails when a chunk referenced by a latest manifest version is missing — what a
     garbage collection that removed live data would leave behind."""
-    store = open_with_ops(lake)[0].store
+    store = lake.open().store
     existing = {o.key for o in store.list("chunks")}
     missing = []
     for tenant in manifest.tenants(store):

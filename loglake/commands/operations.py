@@ -1,7 +1,7 @@
 """`loglake compact|retention|deletes|gc|dagster`: the lake's housekeeping from the shell.
 
 Each command runs the same function as its Dagster asset (`loglake.operations`) with the
-settings of `--config` (the `compactor` section and retention limits, `loglake.ops_config`)
+settings of `--config` (the `compactor` section and retention limits of `limits_config`)
 and prints what it did; `loglake dagster` starts the Dagster UI and daemon on loopback
 over the lake, where those assets run on schedules.
 """
@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from loglake.cli import ConfigOpt, LakeOpt, TenantOpt, console, progress_bar
+from loglake.cli import ConfigOpt, LakeOpt, TenantOpt, _settings, console, progress_bar
+
+if TYPE_CHECKING:
+    from loglake.lake import Lake
 
 DAGSTER_YAML = """\
 # Written by `loglake dagster`: lake writers (compaction, retention, deletes, gc) share
@@ -32,16 +35,10 @@ concurrency:
 """
 
 
-def _open(config: Path | None, lake: str | None):
+def _open(config: Path | None, lake: str | None) -> Lake:
     from loglake.lake import Lake
-    from loglake.ops_config import load_with_ops
 
-    try:
-        settings, ops = load_with_ops(config, lake)
-    except (OSError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    return Lake.open(settings), ops
+    return Lake.open(_settings(config, lake))
 
 
 def _mb(n: int) -> str:
@@ -61,7 +58,7 @@ def register(app: typer.Typer) -> None:
         """Merge each day's small chunks into large sorted ones (one commit per day)."""
         from loglake.operations import compact_lake
 
-        the_lake, ops = _open(config, lake)
+        the_lake = _open(config, lake)
         with progress_bar() as bar:
             task = bar.add_task("compact", total=None, detail="")
 
@@ -70,7 +67,6 @@ def register(app: typer.Typer) -> None:
 
             results = compact_lake(
                 the_lake,
-                ops,
                 tenants=[tenant] if tenant else None,
                 days=[day] if day else None,
                 progress=report,
@@ -93,14 +89,14 @@ def register(app: typer.Typer) -> None:
         """Remove entries past their retention period (needs compactor.retention_enabled)."""
         from loglake.operations import apply_retention
 
-        the_lake, ops = _open(config, lake)
+        the_lake = _open(config, lake)
         with progress_bar() as bar:
             task = bar.add_task("retention", total=None, detail="")
 
             def report(done: int, total: int, what: str) -> None:
                 bar.update(task, completed=done, total=total, detail=what)
 
-            run = apply_retention(the_lake, ops, progress=report)
+            run = apply_retention(the_lake, progress=report)
         if not run.enabled:
             console.print("retention is disabled (compactor.retention_enabled: false)")
             return
@@ -115,12 +111,12 @@ def register(app: typer.Typer) -> None:
         """Apply delete requests whose cancel period is over."""
         from loglake.operations import process_deletes
 
-        the_lake, ops = _open(config, lake)
-        if not ops.compactor.retention_enabled:
+        the_lake = _open(config, lake)
+        if not the_lake.settings.compactor.retention_enabled:
             console.print("deletes need compactor.retention_enabled: true (as in Loki)")
             return
         with console.status("processing delete requests"):
-            results = process_deletes(the_lake, ops)
+            results = process_deletes(the_lake)
         for r in results:
             console.print(
                 f"{r.tenant} {r.request_id}: {r.lines_deleted} lines deleted over "
@@ -142,14 +138,14 @@ def register(app: typer.Typer) -> None:
         from loglake.config import parse_duration_ns
         from loglake.operations import collect_garbage
 
-        the_lake, ops = _open(config, lake)
+        the_lake = _open(config, lake)
         try:
             grace_ns = parse_duration_ns(grace) if grace is not None else None
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
         with console.status("collecting garbage"):
-            result = collect_garbage(the_lake, ops, grace_ns=grace_ns, dry_run=dry_run)
+            result = collect_garbage(the_lake, grace_ns=grace_ns, dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"
         console.print(
             f"{verb} {result.chunks_deleted} chunks ({_mb(result.chunk_bytes_deleted)}) and "

@@ -129,21 +129,26 @@ def volume(ranged: bool) -> Handler:
     return handler
 
 
+ENDPOINTS: dict[str, Handler] = {
+    "query": instant,
+    "query_range": query_range,
+    "labels": labels,
+    "label": labels,
+    "series": series,
+    "index/stats": index_stats,
+    "index/volume": volume(False),
+    "index/volume_range": volume(True),
+    "detected_labels": detected_labels,
+}
+"""The fixed paths under `/loki/api/v1/` and their handlers: with `LABEL_VALUES`, the
+query routes the HTTP server registers (`loglake.routes.query`) and the CLI answers."""
+LABEL_VALUES = "label/{name}/values"
+
+
 def handler_for(path: str) -> Handler:
     """The handler of a path under `/loki/api/v1/` (`QueryError` 404 when none)."""
-    fixed: dict[str, Handler] = {
-        "query": instant,
-        "query_range": query_range,
-        "labels": labels,
-        "label": labels,
-        "series": series,
-        "index/stats": index_stats,
-        "index/volume": volume(False),
-        "index/volume_range": volume(True),
-        "detected_labels": detected_labels,
-    }
-    if path in fixed:
-        return fixed[path]
+    if path in ENDPOINTS:
+        return ENDPOINTS[path]
     parts = path.split("/")
     if len(parts) == 3 and parts[0] == "label" and parts[2] == "values":
         return label_values(parts[1])

@@ -46,6 +46,7 @@ from loglake.query.executor import Executor
 from loglake.query.params import Form
 from logql2sql import ast
 from logql2sql.errors import LogQLError
+from logql2sql.lexical import BYTES_UNITS, parse_bytes, parse_duration
 
 ERROR_LABELS = frozenset({"__error__", "__error_details__", "__preserve_error__"})
 DUPLICATE_SUFFIX = "_extracted"
@@ -57,56 +58,16 @@ _FLOAT = re.compile(
 _BOOLS = frozenset(
     {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 )
-_DURATION = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+")
-_BYTE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "ki": 2**10,
-    "kib": 2**10,
-    "m": 10**6,
-    "mb": 10**6,
-    "mi": 2**20,
-    "mib": 2**20,
-    "g": 10**9,
-    "gb": 10**9,
-    "gi": 2**30,
-    "gib": 2**30,
-    "t": 10**12,
-    "tb": 10**12,
-    "ti": 2**40,
-    "tib": 2**40,
-    "p": 10**15,
-    "pb": 10**15,
-    "pi": 2**50,
-    "pib": 2**50,
-    "e": 10**18,
-    "eb": 10**18,
-    "ei": 2**60,
-    "eib": 2**60,
-}
-"""go-humanize's `ParseBytes` units (lower case)."""
-_ALLOWED_BYTE_SUFFIXES = tuple(u for u in _BYTE_UNITS if u)
+_ALLOWED_BYTE_SUFFIXES = tuple(u for u in BYTES_UNITS if u)
 _LOGFMT = re.compile(r'([^\s="]+)(?:=("(?:[^"\\]|\\.)*"|[^\s"]*))?')
 
 
-def _parse_bytes(value: str) -> int | None:
-    """go-humanize's `ParseBytes`: a number (commas allowed) and an optional unit."""
-    digits = 0
-    for ch in value:
-        if not (ch.isdigit() or ch in ".,"):
-            break
-        digits += 1
-    number = value[:digits].replace(",", "")
-    unit = value[digits:].strip().lower()
-    if not number or unit not in _BYTE_UNITS:
-        return None
+def _is_go_duration(value: str) -> bool:
     try:
-        size = float(number) * _BYTE_UNITS[unit]
-    except ValueError:
-        return None
-    return int(size) if size < 2**64 else None
+        parse_duration(value, syntax="go")
+    except LogQLError:
+        return False
+    return True
 
 
 def determine_type(value: str) -> str:
@@ -118,9 +79,9 @@ def determine_type(value: str) -> str:
         return "float"
     if value in _BOOLS:
         return "boolean"
-    if _DURATION.fullmatch(value):
+    if _is_go_duration(value):
         return "duration"
-    if _parse_bytes(value) is not None:
+    if parse_bytes(value) is not None:
         return "bytes"
     return "string"
 
@@ -295,7 +256,7 @@ def field_values(entries: Iterable[Entry], name: str, limit: int) -> list[str]:
             values.add(entry.metadata[name])
         parsed, _ = entry_fields(entry)
         for value in parsed.get(name, ([], None))[0]:
-            size = _parse_bytes(value)
+            size = parse_bytes(value)
             if size is not None and value.lower().endswith(_ALLOWED_BYTE_SUFFIXES):
                 value = human_bytes(size)
             values.add(value)

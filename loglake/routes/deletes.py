@@ -23,49 +23,26 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import time
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from loglake.config import Settings
 from loglake.ingest.errors import PushError
-from loglake.ops_config import OpsSettings, parse_delete_query
+from loglake.ops_config import parse_delete_query
 from loglake.query.limits import go_duration
 from loglake.server import error_response
 from logql2sql.errors import LogQLError
+from logql2sql.lexical import parse_duration
 from storage import delete_requests
 
 PATH = "/loki/api/v1/delete"
 _TIME_ERROR = "invalid {} time: require unix seconds or RFC3339 format"
-_GO_UNITS_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
-_GO_UNITS_NS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 class BadRequest(Exception):
     """A parameter error answered 400 with Loki's message."""
-
-
-def parse_go_duration(text: str) -> int:
-    """Nanoseconds of a duration as Go's `time.ParseDuration` reads it (no `d`/`w`).
-
-    >>> parse_go_duration("1h30m"), parse_go_duration("1.5s")
-    (5400000000000, 1500000000)
-    """
-    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
-    if body == "0":
-        return 0
-    pos, total = 0, 0.0
-    while pos < len(body):
-        part = _GO_PART.match(body, pos)
-        if part is None:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(part.group(1)) * _GO_UNITS_NS[part.group(2)]
-        pos = part.end()
-    if not body:
-        raise ValueError("empty duration")
-    return sign * int(total)
 
 
 def parse_time_ms(text: str, now_ms: int) -> int:
@@ -85,23 +62,18 @@ def parse_time_ms(text: str, now_ms: int) -> int:
     return whole * 1000 + round((value - whole) * 1000)
 
 
-def _ops(request: Request) -> OpsSettings:
-    ops = getattr(request.app.state, "ops", None)
-    return ops if ops is not None else OpsSettings.from_settings(request.app.state.settings)
-
-
-def _guard(request: Request) -> tuple[str, OpsSettings] | Response:
+def _guard(request: Request) -> tuple[str, Settings] | Response:
     """The tenant and settings, or the response Loki gives before reaching the handler."""
-    ops = _ops(request)
-    if not ops.compactor.retention_enabled:
+    settings: Settings = request.app.state.settings
+    if not settings.compactor.retention_enabled:
         return error_response(404, "404 page not found")
     try:
         tenant = request.app.state.ingester.tenant(request)
     except PushError as exc:
         return error_response(400, exc.message)
-    if ops.limits_for(tenant).deletion_mode == "disabled":
+    if settings.limits_for(tenant).deletion_mode == "disabled":
         return error_response(403, "deletion is not available for this tenant")
-    return tenant, ops
+    return tenant, settings
 
 
 def shard_interval_ns(params: dict[str, str], start_ms: int, end_ms: int, limit_ns: int) -> int:
@@ -110,9 +82,9 @@ def shard_interval_ns(params: dict[str, str], start_ms: int, end_ms: int, limit_
     text = params.get("max_interval", "")
     if not text:
         return limit_ns
-    try:
-        interval = parse_go_duration(text)
-    except ValueError:
+    try:  # Loki reads it with Go's time.ParseDuration: no d/w/y
+        interval = parse_duration(text, syntax="go")
+    except LogQLError:
         interval = 0
     if interval < 1_000_000_000:
         raise BadRequest("invalid max_interval: valid time units are 's', 'm', 'h'")
@@ -129,7 +101,7 @@ async def add_delete_request(request: Request) -> Response:
     guarded = _guard(request)
     if isinstance(guarded, Response):
         return guarded
-    tenant, ops = guarded
+    tenant, settings = guarded
     params = dict(request.query_params)
     interval_ns = 0
     now_ms = time.time_ns() // 1_000_000
@@ -157,7 +129,7 @@ async def add_delete_request(request: Request) -> Response:
             raise BadRequest("start time can't be greater than or equal to end time")
         if filters:  # Loki shards only requests with line filters
             interval_ns = shard_interval_ns(
-                params, start_ms, end_ms, ops.compactor.delete_max_interval
+                params, start_ms, end_ms, settings.compactor.delete_max_interval
             )
     except BadRequest as exc:
         return error_response(400, str(exc))
@@ -180,7 +152,7 @@ async def list_delete_requests(request: Request) -> Response:
     guarded = _guard(request)
     if isinstance(guarded, Response):
         return guarded
-    tenant, _ops_settings = guarded
+    tenant, _settings = guarded
     found = delete_requests.list_requests(request.app.state.lake.store, tenant)
     start, end = request.query_params.get("start", ""), request.query_params.get("end", "")
     if start and end:
@@ -203,7 +175,7 @@ async def cancel_delete_request(request: Request) -> Response:
     guarded = _guard(request)
     if isinstance(guarded, Response):
         return guarded
-    tenant, ops = guarded
+    tenant, settings = guarded
     store = request.app.state.lake.store
     request_id = request.query_params.get("request_id", "")
     found = delete_requests.get_request(store, tenant, request_id)
@@ -213,7 +185,7 @@ async def cancel_delete_request(request: Request) -> Response:
         return error_response(
             400, "deletion of request which is in process or already processed is not allowed"
         )
-    period = ops.compactor.delete_request_cancel_period
+    period = settings.compactor.delete_request_cancel_period
     past_deadline = found.created_at_ms * 1_000_000 + period < time.time_ns()
     partly_done = found.status != delete_requests.RECEIVED
     if (past_deadline or partly_done) and request.query_params.get("force") != "true":

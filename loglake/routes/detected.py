@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from loglake.query import detected, openapi
-from loglake.routes.query import PREFIX, _answer, _executor
+from loglake.routes.query import _answer, _executor, add_route
 
 
 def register(app: FastAPI) -> None:
@@ -35,11 +35,5 @@ def register(app: FastAPI) -> None:
         ("detected_field/{name}/values", detected_field_values, "loki_detected_field_values"),
     )
     for path, handler, name in routes:
-        for method in ("GET", "POST"):
-            app.add_api_route(
-                f"{PREFIX}/{path}",
-                handler,
-                methods=[method],
-                operation_id=f"{name}_{method.lower()}",
-                openapi_extra={"parameters": openapi.query_parameters(path)},
-            )
+        extra = {"parameters": openapi.query_parameters(path)}
+        add_route(app, f"/{path}", handler, name=name, openapi_extra=extra)

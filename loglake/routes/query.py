@@ -89,14 +89,26 @@ async def _answer(
         return error_response(exc.status, exc.message)
 
 
-def register(app: FastAPI) -> None:
-    """Add the query routes to `app`."""
+def add_route(
+    app: FastAPI,
+    path: str,
+    handler: Callable,
+    methods: tuple[str, ...] = ("GET", "POST"),
+    name: str = "",
+    **route: Any,
+) -> None:
+    """Add `handler` at `PREFIX + path`, one route per method so that every OpenAPI
+    operation id (`<name or handler name>_<method>`) is unique."""
+    for method in methods:
+        operation_id = f"{name or handler.__name__}_{method.lower()}"
+        app.add_api_route(
+            PREFIX + path, handler, methods=[method], operation_id=operation_id, **route
+        )
 
-    def add(path: str, handler: Callable, methods: tuple[str, ...] = ("GET", "POST")) -> None:
-        # one route per method, so every OpenAPI operation id is unique
-        for method in methods:
-            name = f"{handler.__name__}_{method.lower()}"
-            app.add_api_route(PREFIX + path, handler, methods=[method], operation_id=name)
+
+def register(app: FastAPI) -> None:
+    """Add the query routes to `app`: the endpoints of `loglake.query.api`, live tail,
+    `format_query`, `buildinfo` and loglake's SQL API."""
 
     def endpoint(path: str) -> Callable:
         async def answer(request: Request) -> Response:
@@ -108,19 +120,8 @@ def register(app: FastAPI) -> None:
         answer.__name__ = "loki_" + path.replace("/", "_").replace("{name}", "name")
         return answer
 
-    for path in (
-        "query",
-        "query_range",
-        "labels",
-        "label",
-        "label/{name}/values",
-        "series",
-        "index/stats",
-        "index/volume",
-        "index/volume_range",
-        "detected_labels",
-    ):
-        add(f"/{path}", endpoint(path))
+    for path in (*api.ENDPOINTS, api.LABEL_VALUES):
+        add_route(app, f"/{path}", endpoint(path))
 
     @app.websocket(PREFIX + "/tail")
     async def tail(websocket: WebSocket) -> None:
@@ -183,8 +184,8 @@ def register(app: FastAPI) -> None:
     async def buildinfo() -> Response:
         return _json(BUILD_INFO)
 
-    add("/format_query", format_query)
-    add("/status/buildinfo", buildinfo, ("GET",))
+    add_route(app, "/format_query", format_query)
+    add_route(app, "/status/buildinfo", buildinfo, ("GET",))
 
 
 async def _sql_text(request: Request) -> str:

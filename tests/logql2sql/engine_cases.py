@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 import logql2sql
 from logql2sql.errors import LogQLError, UnsupportedInDialect
@@ -31,6 +32,8 @@ ENTRY_SCHEMA = pa.schema(
     ]
 )
 CASES_FILE = Path("/work/shared/logql/logqltest_cases.jsonl")
+KNOWN_FAILURES_FILE = Path(__file__).parent / "cases" / "engine_known_failures.txt"
+"""The cases the translator is known to get wrong: strict xfails wherever cases run."""
 
 
 def load_cases() -> list[dict]:
@@ -42,6 +45,23 @@ def load_cases() -> list[dict]:
 
 def case_id(case: dict) -> str:
     return f"{Path(case['file']).stem}:{case['line']}"
+
+
+def listed_ids(path: Path) -> set[str]:
+    """The case ids a list file names, one a line (`#` comments and blank lines skipped)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return {line for line in lines if line and not line.startswith("#")}
+
+
+def case_params(cases: list[dict], *xfails: tuple[set[str], str]) -> list:
+    """One pytest parameter per case, id `case_id`; a strict xfail with the reason of the
+    first `(ids, reason)` list that names it, so the lists stay truthful."""
+    params = []
+    for case in cases:
+        reasons = [reason for ids, reason in xfails if case_id(case) in ids]
+        marks = [pytest.mark.xfail(strict=True, reason=reasons[0])] if reasons else []
+        params.append(pytest.param(case, id=case_id(case), marks=marks))
+    return params
 
 
 def _fingerprint(labels: dict[str, str]) -> int:
@@ -70,12 +90,16 @@ def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:
     )
 
 
+_SPECIAL_VALUES = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
+
+
 def expected_value(v) -> float | None:
-    """A case's expected sample value: a number, or NaN/+Inf/-Inf spelt as strings."""
+    """A sample value: a number, or its text as Loki's JSON spells it (`1.5`, `NaN`,
+    `+Inf`, `-Inf`)."""
     if v is None:
         return None
-    if isinstance(v, str):
-        return {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}[v]
+    if isinstance(v, str) and v in _SPECIAL_VALUES:
+        return _SPECIAL_VALUES[v]
     return float(v)
 
 
@@ -156,6 +180,23 @@ def compare_rows(case: dict, rows: list[tuple]) -> tuple[str, str]:
         if not all(values_close(a, b) for a, b in zip(got[k], values, strict=True)):
             return "fail", f"values {k}: {got[k]} != {values}"
     return "pass", ""
+
+
+def api_rows(data: dict) -> list[tuple[int, dict, float | None]]:
+    """The `(ts, labels, value)` rows of a Loki query API result (`data` of a vector,
+    matrix or scalar answer), as `compare_rows` reads the rows of the SQL."""
+
+    def ns(seconds: float) -> int:
+        return round(seconds * 1000) * 10**6
+
+    if data["resultType"] == "scalar":
+        t, v = data["result"]
+        return [(ns(t), {}, expected_value(v))]
+    return [
+        (ns(t), series["metric"], expected_value(v))
+        for series in data["result"]
+        for t, v in (series["values"] if "values" in series else [series["value"]])
+    ]
 
 
 def main() -> None:

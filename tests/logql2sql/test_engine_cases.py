@@ -7,20 +7,17 @@ test is skipped when the shared corpus is absent). Cases listed in
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pytest
 
-from tests.logql2sql.engine_cases import case_id, load_cases, run_case
+from tests.logql2sql.engine_cases import (
+    KNOWN_FAILURES_FILE,
+    case_params,
+    listed_ids,
+    load_cases,
+    run_case,
+)
 
-KNOWN_FAILURES = {
-    line.strip()
-    for line in (Path(__file__).parent / "cases" / "engine_known_failures.txt")
-    .read_text()
-    .splitlines()
-    if line.strip() and not line.startswith("#")
-}
 CASES = load_cases()
 
 
@@ -31,17 +28,11 @@ def con():
     connection.close()
 
 
-def _params():
-    for case in CASES:
-        marks = []
-        if case_id(case) in KNOWN_FAILURES:
-            marks.append(pytest.mark.xfail(strict=True, reason="known gap, see report"))
-        yield pytest.param(case, id=case_id(case), marks=marks)
-
-
 @pytest.mark.skipif(not CASES, reason="shared logqltest corpus absent")
 @pytest.mark.parametrize("streams", [None, "streams"], ids=["entry-labels", "streams"])
-@pytest.mark.parametrize("case", list(_params()))
+@pytest.mark.parametrize(
+    "case", case_params(CASES, (listed_ids(KNOWN_FAILURES_FILE), "known gap, see report"))
+)
 def test_engine_case(con, case, streams):
     """The emitted SQL gives Loki's expected result (or fails where Loki fails), whether it
     reads each entry's labels or the streams relation the executor binds."""

@@ -135,11 +135,7 @@ def test_full_materialization_flush_compact_retention_deletes_gc(tmp_path: Path)
 
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(TENANT_DAYS.name, [partition_key("t", DAY)])
-        # Until `Settings` has the compactor section, only the housekeeping assets read a
-        # file that holds it (loglake.ops_config.load_with_ops); flush runs without it.
-        flushed = dg.materialize(
-            [lake_flush], instance=instance, resources={"lake": LakeResource(lake=lake.lake)}
-        )
+        flushed = dg.materialize([lake_flush], instance=instance, resources={"lake": lake})
         first = dg.materialize(
             [lake_retention, lake_deletes], instance=instance, resources={"lake": lake}
         )

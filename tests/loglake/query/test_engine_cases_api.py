@@ -10,7 +10,6 @@ the others are not collected. The translator's known gaps
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,27 +19,17 @@ from fastapi.testclient import TestClient
 from loglake.config import load_settings
 from loglake.server import create_app
 from tests.logql2sql.engine_cases import (
+    KNOWN_FAILURES_FILE,
+    api_rows,
     case_id,
-    expected_value,
-    label_key,
+    case_params,
+    compare_rows,
+    listed_ids,
     load_cases,
-    values_close,
 )
 
-KNOWN_FAILURES = {
-    line.strip()
-    for line in (Path(__file__).parents[2] / "logql2sql" / "cases" / "engine_known_failures.txt")
-    .read_text()
-    .splitlines()
-    if line.strip() and not line.startswith("#")
-}
-API_KNOWN_FAILURES = {
-    line.strip()
-    for line in (Path(__file__).parent / "cases" / "api_known_failures.txt")
-    .read_text()
-    .splitlines()
-    if line.strip() and not line.startswith("#")
-}
+KNOWN_FAILURES = listed_ids(KNOWN_FAILURES_FILE)
+API_KNOWN_FAILURES = listed_ids(Path(__file__).parent / "cases" / "api_known_failures.txt")
 
 
 def _comparable(case: dict) -> bool:
@@ -84,22 +73,15 @@ def _push(client: TestClient, tenant: str, streams: list[dict]) -> None:
         assert r.status_code == 204, r.text
 
 
-def _number(text: str) -> float:
-    return {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}.get(text) or float(text)
-
-
-def _params():
-    for case in CASES:
-        marks = []
-        if case_id(case) in KNOWN_FAILURES:
-            marks.append(pytest.mark.xfail(strict=True, reason="logql2sql known gap"))
-        elif case_id(case) in API_KNOWN_FAILURES:
-            marks.append(pytest.mark.xfail(strict=True, reason="lake dedup, see the list"))
-        yield pytest.param(case, id=case_id(case), marks=marks)
-
-
 @pytest.mark.skipif(not CASES, reason="shared logqltest corpus absent")
-@pytest.mark.parametrize("case", list(_params()))
+@pytest.mark.parametrize(
+    "case",
+    case_params(
+        CASES,
+        (KNOWN_FAILURES, "logql2sql known gap"),
+        (API_KNOWN_FAILURES, "lake dedup, see the list"),
+    ),
+)
 def test_engine_case_through_api(client: TestClient, case: dict) -> None:
     """Loki's expected result (or failure, with Loki's message) comes back through the query
     API."""
@@ -109,13 +91,11 @@ def test_engine_case_through_api(client: TestClient, case: dict) -> None:
     if case["type"] == "instant":
         params = {"query": case["query"], "time": case["time_ns"]}
         r = client.get("/loki/api/v1/query", params=params, headers=headers)
-        steps = [int(case["time_ns"])]
     else:
         start, end, step = int(case["start_ns"]), int(case["end_ns"]), int(case["step_ns"])
         params = {"query": case["query"], "start": str(start), "end": str(end)}
         params["step"] = repr(step / 1e9)
         r = client.get("/loki/api/v1/query_range", params=params, headers=headers)
-        steps = list(range(start, end + 1, step))
     expected = case["expected"]
     if expected["kind"] == "fail":
         assert r.status_code >= 400, r.text[:300]
@@ -123,27 +103,7 @@ def test_engine_case_through_api(client: TestClient, case: dict) -> None:
         return
     assert r.status_code == 200, r.text
     data = r.json()["data"]
-    if expected["kind"] == "empty":
-        assert data["result"] == []
-        return
     if expected["kind"] == "scalar":
         assert data["resultType"] == "scalar"
-        assert values_close(_number(data["result"][1]), expected_value(expected["scalar"]))
-        return
-    got: dict[tuple, list[float | None]] = {}
-    for series in data["result"]:
-        points = series["values"] if "values" in series else [series["value"]]
-        values: list[float | None] = [None] * len(steps)
-        for t, v in points:
-            values[steps.index(round(t * 1000) * 10**6)] = _number(v)
-        got[label_key(series["metric"])] = values
-    want = {
-        label_key(s["labels"]): [expected_value(v) for v in s["values"]] for s in expected["series"]
-    }
-    assert set(got) == set(want)
-    for k, values in want.items():
-        assert all(values_close(a, b) for a, b in zip(got[k], values, strict=True)), (
-            k,
-            got[k],
-            values,
-        )
+    status, detail = compare_rows(case, api_rows(data))
+    assert status == "pass", detail

@@ -1,8 +1,8 @@
 """Loki's delete API over HTTP: status codes, messages and JSON as Loki's handler gives
 them, requests kept in the lake, and processing that removes the lines from queries.
 
-The server runs on a free loopback port in a thread (uvicorn), with the ops settings set
-on the app: `Settings` does not carry the `compactor` section yet."""
+The server runs on a free loopback port in a thread (uvicorn), with the `compactor`
+section and limits of its settings."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from loglake.config import Settings
-from loglake.ops_config import OpsSettings
 from loglake.server import create_app
 from storage import delete_requests
 from storage.deletes import process_deletes
@@ -28,13 +27,13 @@ START = str(T0 // 10**9)
 
 
 class DeleteServer(ThreadServer):
-    """`create_app` with these ops settings, served in a thread; entering gives a client."""
+    """`create_app` over `lake` with these settings, served in a thread; entering gives a
+    client."""
 
-    def __init__(self, lake: Path, ops: OpsSettings, auth: bool = False) -> None:
-        settings = Settings.model_validate({"storage": {"lake": str(lake)}, "auth_enabled": auth})
-        app = create_app(settings)
-        app.state.ops = ops
-        super().__init__(app)
+    def __init__(self, lake: Path, settings: Settings, auth: bool = False) -> None:
+        settings.storage.lake = str(lake)
+        settings.auth_enabled = auth
+        super().__init__(create_app(settings))
 
     def __enter__(self) -> httpx.Client:  # type: ignore[override]
         super().__enter__()
@@ -46,9 +45,14 @@ class DeleteServer(ThreadServer):
         super().__exit__(*exc)
 
 
-def ops(**compactor: object) -> OpsSettings:
-    return OpsSettings.build(
-        {"retention_enabled": True, **compactor}, {}, {"locked": {"deletion_mode": "disabled"}}
+def ops(**compactor: object) -> Settings:
+    """Settings with retention enabled, these `compactor` keys, and tenant `locked`'s
+    deletion disabled."""
+    return Settings.model_validate(
+        {
+            "compactor": {"retention_enabled": True, **compactor},
+            "overrides": {"locked": {"deletion_mode": "disabled"}},
+        }
     )
 
 
@@ -58,7 +62,7 @@ def lake(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_without_retention_the_api_does_not_exist(lake: Path) -> None:
-    with DeleteServer(lake, OpsSettings()) as client:
+    with DeleteServer(lake, Settings()) as client:
         for method in ("GET", "POST", "DELETE"):
             response = client.request(method, PATH)
             assert (response.status_code, response.text) == (404, "404 page not found\n")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from loglake.config import Settings
 from loglake.lake import Lake, load_settings
 from loglake.operations import process_deletes as process_with_settings
-from loglake.ops_config import OpsSettings, parse_delete_query
+from loglake.ops_config import parse_delete_query
 from storage import delete_requests, manifest
 from storage.deletes import process_deletes
 from storage.flush import flush
@@ -106,14 +107,15 @@ def test_filter_only_never_rewrites_and_keeps_hiding(tmp_path: Path) -> None:
     store = ObjectStore(str(tmp_path))
     written = small_flushes(store, "t", flushes=2, per_stream=10)
     add(store, "t", '{env="dev"}', T0, T0 + DAY)
-    lake = Lake.open(load_settings(lake=str(tmp_path)))
-    filter_only = OpsSettings.build(
-        {"retention_enabled": True, "delete_request_cancel_period": "0s"},
-        {"deletion_mode": "filter-only"},
-        {},
+    filter_only = Settings.model_validate(
+        {
+            "storage": {"lake": str(tmp_path)},
+            "compactor": {"retention_enabled": True, "delete_request_cancel_period": "0s"},
+            "limits_config": {"deletion_mode": "filter-only"},
+        }
     )
     versions = manifest.versions(store, "t", DAY_KEY)
-    assert process_with_settings(lake, filter_only) == []
+    assert process_with_settings(Lake.open(filter_only)) == []
     assert manifest.versions(store, "t", DAY_KEY) == versions
     assert chunk_rows(store, "t", DAY_KEY).num_rows == len(written)
     assert query_rows(store, "t") == sorted(r for r in written if r[0] != 2)

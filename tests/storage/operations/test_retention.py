@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from loglake.ops_config import OpsSettings
+from loglake.config import Settings
+from loglake.ops_config import retention_policy
 from storage import layout, manifest
 from storage.chunks import read_chunk
 from storage.flush import flush
@@ -72,20 +73,24 @@ def test_retention_follows_lokis_precedence_and_removes_exactly_the_expired_chun
     tmp_path: Path,
 ) -> None:
     store = ObjectStore(str(tmp_path))
-    ops = OpsSettings.build(
-        {"retention_enabled": True},
+    settings = Settings.model_validate(
         {
-            "retention_period": "168h",
-            "retention_stream": [{"selector": '{namespace="dev"}', "priority": 1, "period": "72h"}],
-        },
-        {
-            "t": {
+            "compactor": {"retention_enabled": True},
+            "limits_config": {
+                "retention_period": "168h",
                 "retention_stream": [
-                    {"selector": '{env="dev"}', "priority": 1, "period": "120h"},
-                    {"selector": '{env=~"d.*"}', "priority": 1, "period": "96h"},
-                ]
-            }
-        },
+                    {"selector": '{namespace="dev"}', "priority": 1, "period": "72h"}
+                ],
+            },
+            "overrides": {
+                "t": {
+                    "retention_stream": [
+                        {"selector": '{env="dev"}', "priority": 1, "period": "120h"},
+                        {"selector": '{env=~"d.*"}', "priority": 1, "period": "96h"},
+                    ]
+                }
+            },
+        }
     )
     written = {tenant: ten_days(store, tenant) for tenant in ("t", "u")}
     # Independently: tenant t's own rules replace the global ones (stream 2: tie -> 96h,
@@ -96,7 +101,7 @@ def test_retention_follows_lokis_precedence_and_removes_exactly_the_expired_chun
     results = {}
     for tenant in ("t", "u"):
         results[tenant] = apply_retention(
-            store, tenant, ops.limits_for(tenant).policy(), now_ns=NOW
+            store, tenant, retention_policy(settings.limits_for(tenant)), now_ns=NOW
         )
 
     for tenant in ("t", "u"):
@@ -116,7 +121,7 @@ def test_retention_follows_lokis_precedence_and_removes_exactly_the_expired_chun
     assert results["t"].chunks_rewritten > 0
     assert u.chunks_rewritten == 0  # u's api streams share a period: chunks go whole
     # a second pass finds nothing more to do
-    again = apply_retention(store, "u", ops.limits_for("u").policy(), now_ns=NOW)
+    again = apply_retention(store, "u", retention_policy(settings.limits_for("u")), now_ns=NOW)
     assert (again.rows_removed, again.commits) == (0, 0)
 
 
