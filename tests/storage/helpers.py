@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from storage import duck
+from storage.objectstore import ObjectStore
 from storage.schema import ENTRY_SCHEMA
+from storage.snapshot import take_snapshot
 
 DAY = 86_400 * 1_000_000_000
 T0 = 1_714_521_600 * 1_000_000_000  # 2024-05-01T00:00:00Z
@@ -29,3 +32,10 @@ def entries(
         },
         schema=ENTRY_SCHEMA,
     )
+
+
+def logged(store: ObjectStore, tenant: str = "t") -> list[tuple]:
+    """(fingerprint, ts, line) of every entry the tenant's `logs` relation returns, sorted."""
+    con = duck.connect(store)
+    duck.register_logs(con, store, take_snapshot(store, tenant))
+    return con.sql("SELECT fingerprint, ts, line FROM logs ORDER BY ALL").fetchall()

@@ -6,13 +6,12 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage import duck
 from storage.flush import flush
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
 from storage.overlaps import find_overlaps
 from storage.snapshot import take_snapshot
-from tests.storage.helpers import T0, entries
+from tests.storage.helpers import T0, entries, logged
 
 
 def ranges(*rows: tuple[int, int, int]) -> pa.Table:
@@ -78,12 +77,6 @@ def test_chunks_are_the_refs_of_overlapping_streams_that_meet_a_span() -> None:
     assert overlaps.chunks(refs) == {"a", "b", "c", "d"}
 
 
-def logs(store: ObjectStore) -> list[tuple]:
-    con = duck.connect(store)
-    duck.register_logs(con, store, take_snapshot(store, "t"))
-    return con.sql("SELECT fingerprint, ts, line FROM logs").fetchall()
-
-
 def test_duplicates_at_both_ends_of_a_span_come_back_once(tmp_path) -> None:
     store = ObjectStore(str(tmp_path))
     write_landing(store, "t", entries(1, {"service_name": "s"}, [T0, T0 + 5, T0 + 10], list("abc")))
@@ -93,10 +86,10 @@ def test_duplicates_at_both_ends_of_a_span_come_back_once(tmp_path) -> None:
         store, "t", entries(1, {"service_name": "s"}, [T0 + 5, T0 + 7, T0 + 10], list("bxc"))
     )
     expected = [(1, T0, "a"), (1, T0 + 5, "b"), (1, T0 + 7, "x"), (1, T0 + 10, "c")]
-    assert sorted(logs(store)) == expected
+    assert sorted(logged(store)) == expected
     flush(store)
     assert take_snapshot(store, "t").overlaps().spans == ((T0 + 5, T0 + 10),)
-    assert sorted(logs(store)) == expected
+    assert sorted(logged(store)) == expected
 
 
 batch = st.tuples(
@@ -126,5 +119,5 @@ def test_every_entry_comes_back_exactly_once(tmp_path_factory, batches) -> None:
         pushed.update((stream, ts, line) for ts, line in zip(timestamps, lines, strict=True))
         if flush_after:
             flush(store)
-    got = logs(store)
+    got = logged(store)
     assert sorted(got) == sorted(pushed)
