@@ -162,6 +162,8 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
     """
     src = text
     go, prometheus = syntax == "go", syntax == "prometheus"
+    if prometheus and text == "0":  # the one unitless value Prometheus takes
+        return 0
     sign = 1
     if text[:1] and text[0] in ("+-" if go else "" if prometheus else "-"):
         sign, text = (-1 if text[0] == "-" else 1), text[1:]
@@ -174,6 +176,7 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
     part = _GO_DURATION_PART if go else _DURATION_PART
     pos = 0
     total = 0
+    smallest_rank = len(_PROMETHEUS_UNITS)
     while pos < len(text):
         m = part.match(text, pos)
         if not m or m.end() == pos:
@@ -185,8 +188,18 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
             raise ParseError(f'time: missing unit in duration "{src}"')
         if unit not in units:
             raise ParseError(f'{"time: " if go else ""}unknown unit "{unit}" in duration "{src}"')
-        if prometheus and "." in number:
-            raise ParseError(invalid)
+        if prometheus:
+            # integers only; units from the largest to the smallest, each once (`1m1h`,
+            # `1h1h` are refused, so `1m1d` cannot be misread as a month and a day)
+            rank = _PROMETHEUS_UNITS.index(unit)
+            if "." in number or rank >= smallest_rank or int(number) >= 2**64:
+                raise ParseError(invalid)
+            smallest_rank = rank
+            if (
+                int(number) > 2**63 // _UNIT_NS[unit]
+                or total + int(number) * _UNIT_NS[unit] > 2**63 - 1
+            ):
+                raise ParseError("duration out of range")
         whole, _, frac = number.partition(".")
         total += int(whole or "0") * _UNIT_NS[unit]
         if frac:

@@ -62,9 +62,34 @@ def test_logql_syntax_adds_prometheus_units_and_prometheus_syntax_takes_integers
     assert parse_duration("1y") == 365 * 24 * H
     assert parse_duration("1.5h") == 90 * 60 * S
     assert parse_duration("5m", syntax="prometheus") == 300 * S
-    for text in ("1.5h", "-5m", "5us", "0"):
+    assert parse_duration("0", syntax="prometheus") == 0
+    for text in ("1.5h", "-5m", "5us", "", "5"):
         with pytest.raises(ParseError):
             parse_duration(text, syntax="prometheus")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1m1h", 'not a valid duration string: "1m1h"'),
+        ("1h1h", 'not a valid duration string: "1h1h"'),
+        ("1s1ms1s", 'not a valid duration string: "1s1ms1s"'),
+        ("18446744073709551616ms", 'not a valid duration string: "18446744073709551616ms"'),
+        ("300000y", "duration out of range"),
+        ("292y1000w", "duration out of range"),
+    ],
+)
+def test_prometheus_syntax_takes_units_largest_first_and_within_range(text, message) -> None:
+    """As Prometheus' `model.ParseDuration`, which Loki's lexer uses for range brackets."""
+    with pytest.raises(ParseError) as err:
+        parse_duration(text, syntax="prometheus")
+    assert err.value.msg == message
+
+
+def test_prometheus_syntax_sums_units_largest_first() -> None:
+    parsed = parse_duration("1y2w3d4h5m6s7ms", syntax="prometheus")
+    assert parsed == ((((365 + 14 + 3) * 24 + 4) * 60 + 5) * 60 + 6) * S + 7 * 10**6
+    assert parse_duration("292y", syntax="prometheus") == 292 * 365 * 24 * H
 
 
 @pytest.mark.parametrize(
