@@ -162,13 +162,13 @@ class Executor:
                     con, self.lake.store, tenants, compiled.matchers, lo, hi, oldest_first=forward
                 )
                 limits.check_bytes(plan.bytes)
-                table = con.sql(_runnable(compiled, plan).sql).to_arrow_table()
+                table = con.sql(runnable(compiled, plan).sql).to_arrow_table()
         finally:
             con.close()
         return table, plan
 
 
-def _runnable(compiled: logql2sql.CompiledQuery, plan: Plan) -> logql2sql.CompiledQuery:
+def runnable(compiled: logql2sql.CompiledQuery, plan: Plan) -> logql2sql.CompiledQuery:
     """`compiled` translated for what the binding found: with the label names of the
     streams relation, or without that relation when two of the read streams share a
     fingerprint (a hash collision: then a fingerprint cannot stand for its labels)."""

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 import logql2sql
-from loglake.query.executor import _runnable
+from loglake.query.executor import runnable
 from loglake.query.source import STREAMS, Plan, _register_streams
 from storage.schema import ENTRY_SCHEMA, STREAMS_SCHEMA
 
@@ -64,10 +64,10 @@ def test_two_label_sets_under_one_fingerprint_are_flagged():
 def test_a_collision_runs_the_query_without_the_streams_relation():
     compiled = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S, streams=STREAMS)
     assert f"FROM {STREAMS}" in compiled.sql
-    known = _runnable(compiled, Plan(streams_unique=True, stream_labels=frozenset({"app"})))
+    known = runnable(compiled, Plan(streams_unique=True, stream_labels=frozenset({"app"})))
     assert known.params.stream_labels == {"app"}
     assert f"FROM {STREAMS}" in known.sql
-    fallback = _runnable(compiled, Plan(streams_unique=False))
+    fallback = runnable(compiled, Plan(streams_unique=False))
     plain = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S)
     assert fallback.sql == plain.sql
     assert f"FROM {STREAMS}" not in fallback.sql
@@ -82,7 +82,7 @@ def test_both_translations_agree_over_colliding_streams():
     plan = Plan()
     _register_streams(con, STREAMS, STREAMS_SCHEMA.empty_table(), logs, plan)
     compiled = logql2sql.compile(QUERY, start=60 * S, end=60 * S, streams=STREAMS)
-    got = con.sql(_runnable(compiled, plan).sql).fetchall()
+    got = con.sql(runnable(compiled, plan).sql).fetchall()
     assert sorted((dict(labels)["app"], value) for _, labels, value in got) == [
         ("a", 1.0),
         ("b", 1.0),
