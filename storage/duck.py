@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 
 import duckdb
 import pyarrow as pa
@@ -57,35 +58,44 @@ def connect(
     return con
 
 
+Bind = Callable[[str, pa.Table], str]
+"""How a query reads an Arrow table: `bind(kind, table)` makes the table readable under a
+name it returns; `kind` (`landing`, `dup_streams`) says what the table holds."""
+
+
+def arrow_binder(con: duckdb.DuckDBPyConnection) -> Bind:
+    """Binds tables as Arrow registrations of `con`, under fresh names."""
+
+    def bind(kind: str, table: pa.Table) -> str:
+        name = f"_{kind}_{next(_counter)}"
+        con.register(name, table)
+        return name
+
+    return bind
+
+
 def entries_relation(
-    con: duckdb.DuckDBPyConnection,
-    store: ObjectStore,
-    snapshot: Snapshot,
-    chunk_keys: list[str] | None = None,
+    store: ObjectStore, snapshot: Snapshot, chunk_keys: list[str], landing: str
 ) -> exp.Query:
     """A query over the snapshot's raw entries (chunks + landing), not yet deduplicated.
 
-    `chunk_keys` narrows the chunks read (the executor passes the ones its streams and
-    time range need); by default all of the snapshot's chunks are read. When the manifest
-    records that none of them has structured metadata, the column is an empty map: the
-    chunks' metadata column is then never read.
+    `chunk_keys` are the chunks read (the executor passes the ones its streams and time
+    range need); `landing` names the bound landing rows. When the manifest records that
+    none of the chunks has structured metadata, the column is an empty map: the chunks'
+    metadata column is then never read.
     """
-    keys = snapshot.chunk_keys() if chunk_keys is None else chunk_keys
     columns = [exp.column(c) for c in ENTRY_COLUMNS]
     parts: list[exp.Query] = []
-    if keys:
-        files = exp.Array(expressions=[exp.Literal.string(store.duckdb_path(k)) for k in keys])
-        scan = exp.Anonymous(this="read_parquet", expressions=[files])
+    if chunk_keys:
+        files = [exp.Literal.string(store.duckdb_path(k)) for k in chunk_keys]
+        scan = exp.Anonymous(this="read_parquet", expressions=[exp.Array(expressions=files)])
         read = columns
-        if not snapshot.metadata_in(keys):
+        if not snapshot.metadata_in(chunk_keys):
             empty = exp.cast(exp.Anonymous(this="MAP"), "MAP(TEXT, TEXT)")
             read = [*columns[:-1], exp.alias_(empty, "structured_metadata")]
         parts.append(exp.select(*read).from_(exp.Table(this=scan)))
-    landing = snapshot.landing if snapshot.landing.num_rows or not parts else None
-    if landing is not None:
-        name = f"_landing_{next(_counter)}"
-        con.register(name, landing)
-        parts.append(exp.select(*columns).from_(exp.to_identifier(name)))
+    if snapshot.landing.num_rows or not parts:  # an empty landing still gives the columns
+        parts.append(exp.select(*columns).from_(exp.to_identifier(landing)))
     query = parts[0]
     for part in parts[1:]:
         query = exp.union(query, part, distinct=False)
@@ -182,16 +192,23 @@ def logs_query(
     store: ObjectStore,
     snapshot: Snapshot,
     chunk_keys: list[str] | None = None,
+    bind: Bind | None = None,
 ) -> exp.Query:
     """The `logs` relation of a snapshot as a query: tenant column, deduplicated entries,
     deleted lines left out.
+
+    `chunk_keys` narrows the chunks read (default: all of the snapshot's). The landing
+    rows and the list of overlapping streams are bound with `bind` (default: Arrow
+    registrations of `con`), once each.
 
     Entries where the snapshot's sources overlap (`Snapshot.overlaps`) are read once more,
     from the chunks that hold them and landing, and deduplicated; every other entry is read
     once, as it is.
     """
     keys = snapshot.chunk_keys() if chunk_keys is None else chunk_keys
-    raw = without_deleted(entries_relation(con, store, snapshot, keys), snapshot)
+    bind = bind or arrow_binder(con)
+    landing = bind("landing", snapshot.landing)
+    raw = without_deleted(entries_relation(store, snapshot, keys, landing), snapshot)
     tenant = exp.alias_(exp.Literal.string(snapshot.tenant), "tenant")
     out_columns = [tenant, *(exp.column(c) for c in LOGS_COLUMNS[1:])]
     overlaps = snapshot.overlaps()
@@ -201,10 +218,9 @@ def logs_query(
         )
     involved = overlaps.chunks(snapshot.chunk_refs())
     overlapping = without_deleted(
-        entries_relation(con, store, snapshot, [k for k in keys if k in involved]), snapshot
+        entries_relation(store, snapshot, [k for k in keys if k in involved], landing), snapshot
     )
-    dup_name = f"_dup_streams_{next(_counter)}"
-    con.register(dup_name, pa.table({"fingerprint": overlaps.fingerprints}))
+    dup_name = bind("dup_streams", pa.table({"fingerprint": overlaps.fingerprints}))
     ts = exp.column("ts")
     maybe_twice = exp.and_(
         exp.column("fingerprint").isin(

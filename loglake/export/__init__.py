@@ -122,34 +122,28 @@ def _write_xlsx(table: pa.Table, path: Path) -> None:
 def persist_logs(
     con: duckdb.DuckDBPyConnection, store: ObjectStore, snapshot: Snapshot, prefix: str = "loglake"
 ) -> None:
-    """Create the `logs` view with its landing rows (and duplicate-stream list) stored as
-    tables of the database instead of connection-local Arrow registrations."""
-    query = duck.logs_query(con, store, snapshot)
-    renames: dict[str, str] = {}
-    # the snapshot's Arrow registrations appear as bare identifiers in FROM and IN clauses
-    for ident in query.find_all(exp.Identifier):
-        name = ident.name
-        if name.startswith(("_landing_", "_dup_streams_")) and name not in renames:
-            kind = "landing" if name.startswith("_landing_") else "dup_streams"
-            renames[name] = f"{prefix}_{kind}"
-    for old, new in renames.items():
-        create = exp.Create(
-            this=exp.to_table(new),
-            kind="TABLE",
-            replace=True,
-            expression=exp.select(exp.Star()).from_(exp.to_identifier(old)),
-        )
-        con.execute(create.sql(dialect="duckdb"))
-        con.unregister(old)
+    """Create the `logs` view with its landing rows (and overlapping-stream list) stored as
+    tables of the database (`<prefix>_landing`, …) instead of connection-local Arrow
+    registrations."""
 
-    def rename(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Identifier) and node.name in renames:
-            return exp.to_identifier(renames[node.name])
-        return node
+    def bind(kind: str, table: pa.Table) -> str:
+        name = f"{prefix}_{kind}"
+        source = f"_persist_{kind}"
+        con.register(source, table)
+        try:
+            create = exp.Create(
+                this=exp.to_table(name),
+                kind="TABLE",
+                replace=True,
+                expression=exp.select(exp.Star()).from_(exp.to_identifier(source)),
+            )
+            con.execute(create.sql(dialect="duckdb"))
+        finally:
+            con.unregister(source)
+        return name
 
-    view = exp.Create(
-        this=exp.to_table("logs"), kind="VIEW", replace=True, expression=query.transform(rename)
-    )
+    query = duck.logs_query(con, store, snapshot, bind=bind)
+    view = exp.Create(this=exp.to_table("logs"), kind="VIEW", replace=True, expression=query)
     con.execute(view.sql(dialect="duckdb"))
 
 

@@ -17,10 +17,14 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from loglake.config import load_settings
 from loglake.export import analytics_connection, export_duckdb, export_result
 from loglake.export.pgwire import PgServer, ReadOnlyError, statement_kind
 from loglake.lake import Lake
+from storage.flush import flush
+from storage.landing import write_landing
 from tests.loglake.models.conftest import TENANT
+from tests.storage.helpers import T0, entries
 
 QUERIES = (
     "SELECT verdict, sum(flows) AS n FROM flows_by_verdict GROUP BY verdict ORDER BY verdict",
@@ -89,6 +93,32 @@ def test_duckdb_file_opens_in_a_fresh_process(built_lake, tmp_path: Path) -> Non
     assert got == [expected(lake, q) for q in QUERIES]
     # the synthetic flows were still in landing: the file holds them too
     assert got[2][0][0] > 3000
+
+
+def test_duckdb_file_holds_landing_and_overlaps_once(tmp_path: Path) -> None:
+    """A lake whose stream overlaps itself across a chunk and landing: the file stores the
+    landing rows and the overlap list as its own tables, and `logs` deduplicates."""
+    lake = Lake.open(load_settings(lake=str(tmp_path / "lake")))
+    stream = {"service_name": "s"}
+    write_landing(lake.store, TENANT, entries(1, stream, [T0, T0 + 5, T0 + 10], list("abc")))
+    flush(lake.store)
+    write_landing(lake.store, TENANT, entries(1, stream, [T0 + 5, T0 + 7], list("bx")))
+    path = tmp_path / "lake.duckdb"
+    export_duckdb(lake, TENANT, path)
+    script = (
+        "import duckdb, json, sys\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "tables = con.execute('SELECT table_name FROM duckdb_tables() ORDER BY 1').fetchall()\n"
+        "rows = con.execute('SELECT ts, line FROM logs ORDER BY ts').fetchall()\n"
+        "print(json.dumps([tables, rows]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    tables, rows = json.loads(out.stdout)
+    assert [t for (t,) in tables] == ["loglake_dup_streams", "loglake_landing"]
+    assert rows == [[T0, "a"], [T0 + 5, "b"], [T0 + 7, "x"], [T0 + 10, "c"]]
 
 
 def test_read_only_check() -> None:
