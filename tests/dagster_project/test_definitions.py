@@ -15,6 +15,7 @@ from dagster_project.defs.ingest import lake_flush
 from dagster_project.defs.resources import LakeResource
 from dagster_project.defs.sensors import landing_sensor
 from storage.landing import list_landing, write_landing
+from tests.dagster_instance import instance_for_test
 from tests.storage.helpers import T0, entries
 
 
@@ -51,7 +52,7 @@ def test_flush_asset_materializes_on_a_temporary_lake(tmp_path: Path) -> None:
     lake = LakeResource(lake=str(tmp_path / "lake"))
     store = lake.open().store
     write_landing(store, "fake", entries(1, {"service_name": "api"}, [T0, T0 + 1, T0 + 2]))
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         result = dg.materialize([lake_flush], resources={"lake": lake}, instance=instance)
         assert result.success
         [materialization] = result.asset_materializations_for_node("lake_flush")
@@ -74,7 +75,7 @@ def test_full_materialization_of_all_assets(tmp_path: Path) -> None:
         if a.partitions_def is None and set(a.required_resource_keys) <= {"lake", "io_manager"}
     ]
     assert lake_flush in local
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         result = dg.materialize(local, resources={"lake": lake}, instance=instance)
         assert result.success
     assert lake.open().sql("SELECT count(*) AS n FROM logs", "t").to_pylist() == [{"n": 1}]

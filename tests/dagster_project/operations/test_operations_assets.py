@@ -29,6 +29,7 @@ from loglake.ops_config import parse_delete_query
 from storage import delete_requests, manifest
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
+from tests.dagster_instance import instance_for_test
 from tests.storage.helpers import T0, entries
 from tests.storage.operations.lake_builders import STREAMS, query_rows, small_flushes
 
@@ -73,7 +74,7 @@ def test_compaction_asset_on_a_temporary_lake(tmp_path: Path) -> None:
     store = lake.open().store
     written = small_flushes(store, flushes=4)
     key = partition_key("t", DAY)
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         instance.add_dynamic_partitions(TENANT_DAYS.name, [key])
         result = dg.materialize(
             [lake_compaction], partition_key=key, instance=instance, resources={"lake": lake}
@@ -94,7 +95,7 @@ def test_compaction_schedule_requests_a_run_per_tenant_day_with_small_chunks(
     store = lake.open().store
     small_flushes(store, "a", flushes=2)
     small_flushes(store, "b", flushes=1)  # one chunk per folder: nothing to merge
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         context = dg.build_schedule_context(
             instance=instance, resources={"lake": lake}, scheduled_execution_time=TICK
         )
@@ -102,7 +103,7 @@ def test_compaction_schedule_requests_a_run_per_tenant_day_with_small_chunks(
         assert [r.partition_key for r in requests] == [partition_key("a", DAY)]
         assert requests[0].tags["loglake/tenant_day"] == partition_key("a", DAY)
         assert instance.get_dynamic_partitions(TENANT_DAYS.name) == [partition_key("a", DAY)]
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         empty = LakeResource(lake=str(tmp_path / "empty"))
         context = dg.build_schedule_context(
             instance=instance, resources={"lake": empty}, scheduled_execution_time=TICK
@@ -133,7 +134,7 @@ def test_full_materialization_flush_compact_retention_deletes_gc(tmp_path: Path)
     delete_requests.add_request(store, "t", '{env="dev"}', 0, (T0 // 10**6) + 10**8, matchers)
     old_chunks = set(manifest.load_latest(store, "t", DAY).chunk_keys())
 
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         instance.add_dynamic_partitions(TENANT_DAYS.name, [partition_key("t", DAY)])
         flushed = dg.materialize([lake_flush], instance=instance, resources={"lake": lake})
         first = dg.materialize(

@@ -7,6 +7,7 @@ import dagster as dg
 
 from dagster_project.defs.kafka import KafkaResource, kafka_ingest, kafka_lag_sensor
 from dagster_project.defs.resources import LakeResource
+from tests.dagster_instance import instance_for_test
 
 
 def test_sensor_requests_ingest_and_asset_catches_up(kafka_broker, new_topic, produce, tmp_path):
@@ -22,7 +23,7 @@ def test_sensor_requests_ingest_and_asset_catches_up(kafka_broker, new_topic, pr
 
     # An instance kept open while the result is read (the result only holds a weak
     # reference to the instance materialize would create and drop).
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         result = dg.materialize([kafka_ingest], resources=resources, instance=instance)
         assert result.success
         [materialization] = result.asset_materializations_for_node("kafka_ingest")

@@ -14,6 +14,7 @@ from dagster_project.defs.resources import LakeResource
 from loglake.lake import Lake
 from loglake.models import load_project
 from loglake.models.build import read_state
+from tests.dagster_instance import instance_for_test
 from tests.loglake.models.conftest import SYNTHETIC_DAY, TENANT
 
 
@@ -38,7 +39,7 @@ def test_daily_materialization_only_processes_its_day(hubble_lake: Lake) -> None
     ]
     # An instance kept open while results are read (a result only holds a weak reference
     # to the instance materialize would otherwise create and drop).
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         result = dg.materialize(
             selected, partition_key=SYNTHETIC_DAY, resources={"lake": resource}, instance=instance
         )
@@ -66,7 +67,7 @@ def test_schedule_requests_yesterday_and_today() -> None:
     schedule = repository.get_schedule_def("hubble_models_schedule")
     assert schedule.job_name == "hubble_models_job"
     tick = dt.datetime(2024, 5, 2, 0, 20, tzinfo=dt.UTC)
-    with dg.instance_for_test() as instance:
+    with instance_for_test() as instance:
         context = dg.build_schedule_context(
             instance=instance, scheduled_execution_time=tick, repository_def=repository
         )
