@@ -22,7 +22,7 @@ import dagster as dg
 
 @contextmanager
 def instance_for_test() -> Iterator[dg.DagsterInstance]:
-    """`instance_for_test()`, entered once earlier instances are collected."""
+    """`dg.instance_for_test()`, entered once earlier instances are collected."""
     gc.collect()
-    with instance_for_test() as instance:
+    with dg.instance_for_test() as instance:
         yield instance
