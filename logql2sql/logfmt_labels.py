@@ -3,8 +3,10 @@
 `sum by (level) (count_over_time({…} | logfmt [1m]))` needs one label of each entry, yet
 the general lowering parses every pair of every line into lists and merges them into a
 label map (`pipeline._logfmt`). When a pipeline is only line filters, one plain `logfmt`
-and string label filters, and the query needs a known, small set of labels, each label is
-read from the line by one anchored regular expression instead, with the same result:
+and string label filters (then optionally `unwrap` and string label filters, as in
+`quantile_over_time(0.99, {…} | logfmt | unwrap duration(took) [5m]) by (app)`), and the
+query needs a known, small set of labels, each label (the unwrapped one too) is read from
+the line by one anchored regular expression instead, with the same result:
 
 - a name taken by a stream label or structured metadata keeps that value (the parsed one
   would be renamed `<name>_extracted`), else the first pair whose sanitised key is the
@@ -62,10 +64,13 @@ _NAME = re.compile(r"[a-zA-Z:][a-zA-Z0-9_:]*|_[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 @dataclass(frozen=True)
 class Plan:
-    """A pipeline this module handles: line stages, then logfmt, then label filters."""
+    """A pipeline this module handles: line stages, then logfmt, then label filters, then
+    optionally `unwrap` and label filters on its result."""
 
     line_stages: tuple[ast.Stage, ...]
     filters: tuple[ast.LabelFilter, ...]
+    unwrap: ast.Unwrap | None = None
+    after_unwrap: tuple[ast.LabelFilter, ...] = ()
 
 
 def plan(stages: tuple[ast.Stage, ...]) -> Plan | None:
@@ -73,8 +78,22 @@ def plan(stages: tuple[ast.Stage, ...]) -> Plan | None:
 
     Line filters and `decolorize` may come before `logfmt` (it parses their result); after
     it only line filters (they do not read labels, so they move before it) and string
-    label filters.
+    label filters, then an `unwrap` of a readable label and more string label filters.
     """
+    unwraps = [i for i, s in enumerate(stages) if isinstance(s, ast.Unwrap)]
+    if unwraps:
+        at = unwraps[0]
+        unwrap, after = stages[at], stages[at + 1 :]
+        assert isinstance(unwrap, ast.Unwrap)
+        if unwrap.label in (ERROR, ERROR_DETAILS) or not _readable(unwrap.label):
+            return None
+        if not all(isinstance(s, ast.LabelFilterStage) for s in after):
+            return None
+        post = tuple(s.filter for s in after if isinstance(s, ast.LabelFilterStage))
+        if not all(_plain_filter(f) for f in post):
+            return None
+        head = plan(stages[:at])
+        return None if head is None else Plan(head.line_stages, head.filters, unwrap, post)
     parsers = [i for i, s in enumerate(stages) if isinstance(s, ast.LogfmtParser)]
     if len(parsers) != 1:
         return None
@@ -138,8 +157,8 @@ def _general(line: exp.Expression, name: str) -> exp.Expression:
     return exp.Bracket(this=values, expressions=[fn("list_position", keys, lit(name))])
 
 
-def parsed(line: exp.Expression, name: str) -> exp.Expression:
-    """The value logfmt extracts for `name` from `line`, NULL when absent or empty."""
+def _patterns(name: str) -> tuple[str, str, str]:
+    """The regexes reading `name`: (before the first quote, a key somewhere, the scan)."""
     key = _key_pattern(name)
     # Pairs before the first quote are whitespace-separated chunks (leading `=` skipped).
     # A chunk that runs into the quote reads as the scan reads it: its unquoted value stops
@@ -147,43 +166,128 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
     early = rf'(?:^|\s)=*{key}(?:=([^\s"]*))?(?:\s|$)'
     candidate = rf'(?:^|[\s="]){key}(?:[=\s"]|$)'
     scanned = rf'^{_STEP}*?(?:{key}=({_QUOTED})|({key}(?:=[^\s"]*)?)(?:[\s"]|$))'
-    quoted = exp.Dot(this=col("_p"), expression=exp.to_identifier("q"))
-    unquoted = exp.Dot(this=col("_p"), expression=exp.to_identifier("u"))
-    from_scan = case(
+    return early, candidate, scanned
+
+
+def _scan(line: exp.Expression, scanned: str) -> exp.Expression:
+    """The scan's struct `{q, u}`: the quoted value, or the key with its unquoted value."""
+    return fn("regexp_extract", line.copy(), lit(scanned), array(lit("q"), lit("u")))
+
+
+def _from_scan(parts: exp.Expression, line: exp.Expression, name: str) -> exp.Expression:
+    """The value in the scan's struct `parts` (the general pair lists when it found none)."""
+    quoted = exp.Dot(this=parts.copy(), expression=exp.to_identifier("q"))
+    unquoted = exp.Dot(this=parts.copy(), expression=exp.to_identifier("u"))
+    return case(
         (exp.NEQ(this=quoted, expression=lit("")), unquote_logfmt(quoted.copy())),
         (exp.NEQ(this=unquoted, expression=lit("")), _after_key(unquoted.copy(), name)),
         default=_general(line.copy(), name),
     )
-    parts = fn("regexp_extract", line.copy(), lit(scanned), array(lit("q"), lit("u")))
-    has_quote = fn("contains", line.copy(), lit('"'))
-    tests = _presence_tests(line, name)
-    # Loki's own labels (`__error__`) are rarely spelled by a key: one cheap test skips
-    # both regexes for almost every line. A user's label is usually present, and DuckDB
-    # evaluates a regex inside nested CASE branches at about twice the cost, so then the
-    # chunk regex runs on every row, given the empty text where the name is absent.
-    wrapped = name.startswith("__")
-    # Where the name is absent: the flat form's own skip (the wrapped form skips first).
-    skip = [] if wrapped or not tests else [exp.Not(this=tests[-1])]
-    null = cast(exp.Null(), "VARCHAR")
-    after_quote = case(
-        (exp.Not(this=has_quote.copy()), null),
-        *[(a.copy(), null.copy()) for a in skip],
-        (exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))), null.copy()),
-        default=fn("nullif", _let(parts, "_p", from_scan), lit("")),
-    )
-    before_quote = case(
+
+
+def _before_quote(line: exp.Expression, skip: list[exp.Expression]) -> exp.Expression:
+    """The text before the line's first quote; `""` where a `skip` test holds."""
+    return case(
         *[(a.copy(), lit("")) for a in skip],
-        (has_quote, fn("split_part", line.copy(), lit('"'), num(1))),
+        (fn("contains", line.copy(), lit('"')), fn("split_part", line.copy(), lit('"'), num(1))),
         default=line.copy(),
     )
-    # An empty value (absent, bare or `key=` first, or a key after a quote) asks the scan;
-    # a line without quotes has none to ask.
-    found = fn("nullif", fn("regexp_extract", before_quote, lit(early), num(1)), lit(""))
-    value = exp.Coalesce(this=found, expressions=[after_quote])
-    if not wrapped or not tests:
+
+
+def _found(before_quote: exp.Expression, early: str) -> exp.Expression:
+    """The value read before the first quote; NULL when empty (absent, bare or `key=`
+    first, or a key after a quote: then the scan is asked)."""
+    return fn("nullif", fn("regexp_extract", before_quote, lit(early), num(1)), lit(""))
+
+
+def parsed(line: exp.Expression, name: str) -> exp.Expression:
+    """The value logfmt extracts for `name` from `line`, NULL when absent or empty, in one
+    expression: the form for Loki's own labels (`__error__`), which a key rarely spells.
+
+    Cheap presence tests skip both regexes for almost every line; the scan's struct is
+    bound by a one-element lambda (see `_let`). A user's label, usually present, is read
+    in two layers instead (`staged`).
+    """
+    early, candidate, scanned = _patterns(name)
+    null = cast(exp.Null(), "VARCHAR")
+    after_quote = case(
+        (exp.Not(this=fn("contains", line.copy(), lit('"'))), null),
+        (exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))), null.copy()),
+        default=fn(
+            "nullif", _let(_scan(line, scanned), "_p", _from_scan(col("_p"), line, name)), lit("")
+        ),
+    )
+    # A line without quotes has nothing to ask the scan.
+    value = exp.Coalesce(this=_found(_before_quote(line, []), early), expressions=[after_quote])
+    tests = _presence_tests(line, name)
+    if not tests:
         return value
     skips = [(exp.Not(this=t), cast(exp.Null(), "VARCHAR")) for t in tests]
     return case(*skips, default=value)
+
+
+def staged(name: str) -> bool:
+    """Whether `name` is read in two layers (`first_layer`, then `second_layer`) rather
+    than by `parsed` in one: a user's label, which is usually present."""
+    return not name.startswith("__")
+
+
+def first_layer(
+    line: exp.Expression, name: str, known: exp.Expression
+) -> tuple[exp.Expression, exp.Expression]:
+    """(found, parts) of a staged name: the value read before the line's first quote (NULL
+    when none), and for the lines that leave it to the scan, the scan's struct (NULL for
+    the others). `known` is the value the label has before parsing (the stream's own or the
+    metadata's, NULL when neither): where it is set, nothing is parsed.
+
+    The scan sits in one CASE branch of its own layer: in `parsed` it hides in a nested
+    branch behind a lambda binding, which the engine evaluates at several times the cost.
+    """
+    early, candidate, scanned = _patterns(name)
+    tests = _presence_tests(line, name)
+    taken = exp.Not(this=exp.Is(this=known.copy(), expression=exp.Null()))
+    skip = [taken, *([exp.Not(this=tests[0])] if tests else [])]
+    found = _found(_before_quote(line, skip), early)
+    needs_scan = exp.and_(
+        fn("contains", line.copy(), lit('"')),
+        exp.Is(this=found.copy(), expression=exp.Null()),
+        *[exp.Not(this=a.copy()) for a in skip],
+        fn("regexp_matches", line.copy(), lit(candidate)),
+    )
+    return found, case((needs_scan, _scan(line, scanned)))
+
+
+def second_layer(
+    line: exp.Expression,
+    name: str,
+    known: exp.Expression,
+    found: exp.Expression,
+    parts: exp.Expression,
+) -> exp.Expression:
+    """The label `name` after the parser from the first layer's columns (see
+    `first_layer`): the known value, else the one found before the first quote, else the
+    scan's."""
+    scanned = case(
+        (exp.Is(this=parts.copy(), expression=exp.Null()), cast(exp.Null(), "VARCHAR")),
+        default=fn("nullif", _from_scan(parts, line, name), lit("")),
+    )
+    return exp.Coalesce(this=known, expressions=[found, scanned])
+
+
+def may_have(
+    name: str, line: exp.Expression, own: exp.Expression, meta: exp.Expression
+) -> exp.Expression | None:
+    """A cheap test, true for every entry whose label `name` after the parser may be set
+    (the stream's own value `own` or the metadata has it, or the line holds the name's
+    longest literal run); None when the name has no literal run to look for."""
+    tests = _presence_tests(line, name)
+    if not tests:
+        return None
+    return exp.or_(
+        exp.Not(this=exp.Is(this=own.copy(), expression=exp.Null())),
+        exp.Not(this=exp.Is(this=get(meta.copy(), name), expression=exp.Null())),
+        tests[0],
+    )
 
 
 def _presence_tests(line: exp.Expression, name: str) -> list[exp.Expression]:

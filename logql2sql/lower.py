@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from logql2sql import ast, buckets, logfmt_labels
+from logql2sql import ast, buckets, logfmt_labels, unwrap_values
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.pipeline import (
     ERROR,
+    ERROR_DETAILS,
     Layers,
     base_labels,
     has_error,
@@ -68,6 +69,9 @@ _RAISE = {"duckdb": "error", "trino": "fail", "spark": "raise_error", "clickhous
 # Spark cannot sort or compare maps, so a window partitioned by a label map, or a join on
 # label maps, uses their JSON text there (label maps are canonical: equal maps, equal text).
 _MAP_PARTITION_KEY = {"spark": "to_json"}
+
+# Range aggregations computed per step from every sample of the window (no partials).
+_PER_STEP = frozenset({"stdvar_over_time", "stddev_over_time", "quantile_over_time"})
 
 # Loki's vector-matching errors (`pkg/logql/evaluator.go`, `vectorBinop`), word for word.
 _DUPLICATE_SERIES = (
@@ -289,10 +293,9 @@ class Lowerer:
             value = cast(fn("strlen", col("line")), "DOUBLE")
         else:
             value = num(1.0)
-        if agg.op in buckets.DECOMPOSABLE:
-            fast = self.logfmt_samples(agg, summed, lo, hi, value)
-            if fast is not None:
-                return fast
+        fast = self.logfmt_samples(agg, summed, lo, hi, value)
+        if fast is not None:
+            return fast
         layers = self.read(r.log, lo, hi, hi_inclusive=True)
         if agg.op in buckets.DECOMPOSABLE:
             neutral = not unwrapped and buckets.label_neutral(r.log.pipeline)
@@ -317,80 +320,82 @@ class Lowerer:
             samples = exp.select(col("ts"), col("line"), col("labels"), col("value"), *lags).from_(
                 samples.subquery(self.alias("x"), copy=False), copy=False
             )
-        x, st = self.alias("x"), self.alias("st")
-        t = col("t", st)
-        window = exp.And(
-            this=exp.GT(
-                this=col("ts", x),
-                expression=exp.Sub(this=t, expression=num(r.offset_ns + r.range_ns)),
-            ),
-            expression=exp.LTE(
-                this=col("ts", x), expression=exp.Sub(this=t, expression=num(r.offset_ns))
-            ),
-        )
-        steps = self.steps().subquery(st, copy=False)
         if agg.op == "absent_over_time":
-            labels_const = map_only(
-                _eq_matcher_map(r.log), [m.name for m in r.log.matchers if m.op == "="]
-            )
-            exists = exp.Exists(
-                this=exp.select(num(1))
-                .from_(samples.subquery(x, copy=False), copy=False)
-                .where(window, copy=False)
-            )
-            return (
-                exp.select(
-                    t.as_("ts", copy=False),
-                    labels_const.as_("labels", copy=False),
-                    num(1.0).as_("value", copy=False),
-                )
-                .from_(steps, copy=False)
-                .where(exp.Not(this=exists), copy=False)
-            )
-        seconds = num(r.range_ns / NS)
-        v, ts = col("value", x), col("ts", x)
+            return self.absent(r, samples)
+        x = self.alias("x")
+        carried = ["labels", "value", "ts", "prev", "prev_ts"]
+        expanded = self.in_windows(r, samples, carried if agg.op == "rate_counter" else carried[:2])
+        if agg.op == "rate_counter":
+            return self._rate_counter(r, expanded.subquery(x, copy=False), x)
+        return self.per_step(agg, expanded, ["labels"], col("value"))
+
+    def in_windows(self, r: ast.LogRange, rows: exp.Select, columns: list[str]) -> exp.Select:
+        """`rows` (with `ts`) repeated once per evaluation time `t` whose window holds `ts`.
+
+        The window `(t - offset - range, t - offset]` holds `ts` for `ts + offset <= t < ts +
+        offset + range`: a run of consecutive steps computed from `ts` (none when steps are
+        farther apart than the range and `ts` falls between two windows), so no join of
+        every step with every entry. An instant query's one window holds every entry read.
+        """
+        t = buckets.steps_of_cell(col("ts"), self.b.start, self.b.end, self.b.step, r)
+        return exp.select(t.as_("t", copy=False), *[col(c) for c in columns]).from_(
+            rows.subquery(self.alias("w"), copy=False), copy=False
+        )
+
+    def per_step(
+        self,
+        agg: ast.RangeAggregation,
+        expanded: exp.Select,
+        groups: list[str],
+        value: exp.Expression,
+        skips: bool = False,
+    ) -> exp.Select:
+        """A non-decomposable range aggregation (`stdvar`, `stddev`, `quantile`) of
+        `value` over `expanded` (see `in_windows`), per step `t` and `groups`: rows `ts`,
+        the groups, `value`. With `skips`, a NULL `value` is a skipped entry (the
+        aggregates ignore it) and a window of skipped entries alone has no row."""
         op = agg.op
-        if op == "count_over_time":
-            aggregate = cast(exp.Count(this=v), "DOUBLE")
-        elif op in ("rate", "bytes_rate"):
-            aggregate = exp.Div(this=cast(exp.Sum(this=v), "DOUBLE"), expression=seconds)
-        elif op == "bytes_over_time":
-            aggregate = cast(exp.Sum(this=v), "DOUBLE")
-        elif op == "sum_over_time":
-            aggregate = exp.Sum(this=v)
-        elif op == "avg_over_time":
-            aggregate = exp.Avg(this=v)
-        elif op == "min_over_time":
-            aggregate = exp.Min(this=v)
-        elif op == "max_over_time":
-            aggregate = max_ignoring_nan(v)
-        elif op == "stdvar_over_time":
-            aggregate = fn("var_pop", v)
+        if op == "stdvar_over_time":
+            aggregate = fn("var_pop", value)
         elif op == "stddev_over_time":
-            aggregate = fn("stddev_pop", v)
+            aggregate = fn("stddev_pop", value)
         elif op == "quantile_over_time":
             q = agg.param if agg.param is not None else 0.0
             if q < 0 or q > 1 or math.isnan(q):
                 aggregate = num(-math.inf if q < 0 else math.inf)
             else:
-                aggregate = fn("quantile_cont", v, num(float(q)))
-        elif op == "first_over_time":
-            aggregate = fn("arg_min", v, ts)
-        elif op == "last_over_time":
-            aggregate = fn("arg_max", v, ts)
-        elif op == "rate_counter":
-            return self._rate_counter(r, samples.subquery(x, copy=False), steps, window, t, x)
+                aggregate = fn("quantile_cont", value, num(float(q)))
         else:
             raise UnsupportedInDialect(agg.op, self.dialect)
+        keys = [col("t"), *[col(g) for g in groups]]
+        stepped = (
+            exp.select(
+                keys[0].as_("ts"), *[k.copy() for k in keys[1:]], aggregate.as_("value", copy=False)
+            )
+            .from_(expanded.subquery(self.alias("x"), copy=False), copy=False)
+            .group_by(*[k.copy() for k in keys], copy=False)
+        )
+        return stepped.having(_any_value(), copy=False) if skips else stepped
+
+    def absent(self, r: ast.LogRange, samples: exp.Select) -> exp.Select:
+        """`absent_over_time`: the steps whose window holds no sample, labelled with the
+        selector's equality matchers."""
+        st, e = self.alias("st"), self.alias("e")
+        t = col("t", st)
+        labels = map_only(_eq_matcher_map(r.log), [m.name for m in r.log.matchers if m.op == "="])
+        held = (
+            exp.select(num(1))
+            .from_(self.in_windows(r, samples, []).subquery(e, copy=False), copy=False)
+            .where(exp.EQ(this=col("t", e), expression=t.copy()), copy=False)
+        )
         return (
             exp.select(
                 t.as_("ts", copy=False),
-                col("labels", x).as_("labels", copy=False),
-                aggregate.as_("value", copy=False),
+                labels.as_("labels", copy=False),
+                num(1.0).as_("value", copy=False),
             )
-            .from_(steps, copy=False)
-            .join(samples.subquery(x, copy=False), on=window, copy=False)
-            .group_by(t, col("labels", x), copy=False)
+            .from_(self.steps().subquery(st, copy=False), copy=False)
+            .where(exp.Not(this=exp.Exists(this=held)), copy=False)
         )
 
     def bucketed(
@@ -450,10 +455,16 @@ class Lowerer:
         return self.over_steps(agg, cells)
 
     def cells(
-        self, agg: ast.RangeAggregation, samples: exp.Select, groups: list[str]
+        self,
+        agg: ast.RangeAggregation,
+        samples: exp.Select,
+        groups: list[str],
+        skips: bool = False,
     ) -> exp.Select:
         """Partial aggregates of `samples` (`ts`, `value`, `groups`) per group and grid cell
-        (`edge`, the cell's right end)."""
+        (`edge`, the cell's right end). With `skips`, a NULL `value` is a skipped entry: the
+        partials ignore it and a cell of skipped entries alone is left out (cells do not
+        overlap in time, so a first/last sample's cell order holds without them)."""
         r = agg.range
         size = buckets.cell_size(self.b.step, r.range_ns)
         origin = self.b.start - r.offset_ns - r.range_ns
@@ -461,7 +472,7 @@ class Lowerer:
         with_edge = exp.select(col("ts"), *[col(g) for g in groups], edge, col("value")).from_(
             samples.subquery(self.alias("x"), copy=False), copy=False
         )
-        return (
+        partials = (
             exp.select(
                 *[col(g) for g in groups],
                 col("edge"),
@@ -470,6 +481,7 @@ class Lowerer:
             .from_(with_edge.subquery(self.alias("x"), copy=False), copy=False)
             .group_by(*[col(g) for g in groups], col("edge"), copy=False)
         )
+        return partials.having(_any_value(), copy=False) if skips else partials
 
     def over_steps(self, agg: ast.RangeAggregation, cells: exp.Select) -> exp.Select:
         """`ts, labels, value` per step from labelled cells (`labels, edge`, partials)."""
@@ -547,24 +559,34 @@ class Lowerer:
         hi: exp.Expression,
         value: exp.Expression,
     ) -> exp.Select | None:
-        """The aggregation with each entry's labels read without label maps (see
-        `logfmt_labels`).
+        """The aggregation with each entry's labels, and its unwrapped value, read without
+        label maps (see `logfmt_labels`, `unwrap_values`).
 
-        Applies to `sum [by (…)]` folded into a range aggregation over line filters, one
-        plain `logfmt` and string label filters, on DuckDB (its regex functions); None
-        otherwise.
+        Applies on DuckDB (its regex functions) to a pipeline of line filters, one plain
+        `logfmt` and string label filters, optionally followed by `unwrap` and string label
+        filters, when the output labels are a known set of names: `sum [by (…)]` folded into
+        a range aggregation, or a range aggregation `by (…)`. None otherwise.
         """
-        wanted = summed.grouping if summed is not None else None
-        if self.dialect != "duckdb" or summed is None or agg.grouping is not None:
+        grouping = agg.grouping if summed is None else summed.grouping
+        if self.dialect != "duckdb" or (summed is None) == (agg.grouping is None):
             return None
-        if wanted is not None and wanted.without:
+        if agg.op not in buckets.DECOMPOSABLE and agg.op not in _PER_STEP:
+            return None
+        if grouping is not None and grouping.without:
             return None
         r = agg.range
         plan = logfmt_labels.plan(r.log.pipeline)
-        names = tuple(sorted(set(wanted.labels))) if wanted is not None else ()
-        if plan is None or not logfmt_labels.readable(names):
+        if plan is None:
             return None
-        read_names = sorted(set(names) | logfmt_labels.filter_names(plan.filters))
+        unwrap = plan.unwrap
+        dropped = {unwrap.label} if unwrap is not None else set()
+        names = tuple(sorted(set(grouping.labels) - dropped)) if grouping is not None else ()
+        if not logfmt_labels.readable(names):
+            return None
+        if unwrap is not None and {ERROR, ERROR_DETAILS} & set(names):
+            return None  # the unwrap may set them: the general lowering has them
+        filter_names = logfmt_labels.filter_names(plan.filters + plan.after_unwrap)
+        read_names = sorted(set(names) | filter_names | dropped)
         layers = self.read(
             ast.LogExpr(r.log.matchers, plan.line_stages), lo.copy(), hi.copy(), hi_inclusive=True
         )
@@ -592,63 +614,149 @@ class Lowerer:
         def value_of(name: str) -> exp.Expression:
             return logfmt_labels.value(name, line.copy(), taken[name], meta.copy())
 
+        # A user's label is read in two layers (see `logfmt_labels.first_layer`): the
+        # value known before parsing, the one found before the first quote and the
+        # scan's parts, then the label from those; Loki's own labels in one expression.
+        staged = {n: c for n, c in columns.items() if logfmt_labels.staged(n)}
+        first: list[exp.Expression] = []
+        for n, c in columns.items():
+            if n not in staged:
+                first.append(value_of(n).as_(c, copy=False))
+                continue
+            known = exp.Coalesce(this=taken[n].copy(), expressions=[get(meta.copy(), n)])
+            found, parts = logfmt_labels.first_layer(line.copy(), n, known)
+            first += [
+                known.as_(f"{c}k", copy=False),
+                found.as_(f"{c}f", copy=False),
+                parts.as_(f"{c}p", copy=False),
+            ]
+        carried = ["ts", "fingerprint", "line", *(["stream"] if streams is None else []), "meta"]
         entries = exp.select(
-            col("ts", x),
-            col("fingerprint", x),
-            col("line", x),
-            *([stream] if streams is None else []),
-            col("meta", x),
-            *[value_of(n).as_(c, copy=False) for n, c in columns.items()],
+            *[col(c, x) for c in carried],
+            *first,
             exp.Coalesce(this=value_of(ERROR), expressions=[lit("")]).as_("_err", copy=False),
         ).from_(layers.rel.subquery(x, copy=False), copy=False)
+        if unwrap is not None:
+            may_have = logfmt_labels.may_have(unwrap.label, line.copy(), taken[unwrap.label], meta)
+            if may_have is not None:
+                entries = entries.where(may_have, copy=False)
         if streams is not None and own:
             entries = entries.join(
                 per_stream.subquery(s, copy=False),
                 on=exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", x)),
                 copy=False,
             )
+        if staged:
+            second = [
+                logfmt_labels.second_layer(
+                    col("line"), n, col(f"{c}k"), col(f"{c}f"), col(f"{c}p")
+                ).as_(c, copy=False)
+                if n in staged
+                else col(c)
+                for n, c in columns.items()
+            ]
+            entries = exp.select(*[col(c) for c in carried], *second, col("_err")).from_(
+                entries.subquery(self.alias("x"), copy=False), copy=False
+            )
         read = {n: col(c) for n, c in columns.items()}
-        error = col("_err")
+        before = col("_err")
+        error: exp.Expression = before
+        skipped: exp.Expression | None = None
+        if unwrap is not None:
+            # Lines without the label are skipped: their value is NULL, which every
+            # aggregate ignores (a WHERE on the label would be pushed down by the engine,
+            # which then parses the label twice). A value that does not convert is
+            # Loki's `SampleExtractionErr` unless an error is set already.
+            raw = read[unwrap.label]
+            entries = exp.select(
+                *[col(c) for c in carried],
+                *[col(c) for c in columns.values()],
+                col("_err"),
+                unwrap_values.value(unwrap.conversion, raw.copy()).as_("_v", copy=False),
+            ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
+            skipped = exp.EQ(
+                this=exp.Coalesce(this=raw.copy(), expressions=[lit("")]), expression=lit("")
+            )
+            value = col("_v")
+            error = case(
+                (exp.NEQ(this=before.copy(), expression=lit("")), before.copy()),
+                (exp.Is(this=col("_v"), expression=exp.Null()), lit("SampleExtractionErr")),
+                default=lit(""),
+            )
         e = self.alias("x")
-        if streams is not None:
-            # The failing entry's stream labels, joined for failing entries only.
-            s = self.alias("s")
-            stream = col("labels", s)
-        series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
+        if summed is None:
+            series = map_of([(n, read[n].copy()) for n in names])
+        else:
+            if streams is not None:
+                # The failing entry's stream labels, joined for failing entries only.
+                s = self.alias("s")
+                stream = col("labels", s)
+            series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
+            if unwrap is not None:
+                failed = map_of(
+                    [
+                        (ERROR, lit("SampleExtractionErr")),
+                        (ERROR_DETAILS, lit(f"unable to unwrap {unwrap.label}")),
+                    ]
+                )
+                unconverted = exp.and_(
+                    exp.EQ(this=before.copy(), expression=lit("")),
+                    exp.Is(this=col("_v"), expression=exp.Null()),
+                )
+                with_error = case(
+                    (unconverted, fn("map_concat", series, failed)), default=series.copy()
+                )
+                series = canonical(map_without(with_error, [unwrap.label]))
         fail = self.fail(_error_message(error.copy(), series), "DOUBLE")
         samples = exp.select(
             col("ts", e),
             *[read[n].copy() for n in names],
-            case((exp.NEQ(this=error.copy(), expression=lit("")), fail), default=value).as_(
-                "value", copy=False
-            ),
+            case(
+                *([(skipped, cast(exp.Null(), "DOUBLE"))] if skipped is not None else []),
+                (exp.NEQ(this=error.copy(), expression=lit("")), fail),
+                default=value,
+            ).as_("value", copy=False),
         ).from_(entries.subquery(e, copy=False), copy=False)
-        if streams is not None:
+        if streams is not None and summed is not None:
             failing = exp.and_(
                 exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", e)),
-                exp.NEQ(this=col("_err", e), expression=lit("")),
+                exp.NEQ(this=error.copy(), expression=lit("")),
                 copy=False,
             )
             samples = samples.join(exp.to_table(streams).as_(s), on=failing, join_type="left")
         for f in plan.filters:
             samples = samples.where(
+                logfmt_labels.filter_condition(f, read, before), append=True, copy=False
+            )
+        for f in plan.after_unwrap:
+            samples = samples.where(
                 logfmt_labels.filter_condition(f, read, error), append=True, copy=False
             )
         groups = [columns[n] for n in names]
-        labelled = exp.select(
-            map_of([(n, read[n].copy()) for n in names]).as_("labels", copy=False),
-            col("edge"),
-            *[col(p) for p, _ in buckets.PARTIALS[agg.op].parts],
-        ).from_(self.cells(agg, samples, groups).subquery(self.alias("g"), copy=False), copy=False)
-        return self.over_steps(agg, labelled)
+        skips = skipped is not None
+        labels = map_of([(n, col(columns[n])) for n in names])
+        if agg.op in buckets.DECOMPOSABLE:
+            labelled = exp.select(
+                labels.as_("labels", copy=False),
+                col("edge"),
+                *[col(p) for p, _ in buckets.PARTIALS[agg.op].parts],
+            ).from_(
+                self.cells(agg, samples, groups, skips).subquery(self.alias("g"), copy=False),
+                copy=False,
+            )
+            return self.over_steps(agg, labelled)
+        expanded = self.in_windows(r, samples, [*groups, "value"])
+        return exp.select(col("ts"), labels.as_("labels", copy=False), col("value")).from_(
+            self.per_step(agg, expanded, groups, col("value"), skips).subquery(
+                self.alias("q"), copy=False
+            ),
+            copy=False,
+        )
 
     def _rate_counter(
         self,
         r: ast.LogRange,
-        samples: exp.Subquery,
-        steps: exp.Subquery,
-        window: exp.Expression,
-        t: exp.Column,
+        expanded: exp.Subquery,
         x: str,
     ) -> exp.Select:
         """`rate_counter`: Prometheus' extrapolated counter rate, as Loki's newest engine has it.
@@ -659,7 +767,7 @@ class Lowerer:
         intervals (then half an interval), and never back past the counter's zero point;
         divided by the range in seconds. Fewer than two samples give 0.
         """
-        v, ts = col("value", x), col("ts", x)
+        v, ts, t = col("value", x), col("ts", x), col("t", x)
         lo = _sub(t, num(r.offset_ns + r.range_ns))
         reset = case(
             (
@@ -687,8 +795,7 @@ class Lowerer:
                 ),
                 _div(_sub(exp.Max(this=ts), exp.Min(this=ts)), num(1e9)).as_("sampled", copy=False),
             )
-            .from_(steps, copy=False)
-            .join(samples, on=window, copy=False)
+            .from_(expanded, copy=False)
             .group_by(t, col("labels", x), copy=False)
         )
         avg = _div(col("sampled"), _sub(col("n"), num(1)))
@@ -963,6 +1070,11 @@ class Lowerer:
             case((matched, new_labels), default=col("labels")).as_("labels", copy=False),
             col("value"),
         ).from_(child, copy=False)
+
+
+def _any_value() -> exp.Expression:
+    """`count(value) > 0`: a group holds a sample that was not skipped."""
+    return exp.GT(this=exp.Count(this=col("value")), expression=num(0))
 
 
 def _error_message(error: exp.Expression, series: exp.Expression) -> exp.Expression:

@@ -590,7 +590,7 @@ def _decolorize(layers: Layers, stage: ast.Decolorize, dialect: str) -> None:
 # ------------------------------------------------------------------ label filters
 
 
-def _duration_seconds(value: exp.Expression) -> exp.Expression:
+def go_duration_seconds(value: exp.Expression) -> exp.Expression:
     """Go `time.ParseDuration` of a label value, in seconds; NULL when unparsable."""
     unit_re = r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)"
     valid = fn(
@@ -624,7 +624,7 @@ def _duration_seconds(value: exp.Expression) -> exp.Expression:
 _BYTES_NUMBER = r"^[0-9.,]*"
 
 
-def _bytes(value: exp.Expression) -> exp.Expression:
+def go_bytes(value: exp.Expression) -> exp.Expression:
     """humanize `ParseBytes` of a label value, as the uint64 it returns; NULL when unparsable.
 
     The leading run of digits, dots and commas is the number (commas dropped), the trimmed,
@@ -700,7 +700,7 @@ def _bytes_error(value: exp.Expression) -> exp.Expression:
     )
 
 
-def _float(value: exp.Expression) -> exp.Expression:
+def go_float(value: exp.Expression) -> exp.Expression:
     """Go `strconv.ParseFloat` of a label value; NULL when unparsable."""
     go_float = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI]nf(inity)?|NaN|nan)$"
     return case(
@@ -784,12 +784,12 @@ def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression
     """(passes, conversion failed, error details) of a numeric/duration/bytes leaf."""
     raw = _lookup(f.name)
     if isinstance(f, ast.NumericLabelFilter):
-        converted, rhs, details = _float(raw), num(f.value), _float_error(raw)
+        converted, rhs, details = go_float(raw), num(f.value), _float_error(raw)
     elif isinstance(f, ast.DurationLabelFilter):
-        converted, rhs, details = _duration_seconds(raw), num(f.value / 1e9), _duration_error(raw)
+        converted, rhs, details = go_duration_seconds(raw), num(f.value / 1e9), _duration_error(raw)
     else:
         assert isinstance(f, ast.BytesLabelFilter)
-        converted, rhs, details = _bytes(raw), num(float(f.value)), _bytes_error(raw)
+        converted, rhs, details = go_bytes(raw), num(float(f.value)), _bytes_error(raw)
     absent = exp.Is(this=raw, expression=exp.Null())
     unparsable = exp.Is(this=converted, expression=exp.Null())
     passes = case(
@@ -922,11 +922,11 @@ def _any(conds) -> exp.Expression:
 def _unwrap(layers: Layers, stage: ast.Unwrap, dialect: str) -> None:
     raw = get(col("lbls"), stage.label)
     if stage.conversion in ("duration", "duration_seconds"):
-        converted = _duration_seconds(raw)
+        converted = go_duration_seconds(raw)
     elif stage.conversion == "bytes":
-        converted = _bytes(raw)
+        converted = go_bytes(raw)
     else:
-        converted = _float(raw)
+        converted = go_float(raw)
     # Lines without the label (or with it empty) are skipped, as Loki skips them. One
     # reference to the label: DuckDB pushes this filter below the projection that builds
     # `lbls` by inlining that expression, once per reference (NULL <> '' filters too).

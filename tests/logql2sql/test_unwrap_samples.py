@@ -1,0 +1,158 @@
+"""Unwrapped samples read by `logfmt_labels`/`unwrap_values` equal the general lowering's.
+
+The general lowering (every logfmt pair merged into a label map, the unwrapped label
+converted by the general forms) is the reference, as in `test_logfmt_labels`: a `| drop`
+of a name no line holds keeps a query on the general path without changing its meaning.
+Values are compared as Loki's tests compare them; a failing query must fail with the same
+first line of Loki's error text (the series it names included).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import logql2sql
+from tests.logql2sql.engine_cases import load_fixture, values_close
+
+S = 10**9
+
+# Pieces that make durations of every form, conversion failures, quotes and clashes likely.
+_PIECES = [
+    " ",
+    "level=info",
+    "level=warn",
+    "level=",
+    "duration=12.3ms",
+    "duration=2s",
+    "duration=1h30m",
+    "duration=.5m",
+    "duration=7ns",
+    "duration=5µs",
+    "duration=-3s",
+    "duration=0",
+    "duration=12",
+    "duration=bad",
+    "duration=",
+    'duration="4s"',
+    "duration",
+    "size=10KB",
+    "size=3",
+    "size=x",
+    "lat=1.5",
+    "lat=NaN",
+    "lat=1e3",
+    "lat=",
+    'msg="a duration=9s"',
+    '"',
+    "__error__=boom",
+    "app=other",
+]
+lines = st.lists(st.sampled_from(_PIECES), max_size=8).map("".join)
+spaced = st.lists(st.sampled_from(_PIECES), max_size=8).map(" ".join)
+
+
+def _outcome(query: str, streams: list[dict], streams_relation: str | None):
+    con = duckdb.connect()
+    load_fixture(con, streams)
+    sql = logql2sql.translate(
+        query, start=60 * S, end=150 * S, step=30 * S, streams=streams_relation
+    )
+    try:
+        rows = con.execute(sql).fetchall()
+    except duckdb.Error as error:
+        return ("error", str(error).split("\n")[0])
+    finally:
+        con.close()
+    return {(t, tuple(sorted(dict(lbls).items()))): v for t, lbls, v in rows}
+
+
+def _check(query: str, streams: list[dict], whole_error: bool = False) -> None:
+    """`query` (a format string with `{tail}` where the general path's `| drop` goes,
+    before the unwrap) gives the same outcome on both paths, with and without a streams
+    relation. Errors compare by their kind unless `whole_error` (when several entries fail,
+    any of them may be reported first: the exact texts are checked with one failing entry)."""
+    fast, general = query.format(tail=""), query.format(tail=" | drop no_such_label")
+    assert "SPLIT_PART" in logql2sql.translate(fast, start=0, end=0, step=S)
+    assert "SPLIT_PART" not in logql2sql.translate(general, start=0, end=0, step=S)
+    for relation in (None, "streams"):
+        got = _outcome(fast, streams, relation)
+        want = _outcome(general, streams, relation)
+        if isinstance(want, tuple) or isinstance(got, tuple):
+            if not whole_error:
+                got, want = (_kind(o) for o in (got, want))
+            assert got == want
+        else:
+            assert got.keys() == want.keys()
+            assert all(values_close(got[k], want[k]) for k in want), (got, want)
+
+
+def _kind(outcome):
+    """An error outcome as its kind of error alone (a pipeline error or another)."""
+    if not isinstance(outcome, tuple):
+        return outcome
+    return outcome[1].split(": '")[0]
+
+
+def _streams(texts: list[str], extra: dict | None = None) -> list[dict]:
+    entries = [[str((31 + 7 * i) * S), text, {}] for i, text in enumerate(texts)]
+    return [{"labels": {"app": "a", **(extra or {})}, "entries": entries}]
+
+
+_QUANTILE = (
+    'quantile_over_time(0.9, {{app="a"}} | logfmt{tail} | unwrap duration(duration) [1m])'
+    " by (level)"
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(spaced, min_size=1, max_size=10))
+@example(["duration=12.3ms level=info", "duration=2s level=info", "duration=bad"])
+@example(["duration=1h30m", "duration=5µs", "duration=-3s"])
+@example(['msg="a duration=9s" duration=1s', "__error__=boom duration=1s"])
+def test_quantile_of_durations(texts):
+    _check(_QUANTILE, _streams(texts))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(spaced, min_size=1, max_size=10))
+@example(["duration=bad level=info", "duration=1s level=warn"])
+def test_error_filters_after_unwrap(texts):
+    streams = _streams(texts)
+    _check(
+        'stddev_over_time({{app="a"}} | logfmt | level!="warn"{tail} | unwrap duration_seconds('
+        'duration) | __error__="" [1m]) by (level)',
+        streams,
+    )
+    _check(
+        'stdvar_over_time({{app="a"}} |= "size" | logfmt{tail} | unwrap bytes(size) [1m]) by ()',
+        streams,
+    )
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(lines, min_size=1, max_size=8))
+@example(["lat=1.5 level=info", "lat=x"])
+def test_decomposable_and_summed_unwraps(texts):
+    streams = _streams(texts)
+    _check('avg_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]) by (level, app)', streams)
+    _check('sum by (level) (sum_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]))', streams)
+    _check('max_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]) by (level)', streams)
+    _check('sum(sum_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]))', streams)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [["lat=1 level=info", "lat=oops level=info"], ["app=b lat=x", "lat=3"]],
+    ids=["unwrap-error", "stream-label-clash"],
+)
+def test_error_messages_name_the_series(texts):
+    """The failing query names the series as the general path does: with its
+    `__error__`/`__error_details__` labels and without the unwrapped one."""
+    streams = _streams(texts, extra={"pod": "p"})
+    summed = 'sum by (app) (sum_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]))'
+    _check(summed, streams, whole_error=True)
+    grouped = 'quantile_over_time(0.5, {{app="a"}} | logfmt{tail} | unwrap lat [1m]) by (pod)'
+    _check(grouped, streams, whole_error=True)
