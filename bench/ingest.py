@@ -212,8 +212,13 @@ def main() -> None:
         "--tradeoffs", action="store_true", help="also flush with other zstd levels/encodings"
     )
     args = parser.parse_args()
+    # removed however the run ends (an interrupted run used to leave hundreds of MB behind)
+    with tempfile.TemporaryDirectory(prefix="loglake-bench-") as workdir:
+        run(args, Path(workdir))
 
-    workdir = Path(tempfile.mkdtemp(prefix="loglake-bench-"))
+
+def run(args: argparse.Namespace, workdir: Path) -> None:
+    """Push, flush and measure inside `workdir`; print the figures."""
     lake_dir = workdir / "lake"
     console.print(f"generating {args.mb:.0f} MB of logs ({args.streams} streams) …")
     bodies, lines, raw = make_batches(args.mb, args.streams)
@@ -282,7 +287,6 @@ def main() -> None:
     if args.tradeoffs:
         with console.status("flushing the same landing data with other chunk settings"):
             console.print(tradeoff_table(landing_copy, workdir, lake.chunk_options))
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
