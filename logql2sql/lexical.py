@@ -130,6 +130,7 @@ _UNIT_NS = GO_DURATION_UNITS_NS | {
     "y": 365 * 86_400_000_000_000,
 }
 _PROMETHEUS_UNITS = ("ms", "s", "m", "h", "d", "w", "y")
+_NON_DIGITS = re.compile(r"[^0-9]*")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([a-zµ]*)", re.IGNORECASE)
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([^\d.]*)")
 
@@ -191,8 +192,17 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
         if prometheus:
             # integers only; units from the largest to the smallest, each once (`1m1h`,
             # `1h1h` are refused, so `1m1d` cannot be misread as a month and a day)
+            if "." in number:
+                # Prometheus reads the digits, then everything up to the next digit as
+                # the unit: `1.5h` has the unit `.`
+                whole = number.partition(".")[0]
+                if not whole:
+                    raise ParseError(invalid)
+                dotted = _NON_DIGITS.match(text, pos + len(whole))
+                assert dotted is not None  # it matches everywhere
+                raise ParseError(f'unknown unit "{dotted.group()}" in duration "{src}"')
             rank = _PROMETHEUS_UNITS.index(unit)
-            if "." in number or rank >= smallest_rank or int(number) >= 2**64:
+            if rank >= smallest_rank or int(number) >= 2**64:
                 raise ParseError(invalid)
             smallest_rank = rank
             if (

@@ -76,6 +76,9 @@ def test_logql_syntax_adds_prometheus_units_and_prometheus_syntax_takes_integers
         ("1s1ms1s", 'not a valid duration string: "1s1ms1s"'),
         ("18446744073709551616ms", 'not a valid duration string: "18446744073709551616ms"'),
         ("300000y", "duration out of range"),
+        ("1.5h", 'unknown unit "." in duration "1.5h"'),
+        ("1h1.m", 'unknown unit ".m" in duration "1h1.m"'),
+        (".5h", 'not a valid duration string: ".5h"'),
         ("292y1000w", "duration out of range"),
     ],
 )
