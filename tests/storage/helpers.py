@@ -34,8 +34,12 @@ def entries(
     )
 
 
-def logged(store: ObjectStore, tenant: str = "t") -> list[tuple]:
-    """(fingerprint, ts, line) of every entry the tenant's `logs` relation returns, sorted."""
+def query_rows(store: ObjectStore, tenant: str = "t") -> list[tuple[int, int, str]]:
+    """Every (fingerprint, ts, line) the tenant's `logs` view returns, sorted."""
     con = duck.connect(store)
-    duck.register_logs(con, store, take_snapshot(store, tenant))
-    return con.sql("SELECT fingerprint, ts, line FROM logs ORDER BY ALL").fetchall()
+    try:
+        duck.register_logs(con, store, take_snapshot(store, tenant))
+        rows = con.execute("SELECT fingerprint, ts, line FROM logs").fetchall()
+    finally:
+        con.close()
+    return sorted(rows)

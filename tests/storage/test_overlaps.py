@@ -11,7 +11,7 @@ from storage.landing import write_landing
 from storage.objectstore import ObjectStore
 from storage.overlaps import find_overlaps
 from storage.snapshot import take_snapshot
-from tests.storage.helpers import T0, entries, logged
+from tests.storage.helpers import T0, entries, query_rows
 
 
 def ranges(*rows: tuple[int, int, int]) -> pa.Table:
@@ -86,10 +86,10 @@ def test_duplicates_at_both_ends_of_a_span_come_back_once(tmp_path) -> None:
         store, "t", entries(1, {"service_name": "s"}, [T0 + 5, T0 + 7, T0 + 10], list("bxc"))
     )
     expected = [(1, T0, "a"), (1, T0 + 5, "b"), (1, T0 + 7, "x"), (1, T0 + 10, "c")]
-    assert sorted(logged(store)) == expected
+    assert sorted(query_rows(store)) == expected
     flush(store)
     assert take_snapshot(store, "t").overlaps().spans == ((T0 + 5, T0 + 10),)
-    assert sorted(logged(store)) == expected
+    assert sorted(query_rows(store)) == expected
 
 
 batch = st.tuples(
@@ -119,5 +119,5 @@ def test_every_entry_comes_back_exactly_once(tmp_path_factory, batches) -> None:
         pushed.update((stream, ts, line) for ts, line in zip(timestamps, lines, strict=True))
         if flush_after:
             flush(store)
-    got = logged(store)
+    got = query_rows(store)
     assert sorted(got) == sorted(pushed)

@@ -7,7 +7,7 @@ from storage.flush import flush
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
 from storage.snapshot import take_snapshot
-from tests.storage.helpers import T0, entries, logged
+from tests.storage.helpers import T0, entries, query_rows
 
 
 def test_identical_entries_are_returned_once_across_chunks_and_landing(tmp_path) -> None:
@@ -15,9 +15,9 @@ def test_identical_entries_are_returned_once_across_chunks_and_landing(tmp_path)
     write_landing(store, "t", entries(1, {"service_name": "a"}, [T0, T0 + 1], ["x", "y"]))
     flush(store)
     write_landing(store, "t", entries(1, {"service_name": "a"}, [T0, T0 + 1], ["x", "other"]))
-    assert logged(store) == [(1, T0, "x"), (1, T0 + 1, "other"), (1, T0 + 1, "y")]
+    assert query_rows(store) == [(1, T0, "x"), (1, T0 + 1, "other"), (1, T0 + 1, "y")]
     flush(store)
-    assert logged(store) == [(1, T0, "x"), (1, T0 + 1, "other"), (1, T0 + 1, "y")]
+    assert query_rows(store) == [(1, T0, "x"), (1, T0 + 1, "other"), (1, T0 + 1, "y")]
 
 
 def test_streams_written_in_order_need_no_dedup(tmp_path) -> None:
@@ -28,7 +28,7 @@ def test_streams_written_in_order_need_no_dedup(tmp_path) -> None:
     write_landing(store, "t", entries(2, {"service_name": "a"}, [T0, T0 + 1]))
     snapshot = take_snapshot(store, "t")
     assert not snapshot.overlaps()
-    assert len(logged(store)) == 6
+    assert len(query_rows(store)) == 6
 
 
 def test_snapshot_is_pinned_while_the_lake_changes(tmp_path) -> None:

@@ -30,8 +30,8 @@ from storage import delete_requests, manifest
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
 from tests.dagster_instance import instance_for_test
-from tests.storage.helpers import T0, entries
-from tests.storage.operations.lake_builders import STREAMS, query_rows, small_flushes
+from tests.storage.helpers import T0, entries, query_rows
+from tests.storage.operations.lake_builders import STREAMS, small_flushes
 
 DAY = "2024-05-01"
 TICK = datetime.datetime(2024, 5, 2, 10, tzinfo=datetime.UTC)

@@ -1,15 +1,13 @@
-"""Lakes for the operations tests: many small flushes of known entries, and an
-independent way to read back everything a tenant's queries return."""
+"""Lakes for the operations tests: many small flushes of known entries (read back with
+`query_rows`)."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from storage import duck
 from storage.flush import flush
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
-from storage.snapshot import take_snapshot
 from tests.storage.helpers import T0, entries
 
 STREAMS = {
@@ -44,17 +42,6 @@ def small_flushes(
             written.extend((fp, ts, line) for ts, line in zip(stamps, lines, strict=True))
         flush(store)
     return written
-
-
-def query_rows(store: ObjectStore, tenant: str = "t") -> list[tuple[int, int, str]]:
-    """Every (fingerprint, ts, line) the tenant's `logs` view returns, sorted."""
-    con = duck.connect(store)
-    try:
-        duck.register_logs(con, store, take_snapshot(store, tenant))
-        rows = con.execute("SELECT fingerprint, ts, line FROM logs").fetchall()
-    finally:
-        con.close()
-    return sorted(rows)
 
 
 def chunk_rows(store: ObjectStore, tenant: str, day: str) -> pa.Table:

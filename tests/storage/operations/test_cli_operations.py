@@ -13,8 +13,8 @@ from loglake.cli import app
 from loglake.ops_config import parse_delete_query
 from storage import delete_requests, manifest
 from storage.objectstore import ObjectStore
-from tests.storage.helpers import T0
-from tests.storage.operations.lake_builders import query_rows, small_flushes
+from tests.storage.helpers import T0, query_rows
+from tests.storage.operations.lake_builders import small_flushes
 
 DAY = "2024-05-01"
 

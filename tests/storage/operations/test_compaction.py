@@ -24,8 +24,8 @@ from storage.landing import write_landing
 from storage.objectstore import ObjectStore
 from storage.rewrite import StaleBase, replace_chunks
 from storage.schema import ENTRY_SCHEMA
-from tests.storage.helpers import T0, entries
-from tests.storage.operations.lake_builders import STREAMS, chunk_rows, query_rows, small_flushes
+from tests.storage.helpers import T0, entries, query_rows
+from tests.storage.operations.lake_builders import STREAMS, chunk_rows, small_flushes
 
 DAY = "2024-05-01"
 

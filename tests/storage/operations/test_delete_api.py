@@ -18,8 +18,8 @@ from loglake.server import create_app
 from storage import delete_requests
 from storage.deletes import process_deletes
 from storage.objectstore import ObjectStore
-from tests.storage.helpers import T0
-from tests.storage.operations.lake_builders import query_rows, small_flushes
+from tests.storage.helpers import T0, query_rows
+from tests.storage.operations.lake_builders import small_flushes
 from tests.threadserver import ThreadServer
 
 PATH = "/loki/api/v1/delete"

@@ -11,8 +11,8 @@ from loglake.ops_config import parse_delete_query
 from storage import delete_requests, manifest
 from storage.deletes import due_requests, process_deletes
 from storage.objectstore import ObjectStore
-from tests.storage.helpers import DAY, T0
-from tests.storage.operations.lake_builders import STREAMS, chunk_rows, query_rows, small_flushes
+from tests.storage.helpers import DAY, T0, query_rows
+from tests.storage.operations.lake_builders import STREAMS, chunk_rows, small_flushes
 
 HOUR = 3600 * 1_000_000_000
 MS = 1_000_000

@@ -11,8 +11,8 @@ from storage import layout, manifest
 from storage.compaction import compact_day
 from storage.gc import collect_garbage, commit_timestamp
 from storage.objectstore import ObjectStore
-from tests.storage.helpers import T0, entries
-from tests.storage.operations.lake_builders import query_rows, small_flushes
+from tests.storage.helpers import T0, entries, query_rows
+from tests.storage.operations.lake_builders import small_flushes
 
 DAY = "2024-05-01"
 HOUR = 3600 * 1_000_000_000

@@ -19,8 +19,8 @@ from storage.flush import flush
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
 from storage.snapshot import take_snapshot
-from tests.storage.helpers import DAY, T0, entries
-from tests.storage.operations.lake_builders import STREAMS, chunk_rows, query_rows, small_flushes
+from tests.storage.helpers import DAY, T0, entries, query_rows
+from tests.storage.operations.lake_builders import STREAMS, chunk_rows, small_flushes
 from tests.storage.operations.test_delete_api import PATH, START, DeleteServer, ops
 
 HOUR = 3600 * 1_000_000_000

@@ -19,8 +19,8 @@ from storage.objectstore import ObjectStore
 from storage.retention import RetentionPolicy, StreamRule, apply_retention
 from storage.schema import LABELS_TYPE
 from storage.selection import LabelMatcher
-from tests.storage.helpers import DAY, T0, entries
-from tests.storage.operations.lake_builders import STREAMS, query_rows, small_flushes
+from tests.storage.helpers import DAY, T0, entries, query_rows
+from tests.storage.operations.lake_builders import STREAMS, small_flushes
 
 HOUR = 3600 * 1_000_000_000
 NOW = T0 + 10 * DAY + HOUR // 2
