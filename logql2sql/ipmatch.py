@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from logql2sql.errors import LogQLError
-from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, lit, num
+from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, lit, num, try_cast
 
 # ------------------------------------------------------------------ the pattern, in Python
 
@@ -239,14 +239,11 @@ def _ints(values: list[int]) -> exp.Expression:
 
 def _v4_key(c: exp.Expression) -> exp.Expression:
     parts = fn("string_split", c, lit("."))
-    return fn("list_transform", parts, lam(["o"], exp.TryCast(this=col("o"), to=_INT)))
-
-
-_INT = exp.DataType.build("INTEGER")
+    return fn("list_transform", parts, lam(["o"], try_cast(col("o"), "INTEGER")))
 
 
 def _hex_values(groups: exp.Expression) -> exp.Expression:
-    as_int = exp.TryCast(this=exp.DPipe(this=lit("0x"), expression=col("g")), to=_INT)
+    as_int = try_cast(exp.DPipe(this=lit("0x"), expression=col("g")), "INTEGER")
     return fn("list_transform", groups, lam(["g"], as_int))
 
 
@@ -261,7 +258,7 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
     """An IPv6 run `c` is a valid address inside `rng` (as Go's `parseIPv6` reads it)."""
     has4 = fn("contains", c, lit("."))
     q = col("q")
-    v4_ok = exp.or_(exp.Not(this=has4), exp.NEQ(this=q, expression=lit("")))
+    v4_ok = exp.or_(exp.Not(this=has4), exp.NEQ(this=q, expression=lit("")), copy=False)
     head0 = fn("left", c, exp.Sub(this=fn("length", c), expression=fn("length", q)))
     head = case(
         (
@@ -345,7 +342,7 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
     body = _let(right, "rg", _let(quad_groups, "qg", inside))
     body = _let(left, "lg", body)
     body = _let(halves, "hv", body)
-    body = _let(head, "h", exp.and_(v4_ok, body))
+    body = _let(head, "h", exp.and_(v4_ok, body, copy=False))
     quad = fn("regexp_extract", c, lit(f":({V4_RE})$"), num(1))
     return _let(quad, "q", body)
 

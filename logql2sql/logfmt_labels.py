@@ -154,7 +154,7 @@ def _let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expressi
 def _general(line: exp.Expression, name: str) -> exp.Expression:
     """The first parsed value for `name` from the full pair lists (NULL when absent)."""
     keys, values = logfmt_pairs(line)
-    return exp.Bracket(this=values, expressions=[fn("list_position", keys, lit(name))])
+    return item(values, fn("list_position", keys, lit(name)))
 
 
 def _patterns(name: str) -> tuple[str, str, str]:
@@ -253,6 +253,7 @@ def first_layer(
         exp.Is(this=found.copy(), expression=exp.Null()),
         *[exp.Not(this=a.copy()) for a in skip],
         fn("regexp_matches", line.copy(), lit(candidate)),
+        copy=False,
     )
     return found, case((needs_scan, _scan(line, scanned)))
 
@@ -287,6 +288,7 @@ def may_have(
         exp.Not(this=exp.Is(this=own.copy(), expression=exp.Null())),
         exp.Not(this=exp.Is(this=get(meta.copy(), name), expression=exp.Null())),
         tests[0],
+        copy=False,
     )
 
 
@@ -340,11 +342,15 @@ def filter_condition(
     """A string label filter over the values in `read` (Loki's `""` for an absent label)."""
     if isinstance(f, ast.AndLabelFilter):
         return exp.and_(
-            filter_condition(f.left, read, error), filter_condition(f.right, read, error)
+            filter_condition(f.left, read, error),
+            filter_condition(f.right, read, error),
+            copy=False,
         )
     if isinstance(f, ast.OrLabelFilter):
         return exp.or_(
-            filter_condition(f.left, read, error), filter_condition(f.right, read, error)
+            filter_condition(f.left, read, error),
+            filter_condition(f.right, read, error),
+            copy=False,
         )
     assert isinstance(f, ast.StringLabelFilter)
     return string_leaf(

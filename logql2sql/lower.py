@@ -56,6 +56,7 @@ from logql2sql.sqlbuild import (
     max_ignoring_nan,
     num,
     series_text,
+    table,
 )
 from logql2sql.validate import is_scalar
 
@@ -138,7 +139,7 @@ class Lowerer:
         if conds and self.b.streams is not None:
             picked = (
                 exp.select(col("fingerprint"))
-                .from_(exp.to_table(self.b.streams), copy=False)
+                .from_(table(self.b.streams), copy=False)
                 .where(exp.and_(*conds, copy=False), copy=False)
             )
             conds = [exp.In(this=col("fingerprint"), query=picked.subquery(copy=False))]
@@ -158,7 +159,7 @@ class Lowerer:
                 col("structured_metadata").as_("meta", copy=False),
                 base_labels(labels, col("structured_metadata")).as_("lbls", copy=False),
             )
-            .from_(exp.to_table(self.b.source), copy=False)
+            .from_(table(self.b.source), copy=False)
             .where(where, copy=False)
         )
         layers = Layers(sel)
@@ -198,7 +199,7 @@ class Lowerer:
                     )
                     .from_(picked.subquery(q, copy=False), copy=False)
                     .join(
-                        exp.to_table(streams).as_(s),
+                        table(streams).as_(s),
                         on=exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", q)),
                         copy=False,
                     )
@@ -530,7 +531,7 @@ class Lowerer:
         ).from_(streams.subquery(d, copy=False), copy=False)
         if self.b.streams is not None:
             with_lbls = with_lbls.join(
-                exp.to_table(self.b.streams).as_(s),
+                table(self.b.streams).as_(s),
                 on=exp.EQ(this=col("fingerprint", s), expression=col("stream", d)),
                 copy=False,
             )
@@ -543,6 +544,7 @@ class Lowerer:
         joined = exp.and_(
             exp.EQ(this=col("stream", g), expression=col("stream", k)),
             exp.EQ(this=col("structured_metadata", g), expression=col("structured_metadata", k)),
+            copy=False,
         )
         return (
             exp.select(col("labels", k), col("edge", g), *[col(n, g) for n in names])
@@ -607,7 +609,7 @@ class Lowerer:
             own = {n: f"_s{i}" for i, n in enumerate(has)}
             per_stream = exp.select(
                 col("fingerprint"), *[get(col("labels"), n).as_(c) for n, c in own.items()]
-            ).from_(exp.to_table(streams), copy=False)
+            ).from_(table(streams), copy=False)
             absent = cast(exp.Null(), "TEXT")
             taken = {n: col(own[n], s) if n in own else absent.copy() for n in [*read_names, ERROR]}
 
@@ -702,6 +704,7 @@ class Lowerer:
                 unconverted = exp.and_(
                     exp.EQ(this=before.copy(), expression=lit("")),
                     exp.Is(this=col("_v"), expression=exp.Null()),
+                    copy=False,
                 )
                 with_error = case(
                     (unconverted, fn("map_concat", series, failed)), default=series.copy()
@@ -723,7 +726,7 @@ class Lowerer:
                 exp.NEQ(this=error.copy(), expression=lit("")),
                 copy=False,
             )
-            samples = samples.join(exp.to_table(streams).as_(s), on=failing, join_type="left")
+            samples = samples.join(table(streams).as_(s), on=failing, join_type="left", copy=False)
         for f in plan.filters:
             samples = samples.where(
                 logfmt_labels.filter_condition(f, read, before), append=True, copy=False
@@ -774,6 +777,7 @@ class Lowerer:
                 exp.and_(
                     exp.GT(this=col("prev_ts", x), expression=lo),
                     exp.LT(this=v, expression=col("prev", x)),
+                    copy=False,
                 ),
                 col("prev", x),
             ),
@@ -810,6 +814,7 @@ class Lowerer:
                 exp.and_(
                     exp.GT(this=col("inc"), expression=num(0.0)),
                     exp.GTE(this=col("f0"), expression=num(0.0)),
+                    copy=False,
                 ),
                 _mul(col("sampled"), _div(col("f0"), col("inc"))),
             ),

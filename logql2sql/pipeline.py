@@ -43,6 +43,7 @@ from logql2sql.sqlbuild import (
     map_set,
     map_without,
     num,
+    try_cast,
 )
 from logql2sql.templates import render_template
 
@@ -287,9 +288,7 @@ def unquote_logfmt(value: exp.Expression) -> exp.Expression:
     """A logfmt value's text: a quoted one unquoted through JSON (kept as written when JSON
     rejects an escape), any other as it is."""
     unquoted = exp.Coalesce(
-        this=exp.JSONExtractScalar(
-            this=exp.TryCast(this=value, to=exp.DataType.build("JSON")), expression=lit("$")
-        ),
+        this=exp.JSONExtractScalar(this=try_cast(value, "JSON"), expression=lit("$")),
         expressions=[value.copy()],
     )
     return case((fn("starts_with", value.copy(), lit('"')), unquoted), default=value.copy())
@@ -543,7 +542,9 @@ def _pattern(layers: Layers, stage: ast.PatternParser, dialect: str) -> None:
             else:
                 value = taken_rest
             reached = exp.and_(
-                exp.NEQ(this=line, expression=lit("")), fn("regexp_matches", line, lit(prefix))
+                exp.NEQ(this=line, expression=lit("")),
+                fn("regexp_matches", line, lit(prefix)),
+                copy=False,
             )
             partial.append((name, reached, value))
         prefix += "(?s:.*?)" + after
@@ -636,9 +637,7 @@ def go_bytes(value: exp.Expression) -> exp.Expression:
         *[(exp.EQ(this=unit, expression=lit(u)), num(float(f))) for u, f in BYTES_UNITS.items()]
     )
     valid = fn("regexp_full_match", number, lit(_GO_UNSIGNED_FLOAT))
-    product = exp.Mul(
-        this=exp.TryCast(this=number, to=exp.DataType.build("DOUBLE")), expression=factor
-    )
+    product = exp.Mul(this=try_cast(number, "DOUBLE"), expression=factor)
     return case((valid, fn("floor", product)))
 
 
@@ -679,6 +678,7 @@ def _duration_error(value: exp.Expression) -> exp.Expression:
                         expressions=[lit(u) for u in ("ns", "us", "µs", "μs", "ms", "s", "m", "h")],
                     )
                 ),
+                copy=False,
             ),
             _concat(
                 lit("time: unknown unit "), go_quote(unit), lit(" in duration "), go_quote(value)
@@ -706,7 +706,7 @@ def go_float(value: exp.Expression) -> exp.Expression:
     return case(
         (
             fn("regexp_matches", value, lit(go_float)),
-            exp.TryCast(this=value, to=exp.DataType.build("DOUBLE")),
+            try_cast(value, "DOUBLE"),
         )
     )
 
@@ -771,9 +771,9 @@ def _ip_leaf(f: ast.IpLabelFilter, error: exp.Expression) -> exp.Expression:
 def _stateless(f: ast.LabelFilter, error: exp.Expression) -> exp.Expression:
     """A filter expression without converting leaves: one boolean, the error unchanged."""
     if isinstance(f, ast.AndLabelFilter):
-        return exp.and_(_stateless(f.left, error), _stateless(f.right, error))
+        return exp.and_(_stateless(f.left, error), _stateless(f.right, error), copy=False)
     if isinstance(f, ast.OrLabelFilter):
-        return exp.or_(_stateless(f.left, error), _stateless(f.right, error))
+        return exp.or_(_stateless(f.left, error), _stateless(f.right, error), copy=False)
     if isinstance(f, ast.StringLabelFilter):
         return string_leaf(f, error)
     assert isinstance(f, ast.IpLabelFilter)
@@ -797,7 +797,7 @@ def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression
         (unparsable, exp.true()),
         default=_compare(converted, f.op, rhs),
     )
-    return passes, exp.and_(exp.Not(this=absent), unparsable), details
+    return passes, exp.and_(exp.Not(this=absent), unparsable, copy=False), details
 
 
 def _evaluate(
@@ -812,19 +812,19 @@ def _evaluate(
     """
     if isinstance(f, ast.OrLabelFilter):
         left = _evaluate(layers, f.left, guard, names)
-        right = _evaluate(layers, f.right, exp.and_(guard, exp.Not(this=left)), names)
-        return exp.or_(left, right)
+        right = _evaluate(layers, f.right, exp.and_(guard, exp.Not(this=left), copy=False), names)
+        return exp.or_(left, right, copy=False)
     if isinstance(f, ast.AndLabelFilter):
         left = _evaluate(layers, f.left, guard, names)
         right = _evaluate(layers, f.right, guard, names)
-        return exp.and_(left, right)
+        return exp.and_(left, right, copy=False)
     name = f"_lf{len(names)}"
     names.append(name)
     if not converts(f):
         layers.push(**{name: _stateless(f, col(_ERR))})
         return col(name)
     passes, failed, details = _converting_leaf(f)
-    sets_error = exp.and_(guard, exp.EQ(this=col(_ERR), expression=lit("")), failed)
+    sets_error = exp.and_(guard, exp.EQ(this=col(_ERR), expression=lit("")), failed, copy=False)
     layers.push(
         **{
             name: passes,

@@ -212,12 +212,19 @@ def _series(node: exp.GenerateSeries) -> exp.Expression:
     return fn("list_filter", seq, lam(["_t"], exp.LTE(this=col("_t"), expression=end.copy())))
 
 
+def _map_get(node: exp.Bracket) -> bool:
+    """Whether the subscript is a map lookup (`sqlbuild.get`: a string key), which Spark's
+    `m['k']` computes as DuckDB's does (NULL when absent)."""
+    key = node.expressions[0]
+    return isinstance(key, exp.Literal) and key.is_string
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Unnest) and isinstance(node.expressions[0], exp.GenerateSeries):
         exploded = exp.Explode(this=_series(node.expressions[0]))
         alias = node.args.get("alias")
         return exploded if alias is None else exploded.as_(alias.name, copy=False)
-    if isinstance(node, exp.Bracket) and node.args.get("offset") == 1:
+    if isinstance(node, exp.Bracket) and node.args.get("offset") == 1 and not _map_get(node):
         # A 1-based list index (`sqlbuild.item`): NULL out of range, as in DuckDB.
         return exp.Anonymous(this="try_element_at", expressions=[node.this, *node.expressions])
     if isinstance(node, exp.RegexpFullMatch):

@@ -54,7 +54,7 @@ def duration_seconds(raw: exp.Expression) -> exp.Expression:
     whens = [(invalid, go_duration_seconds(raw.copy()))]
     for suffixes, how, factor in _UNITS[:-1]:
         ends = [fn("ends_with", raw.copy(), lit(s)) for s in suffixes]
-        matched = exp.or_(*ends) if len(ends) > 1 else ends[0]
+        matched = exp.or_(*ends, copy=False) if len(ends) > 1 else ends[0]
         whens.append((matched, _scaled(raw, len(suffixes[0]), how, factor)))
     suffixes, how, factor = _UNITS[-1]
     return case(*whens, default=_scaled(raw, len(suffixes[0]), how, factor))
