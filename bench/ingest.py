@@ -10,7 +10,9 @@ application-log generator, ~140-byte logfmt lines):
   (user+sys from /proc), next to the baseline of appending the same lines to a file with
   an fsync per batch in this process (raw MB per CPU-second of this process);
 - flush: landing → chunks in this process; raw MB per CPU-second (process time, which
-  counts Arrow's and DuckDB's threads);
+  counts Arrow's and DuckDB's threads). The first flush of a process also pays imports and
+  the kernel's first faults of the allocator's pages; a second row flushes the same landing
+  data again in this process (best of two), as a flusher that has run before does;
 - storage: bytes of chunks + manifest on disk / raw bytes, next to zstd level 19 over the
   same text (how compressible the lines are at all);
 - with `--tradeoffs`: the same landing data flushed again with other chunk settings (zstd
@@ -241,8 +243,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
 
     lake = Lake.open(load_settings(lake=str(lake_dir)))
     landing_copy = workdir / "landing-copy"
-    if args.tradeoffs:
-        shutil.copytree(lake_dir / "landing", landing_copy)
+    shutil.copytree(lake_dir / "landing", landing_copy)
     cpu0 = time.process_time()
     result = lake.flush()
     flush_cpu = time.process_time() - cpu0
@@ -253,6 +254,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     if result.rows != pushed_lines:
         raise RuntimeError(f"flushed {result.rows} rows, pushed {pushed_lines}")
     entropy = text_entropy_reference(lines)
+    # The same landing data flushed again by this process: a flusher that has run before
+    # (modules imported, allocator pages faulted in), as a serving or scheduled one is.
+    warm_rate = max(flush_copy(landing_copy, workdir, lake.chunk_options)[0] for _ in range(2))
 
     table = Table(title="loglake ingest benchmark")
     for col in ("measure", "figure", "baseline", "ratio", "target"):
@@ -269,6 +273,13 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
         f"{flush_rate:.1f}",
         f"{baseline:.1f} (file append+fsync)",
         f"{flush_rate / baseline:.3f}",
+        f"≥ {TARGETS['flush']:.0f}",
+    )
+    table.add_row(
+        "flush, warm process (best of 2)",
+        f"{warm_rate:.1f}",
+        f"{baseline:.1f} (file append+fsync)",
+        f"{warm_rate / baseline:.3f}",
         f"≥ {TARGETS['flush']:.0f}",
     )
     table.add_row(
