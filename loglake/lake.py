@@ -99,7 +99,7 @@ class Lake:
         expr = logql2sql.parse(query)
         if step == 0 and not isinstance(expr, logql2sql.ast.LogExpr):
             start = end
-        compiled = logql2sql.compile(
+        plan = logql2sql.plan(
             expr,
             start=start,
             end=end,
@@ -108,8 +108,8 @@ class Lake:
             direction=direction,
             streams=STREAMS,
         )
-        table, _ = Executor(self).execute([tenant], compiled)
-        return compiled.kind, table
+        table, _ = Executor(self).execute([tenant], plan)
+        return plan.kind, table
 
     def sql(self, query: str, tenant: str) -> pa.Table:
         """Run a SQL query over the tenant's `logs` and return the result as Arrow."""

@@ -6,10 +6,14 @@ Public interface:
 - `format(expr) -> str`: canonical LogQL; `parse(format(e)) == e`.
 - `compile(query, dialect="duckdb", ...) -> CompiledQuery`: the SQL (text and sqlglot
   expression), the query kind, the stream matchers and the parameters to bind.
+- `plan(query, dialect="duckdb", ...) -> QueryPlan`: `compile` without lowering (parse,
+  validate, kind, matchers, read range, checked parameters) — what an executor needs to
+  bind its data; `compile_plan(plan) -> CompiledQuery` lowers it (the executor plans,
+  binds, then lowers once with `plan.with_params(stream_labels=...)`).
 - `translate(query, ...) -> str` and `translate_expression(...)`: the SQL alone.
 
 Passes, one module each: `parse` → `transform` → `validate` → `lower` → SQL generation,
-chained in `compile.compile_query`.
+chained in `compile.plan` and `compile.compile_plan`.
 
 >>> e = parse('sum by (app) (count_over_time({app="api"} |= "error" [5m]))')
 >>> format(e)
@@ -44,7 +48,10 @@ def format(expr: ast.Expr) -> str:  # noqa: A001 - the public name the issue fix
 from logql2sql.compile import (  # noqa: E402 - compile imports parse from this package
     CompiledQuery,
     QueryParams,
+    QueryPlan,
     compile,
+    compile_plan,
+    plan,
     translate,
     translate_expression,
 )
@@ -54,11 +61,14 @@ __all__ = [
     "LogQLError",
     "ParseError",
     "QueryParams",
+    "QueryPlan",
     "UnsupportedInDialect",
     "ast",
     "compile",
+    "compile_plan",
     "format",
     "parse",
+    "plan",
     "translate",
     "translate_expression",
 ]

@@ -22,6 +22,16 @@
 `CompiledQuery.matchers` are the stream matchers of every selector, and `read_range` the
 `(lo, hi]` nanosecond range the SQL can read, so the executor can prune streams and chunks.
 
+`plan()` is the part of `compile()` before lowering: parse, validate, the kind, the
+matchers, the read range and the checked parameters, as a `QueryPlan`. The executor needs
+these to bind the lake, and only after binding knows the label names of its streams
+relation (`stream_labels`), which shape the SQL; so it plans, binds, and lowers once with
+`compile_plan(plan.with_params(...))`. Errors of parsing and validation come from `plan()`;
+errors only lowering can find (`approx_topk` in a range query, a template function that
+does not exist, a construct a dialect lacks) from `compile_plan()`. Parsed and validated
+queries are cached too (an LRU of `CACHE_SIZE` queries), so planning a query seen before
+costs a lookup.
+
 Translations are cached (LRU, `CACHE_SIZE` shapes, thread-safe): a dashboard re-issues
 the same query with shifted `start`/`end` on every refresh. An entry is keyed on everything
 the lowering branches on (the query, dialect and every field of `lower.Bounds` but the
@@ -103,6 +113,38 @@ class _DeferredField:
 
 
 @dataclass(frozen=True)
+class QueryPlan:
+    """A parsed and validated query with its evaluation parameters, not yet lowered.
+
+    `kind`, `matchers` and `read_range` are as in `CompiledQuery`. `query` is the text or
+    AST `plan()` was given: it keys the translation cache in `compile_plan()`.
+    """
+
+    expr: ast.Expr
+    kind: str
+    dialect: str
+    matchers: tuple[tuple[ast.Matcher, ...], ...]
+    params: QueryParams
+    read_range: tuple[int, int]
+    query: str | ast.Expr | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def with_params(self, **changes: Any) -> QueryPlan:
+        """This plan with some `QueryParams` fields changed (checked as `plan()` checks
+        them; the read range follows `start`/`end`).
+
+        >>> p = plan('{app="api"}', start=0, end=10, streams="streams")
+        >>> p.with_params(stream_labels={"app"}).params.stream_labels
+        frozenset({'app'})
+        >>> p.with_params(streams=None, stream_labels={"app"}).params.stream_labels is None
+        True
+        """
+        params = _checked(dataclasses.replace(self.params, **changes))
+        return dataclasses.replace(
+            self, params=params, read_range=_read_range(self.expr, _bounds(params))
+        )
+
+
+@dataclass(frozen=True)
 class CompiledQuery:
     """A query translated for one dialect.
 
@@ -121,6 +163,72 @@ class CompiledQuery:
     read_range: tuple[int, int]
 
 
+def plan(
+    query: str | ast.Expr,
+    dialect: str = "duckdb",
+    *,
+    start: int,
+    end: int,
+    step: int = 0,
+    limit: int = 100,
+    direction: str = "backward",
+    source: str = "logs",
+    streams: str | None = None,
+    stream_labels: frozenset[str] | None = None,
+) -> QueryPlan:
+    """Parse (if text) and validate `query` and check the parameters, without lowering:
+    what the executor needs to bind the lake (see the module docstring). Raises the
+    errors of parsing and validation; the arguments are `compile()`'s.
+
+    >>> p = plan('rate({app="api"}[5m] offset 1m)', start=600 * 10**9, end=900 * 10**9,
+    ...          step=60 * 10**9)
+    >>> p.kind, [m.name for m in p.matchers[0]], [t // 10**9 for t in p.read_range]
+    ('metric', ['app'], [240, 840])
+    """
+    if dialect not in DIALECTS:
+        raise UnsupportedInDialect("SQL generation", dialect)
+    params = _checked(
+        QueryParams(start, end, step, limit, direction, source, streams, stream_labels)
+    )
+    expr = _validated(query)
+    return QueryPlan(
+        expr=expr,
+        kind=_kind(expr),
+        dialect=dialect,
+        matchers=_matchers(expr),
+        params=params,
+        read_range=_read_range(expr, _bounds(params)),
+        query=query,
+    )
+
+
+def compile_plan(p: QueryPlan, *, cache: bool = True) -> CompiledQuery:
+    """Lower a planned query to SQL (from the translation cache unless `cache` is False).
+    Raises the errors only lowering finds.
+
+    >>> p = plan('{app="api"} |= "err"', start=0, end=10**9)
+    >>> compile_plan(p).sql == compile('{app="api"} |= "err"', start=0, end=10**9).sql
+    True
+    """
+    bounds = _bounds(p.params)
+    query = p.expr if p.query is None else p.query
+    shape = _cached_shape(query, bounds, p.dialect) if cache else None
+    if shape is not None and shape.template is not None:
+        sql = shape.template.bind(start=bounds.start, end=bounds.end)
+    else:
+        sql = _lower(p.expr, bounds, p.dialect).sql(dialect=p.dialect, copy=False)
+    return CompiledQuery(
+        expr=p.expr,
+        kind=p.kind,
+        dialect=p.dialect,
+        expression=_Deferred(functools.partial(_lower, p.expr, bounds, p.dialect)),
+        sql=sql,
+        matchers=p.matchers,
+        params=p.params,
+        read_range=p.read_range,
+    )
+
+
 def compile(  # noqa: A001 - the public name the issue fixes
     query: str | ast.Expr,
     dialect: str = "duckdb",
@@ -135,7 +243,8 @@ def compile(  # noqa: A001 - the public name the issue fixes
     stream_labels: frozenset[str] | None = None,
     cache: bool = True,
 ) -> CompiledQuery:
-    """Parse (if text), validate and lower `query` to SQL for `dialect`.
+    """Parse (if text), validate and lower `query` to SQL for `dialect`: `plan()`, then
+    `compile_plan()`.
 
     With `cache` (the default) the SQL text comes from the translation cache (see the
     module docstring); `cache=False` translates from scratch.
@@ -145,39 +254,53 @@ def compile(  # noqa: A001 - the public name the issue fixes
     >>> q.kind, [m.name for m in q.matchers[0]]
     ('metric', ['app'])
     """
-    if dialect not in DIALECTS:
-        raise UnsupportedInDialect("SQL generation", dialect)
-    if direction not in ("forward", "backward"):
-        raise LogQLError(f"invalid direction {direction!r}")
-    if streams is None:
-        stream_labels = None
-    elif stream_labels is not None:
-        stream_labels = frozenset(stream_labels)
-    bounds = Bounds(start, end, step, limit, direction, source, streams, stream_labels)
-    shape = _cached_shape(query, bounds, dialect) if cache else None
-    if shape is not None and shape.template is not None:
-        expr, kind, matchers = shape.expr, shape.kind, shape.matchers
-        sql = shape.template.bind(start=start, end=end)
-    else:
-        expr = _validated(query)
-        kind = _kind(expr)
-        matchers = _matchers(expr)
-        sql = _lower(expr, bounds, dialect).sql(dialect=dialect, copy=False)
-    return CompiledQuery(
-        expr=expr,
-        kind=kind,
-        dialect=dialect,
-        expression=_Deferred(functools.partial(_lower, expr, bounds, dialect)),
-        sql=sql,
-        matchers=matchers,
-        params=QueryParams(start, end, step, limit, direction, source, streams, stream_labels),
-        read_range=_read_range(expr, bounds),
+    planned = plan(
+        query,
+        dialect,
+        start=start,
+        end=end,
+        step=step,
+        limit=limit,
+        direction=direction,
+        source=source,
+        streams=streams,
+        stream_labels=stream_labels,
+    )
+    return compile_plan(planned, cache=cache)
+
+
+def _checked(params: QueryParams) -> QueryParams:
+    """`params` with `direction` checked and `stream_labels` normalised (a frozenset, and
+    None without `streams`)."""
+    if params.direction not in ("forward", "backward"):
+        raise LogQLError(f"invalid direction {params.direction!r}")
+    labels = params.stream_labels
+    if params.streams is None or labels is None:
+        labels = None
+    elif type(labels) is not frozenset:
+        labels = frozenset(labels)
+    if labels is params.stream_labels:
+        return params
+    return dataclasses.replace(params, stream_labels=labels)
+
+
+def _bounds(params: QueryParams) -> Bounds:
+    return Bounds(
+        params.start,
+        params.end,
+        params.step,
+        params.limit,
+        params.direction,
+        params.source,
+        params.streams,
+        params.stream_labels,
     )
 
 
 def cache_clear() -> None:
-    """Forget every cached translation."""
+    """Forget every cached translation and parsed query."""
     _shape.cache_clear()
+    _validated_cached.cache_clear()
 
 
 def cache_info() -> functools._CacheInfo:
@@ -188,11 +311,9 @@ def cache_info() -> functools._CacheInfo:
 @dataclass(frozen=True)
 class _Shape:
     """What one translation shares with every other `start`/`end`: `template` is None when
-    the query cannot be lowered symbolically (then each call translates from scratch)."""
+    the query cannot be lowered symbolically (then each call translates from scratch).
+    The AST, kind and matchers come from the parse cache (`plan()`)."""
 
-    expr: ast.Expr
-    kind: str
-    matchers: tuple[tuple[ast.Matcher, ...], ...]
     template: Template | None
 
 
@@ -224,11 +345,24 @@ def _shape(query: str | ast.Expr, dialect: str, key: Bounds) -> _Shape:
         template: Template | None = Template.of(sql, slots)
     except NotSymbolic:
         template = None
-    return _Shape(expr, _kind(expr), _matchers(expr), template)
+    return _Shape(template)
 
 
 def _validated(query: str | ast.Expr) -> ast.Expr:
+    """The validated AST of `query`, cached when the query can key a cache (an AST built
+    with lists cannot). Errors are not cached."""
+    try:
+        hash(query)
+    except TypeError:
+        return _validate(query)
+    return _validated_cached(query)
+
+
+def _validate(query: str | ast.Expr) -> ast.Expr:
     return validate(to_ast(parse_tree(query))) if isinstance(query, str) else validate(query)
+
+
+_validated_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_validate)
 
 
 def _kind(expr: ast.Expr) -> str:

@@ -2,13 +2,16 @@
 
 `handle(path, form, tenants, now, executor)` answers a path under `/loki/api/v1/` from its
 parsed form; the HTTP routes and the CLI's `--lake` mode both call it, so both give the
-same answers. Range metric queries are step-aligned as Loki's query frontend aligns them;
-log queries are not. Errors are `QueryError`s with Loki's status and text.
+same answers. The route table `ENDPOINTS` (with `LABEL_VALUES`) also names the form
+parameters each path reads, which `/openapi.json` declares (`loglake.query.openapi`).
+Range metric queries are step-aligned as Loki's query frontend aligns them; log queries
+are not. Errors are `QueryError`s with Loki's status and text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import logql2sql
@@ -16,7 +19,6 @@ from loglake.query import encode, metadata, params
 from loglake.query.errors import QueryError
 from loglake.query.executor import Executor, QueryRequest
 from loglake.query.params import Form
-from logql2sql import ast
 from logql2sql.errors import LogQLError
 
 Handler = Callable[[Form, list[str], int, Executor], Any]
@@ -129,26 +131,52 @@ def volume(ranged: bool) -> Handler:
     return handler
 
 
-ENDPOINTS: dict[str, Handler] = {
-    "query": instant,
-    "query_range": query_range,
-    "labels": labels,
-    "label": labels,
-    "series": series,
-    "index/stats": index_stats,
-    "index/volume": volume(False),
-    "index/volume_range": volume(True),
-    "detected_labels": detected_labels,
+@dataclass(frozen=True)
+class Endpoint:
+    """A path's handler and the form parameters it reads, in the order Loki reads them."""
+
+    handler: Handler
+    parameters: tuple[str, ...]
+
+
+BOUNDS = ("start", "end", "since")
+"""The time range parameters (`params.bounds`)."""
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "query": Endpoint(instant, ("query", "limit", "time", "direction")),
+    "query_range": Endpoint(
+        query_range, ("query", *BOUNDS, "step", "interval", "limit", "direction")
+    ),
+    "labels": Endpoint(labels, (*BOUNDS, "query")),
+    "label": Endpoint(labels, (*BOUNDS, "query")),
+    "series": Endpoint(series, ("match[]", *BOUNDS)),
+    "index/stats": Endpoint(index_stats, ("query", *BOUNDS)),
+    "index/volume": Endpoint(
+        volume(False), ("query", *BOUNDS, "limit", "targetLabels", "aggregateBy")
+    ),
+    "index/volume_range": Endpoint(
+        volume(True), ("query", *BOUNDS, "step", "limit", "targetLabels", "aggregateBy")
+    ),
+    "detected_labels": Endpoint(detected_labels, ("query", *BOUNDS)),
 }
-"""The fixed paths under `/loki/api/v1/` and their handlers: with `LABEL_VALUES`, the
+"""The fixed paths under `/loki/api/v1/` and their endpoints: with `LABEL_VALUES`, the
 query routes the HTTP server registers (`loglake.routes.query`) and the CLI answers."""
 LABEL_VALUES = "label/{name}/values"
+LABEL_VALUES_PARAMETERS = (*BOUNDS, "query")
+"""The form parameters of `LABEL_VALUES` (its path parameter `name` aside)."""
+
+
+def parameter_names() -> dict[str, tuple[str, ...]]:
+    """The form parameters of every path of the route table, `LABEL_VALUES` included."""
+    names = {path: endpoint.parameters for path, endpoint in ENDPOINTS.items()}
+    names[LABEL_VALUES] = LABEL_VALUES_PARAMETERS
+    return names
 
 
 def handler_for(path: str) -> Handler:
     """The handler of a path under `/loki/api/v1/` (`QueryError` 404 when none)."""
     if path in ENDPOINTS:
-        return ENDPOINTS[path]
+        return ENDPOINTS[path].handler
     parts = path.split("/")
     if len(parts) == 3 and parts[0] == "label" and parts[2] == "values":
         return label_values(parts[1])
@@ -161,7 +189,9 @@ def handle(path: str, form: Form, tenants: list[str], now: int, executor: Execut
 
 
 def _is_log_query(text: str) -> bool:
+    """Whether `text` is a log query (False when it does not parse: the executor answers
+    that). Planned, not parsed: the executor's own plan then finds the parse cached."""
     try:
-        return isinstance(logql2sql.parse(text), ast.LogExpr)
+        return logql2sql.plan(text, start=0, end=0).kind == "log"
     except LogQLError:
         return False

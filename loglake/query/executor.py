@@ -1,7 +1,13 @@
 """`Executor`: LogQL over the lake, answered as Loki answers.
 
-    text ─ logql2sql.parse ─ limits ─ logql2sql.compile ─ source.bind_logs (manifest
-    pruning + landing) ─ DuckDB (interrupted at `query_timeout`) ─ Loki-shaped result
+    text ─ logql2sql.plan ─ limits ─ source.bind_logs (manifest pruning + landing) ─
+    logql2sql.compile_plan ─ DuckDB (interrupted at `query_timeout`) ─ Loki-shaped result
+
+A query is lowered to SQL once, after binding: the SQL depends on what the binding found
+(the label names of the streams relation, or no streams relation at all after a
+fingerprint collision), while binding needs only the plan (matchers, read range). Errors
+of parsing and validation are raised before anything is read; errors only lowering finds
+(e.g. `approx_topk` in a range query) after binding, with the same 400 and text.
 
 Log queries return `streams` (entries grouped by their labels, including labels added by
 parsers and structured metadata; `limit` counts entries across all streams; `interval`
@@ -13,7 +19,6 @@ at once; the others queue (their wait is the stats' `queueTime`).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -26,12 +31,7 @@ import pyarrow as pa
 import logql2sql
 from loglake.lake import Lake
 from loglake.query import encode
-from loglake.query.errors import (
-    UNSUPPORTED_INSTANT_LOG_QUERY,
-    QueryError,
-    deadline,
-    parse_query,
-)
+from loglake.query.errors import UNSUPPORTED_INSTANT_LOG_QUERY, QueryError, deadline
 from loglake.query.limits import QueryLimits
 from loglake.query.source import STREAMS, Plan, bind_logs
 from loglake.query.stats import build_stats
@@ -94,19 +94,10 @@ class Executor:
         """Evaluate `request` over the tenants' data; raises `QueryError`."""
         if not tenants:
             raise QueryError("no org id", 401)
-        expr = parse_query(request.query)
-        limits = self.limits(tenants)
-        is_log = isinstance(expr, ast.LogExpr)
-        if is_log and request.instant:
-            raise QueryError(UNSUPPORTED_INSTANT_LOG_QUERY)
-        if is_log:
-            limits.check_entries(request.limit)
-        limits.check_length(request.start, request.end)
-        start = request.end if request.instant else request.start
         try:
-            compiled = logql2sql.compile(
-                expr,
-                start=start,
+            planned = logql2sql.plan(
+                request.query,
+                start=request.end if request.instant else request.start,
                 end=request.end,
                 step=request.step,
                 limit=request.limit,
@@ -115,13 +106,20 @@ class Executor:
             )
         except LogQLError as exc:
             raise QueryError(str(exc)) from None
+        limits = self.limits(tenants)
+        is_log = planned.kind == "log"
+        if is_log and request.instant:
+            raise QueryError(UNSUPPORTED_INSTANT_LOG_QUERY)
+        if is_log:
+            limits.check_entries(request.limit)
+        limits.check_length(request.start, request.end)
         queued = time.perf_counter_ns()
         with self._slots:
             began = time.perf_counter_ns()
-            table, plan = self._execute(tenants, compiled, limits)
+            table, plan = self._execute(tenants, planned, limits)
             exec_ns = time.perf_counter_ns() - began
         queue_ns = began - queued
-        if compiled.kind == "log":
+        if planned.kind == "log":
             result = _streams(table, request)
             returned = sum(len(s["values"]) for s in result)
             return QueryResult(
@@ -135,50 +133,75 @@ class Executor:
                     post_filter_lines=returned,
                 ),
             )
-        result_type, result = _samples(table, compiled, request, limits)
+        result_type, result = _samples(table, planned, request, limits)
         returned = len(result) if result_type != "scalar" else 1
         stats = build_stats(plan, exec_ns=exec_ns, queue_ns=queue_ns, entries_returned=returned)
         return QueryResult(result_type, result, stats)
 
     def execute(
-        self, tenants: Sequence[str], compiled: logql2sql.CompiledQuery
+        self,
+        tenants: Sequence[str],
+        query: logql2sql.CompiledQuery | logql2sql.QueryPlan,
     ) -> tuple[pa.Table, Plan]:
-        """Run an already compiled query (possibly with its SQL rewritten by the caller,
-        as the detected-fields API does) under the tenants' limits and a query slot."""
+        """Run a query under the tenants' limits and a query slot: a plan (lowered once,
+        after binding) or an already compiled query (possibly with its SQL rewritten by
+        the caller, as the detected-fields API does; see `runnable`)."""
         if not tenants:
             raise QueryError("no org id", 401)
         with self._slots:
-            return self._execute(tenants, compiled, self.limits(tenants))
+            return self._execute(tenants, query, self.limits(tenants))
 
     def _execute(
-        self, tenants: Sequence[str], compiled: logql2sql.CompiledQuery, limits: QueryLimits
+        self,
+        tenants: Sequence[str],
+        query: logql2sql.CompiledQuery | logql2sql.QueryPlan,
+        limits: QueryLimits,
     ) -> tuple[pa.Table, Plan]:
         con = duck.connect(self.lake.store, threads=self.threads)
         try:
             with deadline(con, limits.query_timeout, _engine_error):
-                lo, hi = compiled.read_range
-                forward = compiled.kind == "log" and compiled.params.direction == "forward"
+                lo, hi = query.read_range
+                forward = query.kind == "log" and query.params.direction == "forward"
                 plan = bind_logs(
-                    con, self.lake.store, tenants, compiled.matchers, lo, hi, oldest_first=forward
+                    con, self.lake.store, tenants, query.matchers, lo, hi, oldest_first=forward
                 )
                 limits.check_bytes(plan.bytes)
-                table = con.sql(runnable(compiled, plan).sql).to_arrow_table()
+                try:
+                    sql = runnable(query, plan).sql
+                except LogQLError as exc:
+                    raise QueryError(str(exc)) from None
+                table = con.sql(sql).to_arrow_table()
         finally:
             con.close()
         return table, plan
 
 
-def runnable(compiled: logql2sql.CompiledQuery, plan: Plan) -> logql2sql.CompiledQuery:
-    """`compiled` translated for what the binding found: with the label names of the
-    streams relation, or without that relation when two of the read streams share a
-    fingerprint (a hash collision: then a fingerprint cannot stand for its labels)."""
-    if compiled.params.streams is None:
-        return compiled
+def bound(query: logql2sql.QueryPlan, plan: Plan) -> logql2sql.QueryPlan:
+    """`query` planned for what the binding found: with the label names of the streams
+    relation, or without that relation when two of the read streams share a fingerprint
+    (a hash collision: then a fingerprint cannot stand for its labels)."""
+    if query.params.streams is None:
+        return query
     if plan.streams_unique:
-        params = dataclasses.replace(compiled.params, stream_labels=plan.stream_labels)
-    else:
-        params = dataclasses.replace(compiled.params, streams=None)
-    return logql2sql.compile(compiled.expr, compiled.dialect, **dataclasses.asdict(params))
+        return query.with_params(stream_labels=plan.stream_labels)
+    return query.with_params(streams=None)
+
+
+def runnable(
+    query: logql2sql.CompiledQuery | logql2sql.QueryPlan, plan: Plan
+) -> logql2sql.CompiledQuery:
+    """The SQL to run for what the binding found (see `bound`). A plan is lowered here,
+    once. A compiled query is returned as it is when it reads no streams relation (its
+    SQL may have been rewritten by the caller); otherwise it is translated again, for
+    callers that compiled before binding."""
+    if isinstance(query, logql2sql.QueryPlan):
+        return logql2sql.compile_plan(bound(query, plan))
+    if query.params.streams is None:
+        return query
+    planned = logql2sql.QueryPlan(
+        query.expr, query.kind, query.dialect, query.matchers, query.params, query.read_range
+    )
+    return logql2sql.compile_plan(bound(planned, plan))
 
 
 def _engine_error(exc: duckdb.Error) -> QueryError:
@@ -229,7 +252,7 @@ def _top_sort(expr: ast.Expr) -> str | None:
 
 def _samples(
     table: pa.Table,
-    compiled: logql2sql.CompiledQuery,
+    query: logql2sql.QueryPlan,
     request: QueryRequest,
     limits: QueryLimits,
 ) -> tuple[str, Any]:
@@ -237,7 +260,7 @@ def _samples(
     ts_col = table.column("ts").to_pylist()
     labels = table.column("labels").to_pylist()
     values = table.column("value").to_pylist()
-    if compiled.kind == "scalar" and request.instant:
+    if query.kind == "scalar" and request.instant:
         value = values[0] if values else float("nan")
         return "scalar", [encode.sample_time(request.end), encode.format_value(value)]
     series: dict[tuple[tuple[str, str], ...], list[tuple[int, float]]] = {}
@@ -254,7 +277,7 @@ def _samples(
             }
             for k, points in series.items()
         ]
-        sort = _top_sort(compiled.expr)
+        sort = _top_sort(query.expr)
         if sort is None:
             vector.sort(key=lambda s: sorted(s["metric"].items()))
         else:

@@ -68,7 +68,7 @@ class QueryLimits:
         if self.max_query_length > 0 and end - start > self.max_query_length:
             raise QueryError(
                 QUERY_TOO_LONG.format(
-                    go_duration(end - start), prom_duration(self.max_query_length)
+                    go_duration(end - start), format_prom_duration(self.max_query_length)
                 )
             )
 
@@ -119,11 +119,13 @@ def _trim(value: int, size: int) -> str:
     return f"{whole}.{digits}"
 
 
-def prom_duration(ns: int) -> str:
+def format_prom_duration(ns: int) -> str:
     """Prometheus' `model.Duration.String()`: years and weeks only when exact.
 
-    >>> prom_duration((30 * 24 + 1) * 3600 * 10**9), prom_duration(14 * 86400 * 10**9)
-    ('30d1h', '2w')
+    >>> format_prom_duration((30 * 24 + 1) * 3600 * 10**9)
+    '30d1h'
+    >>> format_prom_duration(14 * 86400 * 10**9)
+    '2w'
     """
     ms = ns // 10**6
     if ms == 0:

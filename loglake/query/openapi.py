@@ -6,6 +6,9 @@ show parameterless operations and a schema-driven fuzzer (schemathesis) would ne
 `query`, `start` or `step`. Every value is declared as a string: Loki parses them itself
 (ns, float seconds, RFC 3339, durations) and answers malformed ones with a 400.
 
+The parameter names come from the route table (`api.ENDPOINTS`, `api.LABEL_VALUES`), and
+for the few paths routed elsewhere from `_ELSEWHERE` here.
+
 `parameters(path)` gives the declarations of one path under `/loki/api/v1/`;
 `describe(schema)` fills them into an OpenAPI document for every Loki operation that
 declares no query parameters (routes may also pass them as `openapi_extra`).
@@ -21,32 +24,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from loglake.query import api
+
 PREFIX = "/loki/api/v1/"
 
-_BOUNDS = ("start", "end", "since")
-_BY_PATH: dict[str, tuple[str, ...]] = {
-    "query": ("query", "limit", "time", "direction"),
-    "query_range": ("query", *_BOUNDS, "step", "interval", "limit", "direction"),
-    "labels": (*_BOUNDS, "query"),
-    "label": (*_BOUNDS, "query"),
-    "label/{name}/values": (*_BOUNDS, "query"),
-    "series": ("match[]", *_BOUNDS),
-    "index/stats": ("query", *_BOUNDS),
-    "index/volume": ("query", *_BOUNDS, "limit", "targetLabels", "aggregateBy"),
-    "index/volume_range": (
-        "query",
-        *_BOUNDS,
-        "step",
-        "limit",
-        "targetLabels",
-        "aggregateBy",
-    ),
-    "detected_labels": ("query", *_BOUNDS),
-    "detected_fields": ("query", *_BOUNDS, "line_limit", "limit", "field_limit", "step"),
-    "detected_field/{name}/values": ("query", *_BOUNDS, "line_limit", "limit", "step"),
+_ELSEWHERE: dict[str, tuple[str, ...]] = {
+    "detected_fields": ("query", *api.BOUNDS, "line_limit", "limit", "field_limit", "step"),
+    "detected_field/{name}/values": ("query", *api.BOUNDS, "line_limit", "limit", "step"),
     "format_query": ("query",),
     "tail": ("query", "start", "limit", "delay_for"),
 }
+"""The paths routed outside `api`'s table (`loglake.routes.detected`, `format_query` and
+the websocket `tail` in `loglake.routes.query`) and the parameters they read."""
+_BY_PATH: dict[str, tuple[str, ...]] = {**api.parameter_names(), **_ELSEWHERE}
 
 
 def parameters(path: str) -> list[dict[str, Any]]:

@@ -22,6 +22,8 @@ from typing import Protocol
 
 from loglake.ingest.labels import go_quote
 from loglake.query.errors import QueryError
+from logql2sql.errors import ParseError
+from logql2sql.lexical import parse_duration
 
 DEFAULT_QUERY_LIMIT = 100
 DEFAULT_LIMIT = 1000
@@ -199,29 +201,22 @@ def parse_timestamp(value: str, default: int) -> int:
     raise QueryError(f"strconv.ParseInt: parsing {go_quote(value)}: {reason}")
 
 
-_PROM_DURATION = re.compile(
-    r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?"
-    r"(?:([0-9]+)s)?(?:([0-9]+)ms)?"
-)
-_PROM_UNITS = (365 * 86400 * 10**3, 7 * 86400 * 10**3, 86400 * 10**3, 3600 * 10**3, 60 * 10**3)
-
-
 def prom_duration(value: str) -> int:
-    """Prometheus' `model.ParseDuration` (`1h30m`, `2d`, `500ms`) in nanoseconds.
+    """Prometheus' `model.ParseDuration` (`1h30m`, `2d`, `500ms`, `0`) in nanoseconds, as
+    Loki reads `since` and the duration form of `step`/`interval`: integers only, units
+    from `y` down to `ms`, each at most once, no sign; Prometheus' error texts.
 
     >>> prom_duration("1h30m"), prom_duration("0")
     (5400000000000, 0)
+    >>> prom_duration("1.5h")
+    Traceback (most recent call last):
+    ...
+    loglake.query.errors.QueryError: unknown unit "." in duration "1.5h"
     """
-    if value == "0":
-        return 0
-    m = _PROM_DURATION.fullmatch(value)
-    if value == "" or not m:
-        raise QueryError(f"not a valid duration string: {go_quote(value)}")
-    ms = 0
-    for group, unit in zip(m.groups(), (*_PROM_UNITS, 1000, 1), strict=True):
-        if group:
-            ms += int(group) * unit
-    return ms * 10**6
+    try:
+        return parse_duration(value, syntax="prometheus")
+    except ParseError as exc:
+        raise QueryError(exc.msg) from None
 
 
 def parse_seconds_or_duration(value: str) -> int:
