@@ -1,0 +1,238 @@
+"""Go's `time.ParseDuration` of a label's text, in SQL, exact to the nanosecond.
+
+Loki reads duration labels with Go: `| unwrap duration(took)` takes
+`time.ParseDuration(v).Seconds()`, and `| took > 250ms` compares the parsed int64
+nanoseconds. Both are reproduced bit for bit:
+
+- each `<whole>.<fraction><unit>` part adds `whole * unit` plus Go's float product for the
+  fraction (`lexical.go_fraction_ns`), and the sum must fit an int64 (else the text does
+  not parse, as in Go);
+- `Seconds()` is `float64(d / 1e9) + float64(d % 1e9) / 1e9`, which is not always the
+  double nearest `number * unit factor` (`988.209ms` is 0.988209 in Go, while
+  `988.209 / 1000` is 0.9882089999999999).
+
+A duration is kept as `{'s': whole seconds, 'n': nanoseconds below a second}` of its
+magnitude, with the sign apart, so that no step overflows an int64 in any engine.
+
+Nearly every duration a log line carries is one unsigned number and one unit (`12.3ms`,
+`2s`): `duration` reads that form with one anchored regex test and string cuts, and any
+other text with the general form (`go_duration`), which splits the parts with regexes and
+list lambdas.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, let, lit, num, try_cast
+
+_GO_DURATION = r"[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0"
+_PART = r"([0-9]*)\.?([0-9]*)(ns|us|µs|μs|ms|s|m|h)"
+_ONE_UNIT = r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)"
+_NS = 10**9
+# Unit suffixes, two-letter ones first (`ms` ends in `s`), with their nanoseconds.
+_UNITS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("ms",), 10**6),
+    (("ns",), 1),
+    (("us", "µs", "μs"), 10**3),
+    (("s",), _NS),
+    (("m",), 60 * _NS),
+    (("h",), 3600 * _NS),
+)
+_MAX_SECONDS, _MAX_NANOS = divmod(2**63, _NS)
+"""The largest magnitude, 2^63 ns (an int64 once negated); 2^63 - 1 for positive ones."""
+_FRACTION_DIGITS = 18
+"""Fraction digits read: any 18 fit an int64. Go may count more when a fraction starts
+with zeros; their share is below a nanosecond's billionth of the unit."""
+
+
+def _scales() -> list[float]:
+    """Go's fraction scales, `scale *= 10` from 1 (exact doubles)."""
+    scales = [1.0]
+    for _ in range(_FRACTION_DIGITS):
+        scales.append(scales[-1] * 10)
+    return scales
+
+
+_SCALES = _scales()
+
+
+def duration(raw: exp.Expression) -> exp.Expression:
+    """`{'s', 'n', 'neg'}` of Go's `time.ParseDuration(raw)`; NULL when `raw` does not
+    parse (bad syntax, or past an int64 of nanoseconds)."""
+    invalid = exp.Not(this=fn("regexp_full_match", raw.copy(), lit(_ONE_UNIT)))
+    whens = [(invalid, go_duration(raw.copy()))]
+    for suffixes, unit_ns in _UNITS[:-1]:
+        ends = [fn("ends_with", raw.copy(), lit(s)) for s in suffixes]
+        matched = exp.or_(*ends, copy=False) if len(ends) > 1 else ends[0]
+        whens.append((matched, _one_unit(raw, len(suffixes[0]), unit_ns)))
+    suffixes, unit_ns = _UNITS[-1]
+    return case(*whens, default=_one_unit(raw, len(suffixes[0]), unit_ns))
+
+
+def seconds(raw: exp.Expression) -> exp.Expression:
+    """Go's `time.ParseDuration(raw).Seconds()`; NULL when `raw` does not parse.
+
+    >>> from sqlglot import exp
+    >>> "REGEXP_FULL_MATCH" in seconds(exp.column("d")).sql("duckdb")
+    True
+    """
+    d = col("_d")
+    negative = _field(d, "neg")
+
+    def signed(name: str) -> exp.Expression:
+        # Go's `d / Second` and `d % Second` of the signed duration: a zero stays +0
+        value = _field(d.copy(), name)
+        return cast(case((negative.copy(), exp.Neg(this=value)), default=value.copy()), "DOUBLE")
+
+    go_seconds = exp.Add(
+        this=signed("s"), expression=exp.Div(this=signed("n"), expression=num(1e9))
+    )
+    return let(duration(raw), "_d", go_seconds)
+
+
+def nanoseconds(raw: exp.Expression) -> exp.Expression:
+    """Go's `time.ParseDuration(raw)` as int64 nanoseconds; NULL when it does not parse."""
+    d = col("_d")
+    whole = exp.Mul(this=exp.Dot(this=d, expression=exp.to_identifier("s")), expression=num(_NS))
+    nanos = exp.Dot(this=d.copy(), expression=exp.to_identifier("n"))
+    negative = exp.Dot(this=d.copy(), expression=exp.to_identifier("neg"))
+    signed = case(
+        # -(s * 1e9) - n: the most negative duration, -2^63, never passes through +2^63
+        (negative, exp.Sub(this=exp.Neg(this=exp.Paren(this=whole)), expression=nanos)),
+        default=exp.Add(this=whole.copy(), expression=nanos.copy()),
+    )
+    return let(duration(raw), "_d", signed)
+
+
+def go_duration(raw: exp.Expression) -> exp.Expression:
+    """`duration` of any text, by Go's general syntax: an optional sign and one or more
+    `<number><unit>` parts (or a bare `0`)."""
+    parts = [fn("regexp_extract_all", raw.copy(), lit(_PART), num(g)) for g in (1, 2, 3)]
+    i = col("i")
+    unit = item(parts[2], i)
+    whens = [
+        (
+            exp.In(this=unit.copy(), expressions=[lit(s) for s in suffixes]),
+            _part(item(parts[0].copy(), i.copy()), item(parts[1].copy(), i.copy()), unit_ns),
+        )
+        for suffixes, unit_ns in _UNITS[:-1]
+    ]
+    last = _part(item(parts[0], i.copy()), item(parts[1], i.copy()), _UNITS[-1][1])
+    each = fn(
+        "list_transform",
+        fn("range", num(1), exp.Add(this=exp.ArraySize(this=parts[2].copy()), expression=num(1))),
+        lam(["i"], case(*whens, default=last)),
+    )
+
+    def total(field: str) -> exp.Expression:
+        values = fn("list_transform", col("_p"), lam(["p"], _field(col("p"), field)))
+        # an integer whatever the engine's list sum returns (Spark's sums doubles; these
+        # totals are far below 2^53, so exact either way)
+        return cast(exp.Coalesce(this=fn("list_sum", values), expressions=[num(0)]), "BIGINT")
+
+    summed = let(each, "_p", _struct(total("s"), total("n"), fn("starts_with", raw, lit("-"))))
+    valid = fn("regexp_full_match", raw.copy(), lit(_GO_DURATION))
+    t = col("_t")
+    fields = [_field(t.copy(), k) for k in ("s", "n", "neg")]
+    return case((valid, let(summed, "_t", _normalised(*fields))))
+
+
+def _one_unit(raw: exp.Expression, unit_length: int, unit_ns: int) -> exp.Expression:
+    """`duration` of an unsigned `<number><unit>` whose unit is `unit_length` characters."""
+    cut = exp.Sub(this=exp.Length(this=raw.copy()), expression=num(unit_length))
+    number = exp.Left(this=raw.copy(), expression=cut)
+    whole = fn("split_part", number, lit("."), num(1))
+    fraction = fn("split_part", number.copy(), lit("."), num(2))
+    part = _part(whole, fraction, unit_ns)
+    t = col("_t")
+    return let(part, "_t", _normalised(_field(t, "s"), _field(t.copy(), "n"), exp.false()))
+
+
+def _part(whole: exp.Expression, fraction: exp.Expression, unit_ns: int) -> exp.Expression:
+    """`{'s', 'n'}` of one `<whole>.<fraction><unit>` part (digit strings, either may be
+    empty; `n` may exceed a second). A whole number past what the unit allows gives
+    seconds past the largest duration (see `_normalised`)."""
+    digits = exp.Left(this=fraction, expression=num(_FRACTION_DIGITS))
+    f = case(
+        (exp.EQ(this=digits, expression=lit("")), num(0)),
+        default=cast(digits.copy(), "BIGINT"),
+    )
+    place = exp.Add(this=exp.Length(this=digits.copy()), expression=num(1))
+    scale = item(array(*[num(x) for x in _SCALES]), place)
+    # Go: uint64(float64(f) * (float64(unit) / scale))
+    product = exp.Mul(
+        this=cast(f, "DOUBLE"),
+        expression=exp.Paren(this=exp.Div(this=num(float(unit_ns)), expression=scale)),
+    )
+    frac = cast(fn("floor", product), "BIGINT")
+    over = num(_MAX_SECONDS + 1)
+    if unit_ns < _NS:
+        # ns, us, ms: a second is 10^k units, so the whole number's last k digits are the
+        # units below a second and the others whole seconds (cut as text: an int64 of
+        # nanoseconds may not fit an int64 once written in units of one).
+        k = len(str(_NS // unit_ns)) - 1
+        upper = exp.Left(
+            this=whole,
+            expression=fn(
+                "greatest", exp.Sub(this=exp.Length(this=whole.copy()), expression=num(k)), num(0)
+            ),
+        )
+        lower = exp.Right(this=whole.copy(), expression=num(k))
+        secs = case(
+            (exp.EQ(this=upper, expression=lit("")), num(0)),
+            default=exp.Coalesce(this=try_cast(upper.copy(), "BIGINT"), expressions=[over]),
+        )
+        below = case(
+            (exp.EQ(this=lower, expression=lit("")), num(0)),
+            default=cast(lower.copy(), "BIGINT"),
+        )
+        nanos = exp.Add(this=exp.Mul(this=below, expression=num(unit_ns)), expression=frac)
+        return _struct(secs, nanos)
+    # s, m, h: whole seconds, and the fraction below the unit
+    w = case(
+        (exp.EQ(this=whole, expression=lit("")), num(0)),
+        default=try_cast(whole.copy(), "BIGINT"),
+    )
+    too_big = case(
+        (exp.Is(this=w, expression=exp.Null()), exp.true()),
+        default=exp.GT(this=w.copy(), expression=num(2**63 // unit_ns)),
+    )
+    secs = exp.Add(
+        this=exp.Mul(this=w.copy(), expression=num(unit_ns // _NS)),
+        expression=exp.IntDiv(this=frac, expression=num(_NS)),
+    )
+    nanos = exp.Mod(this=frac.copy(), expression=num(_NS))
+    return _struct(case((too_big, over), default=secs), nanos)
+
+
+def _normalised(s: exp.Expression, n: exp.Expression, neg: exp.Expression) -> exp.Expression:
+    """`{'s', 'n', 'neg'}` of seconds `s` and nanoseconds `n` (possibly past a second; both
+    column references) with `n` below a second; NULL past an int64 of nanoseconds (2^63 - 1,
+    or 2^63 for a negative duration)."""
+    secs = exp.Add(this=s, expression=exp.IntDiv(this=n, expression=num(_NS)))
+    nanos = exp.Mod(this=n.copy(), expression=num(_NS))
+    limit = case((neg, num(_MAX_NANOS)), default=num(_MAX_NANOS - 1))
+    fits = exp.or_(
+        exp.LT(this=secs, expression=num(_MAX_SECONDS)),
+        exp.and_(
+            exp.EQ(this=secs.copy(), expression=num(_MAX_SECONDS)),
+            exp.LTE(this=nanos, expression=limit),
+            copy=False,
+        ),
+        copy=False,
+    )
+    return case((fits, _struct(secs.copy(), nanos.copy(), neg.copy())))
+
+
+def _struct(
+    s: exp.Expression, n: exp.Expression, neg: exp.Expression | None = None
+) -> exp.Expression:
+    fields = [("s", s), ("n", n), *([("neg", neg)] if neg is not None else [])]
+    return exp.Struct(
+        expressions=[exp.PropertyEQ(this=exp.to_identifier(k), expression=v) for k, v in fields]
+    )
+
+
+def _field(value: exp.Expression, name: str) -> exp.Expression:
+    return exp.Dot(this=value, expression=exp.to_identifier(name))
