@@ -94,9 +94,9 @@ def seconds(raw: exp.Expression) -> exp.Expression:
 def nanoseconds(raw: exp.Expression) -> exp.Expression:
     """Go's `time.ParseDuration(raw)` as int64 nanoseconds; NULL when it does not parse."""
     d = col("_d")
-    whole = exp.Mul(this=exp.Dot(this=d, expression=exp.to_identifier("s")), expression=num(_NS))
-    nanos = exp.Dot(this=d.copy(), expression=exp.to_identifier("n"))
-    negative = exp.Dot(this=d.copy(), expression=exp.to_identifier("neg"))
+    whole = exp.Mul(this=_field(d, "s"), expression=num(_NS))
+    nanos = _field(d.copy(), "n")
+    negative = _field(d.copy(), "neg")
     signed = case(
         # -(s * 1e9) - n: the most negative duration, -2^63, never passes through +2^63
         (negative, exp.Sub(this=exp.Neg(this=exp.Paren(this=whole)), expression=nanos)),
@@ -108,21 +108,28 @@ def nanoseconds(raw: exp.Expression) -> exp.Expression:
 def go_duration(raw: exp.Expression) -> exp.Expression:
     """`duration` of any text, by Go's general syntax: an optional sign and one or more
     `<number><unit>` parts (or a bare `0`)."""
-    parts = [fn("regexp_extract_all", raw.copy(), lit(_PART), num(g)) for g in (1, 2, 3)]
+    # the parts' whole numbers, fractions and units, extracted once
+    lists = _struct(
+        *[fn("regexp_extract_all", raw.copy(), lit(_PART), num(g)) for g in (1, 2, 3)],
+        names=("w", "f", "u"),
+    )
     i = col("i")
-    unit = item(parts[2], i)
+
+    def of(name: str) -> exp.Expression:
+        return item(_field(col("_l"), name), i.copy())
+
     whens = [
         (
-            exp.In(this=unit.copy(), expressions=[lit(s) for s in suffixes]),
-            _part(item(parts[0].copy(), i.copy()), item(parts[1].copy(), i.copy()), unit_ns),
+            exp.In(this=of("u"), expressions=[lit(s) for s in suffixes]),
+            _part(of("w"), of("f"), unit_ns),
         )
         for suffixes, unit_ns in _UNITS[:-1]
     ]
-    last = _part(item(parts[0], i.copy()), item(parts[1], i.copy()), _UNITS[-1][1])
+    size = exp.ArraySize(this=_field(col("_l"), "u"))
     each = fn(
         "list_transform",
-        fn("range", num(1), exp.Add(this=exp.ArraySize(this=parts[2].copy()), expression=num(1))),
-        lam(["i"], case(*whens, default=last)),
+        fn("range", num(1), exp.Add(this=size, expression=num(1))),
+        lam(["i"], case(*whens, default=_part(of("w"), of("f"), _UNITS[-1][1]))),
     )
 
     def total(field: str) -> exp.Expression:
@@ -131,7 +138,8 @@ def go_duration(raw: exp.Expression) -> exp.Expression:
         # totals are far below 2^53, so exact either way)
         return cast(exp.Coalesce(this=fn("list_sum", values), expressions=[num(0)]), "BIGINT")
 
-    summed = let(each, "_p", _struct(total("s"), total("n"), fn("starts_with", raw, lit("-"))))
+    negative = fn("starts_with", raw, lit("-"))
+    summed = let(let(lists, "_l", each), "_p", _struct(total("s"), total("n"), negative))
     valid = fn("regexp_full_match", raw.copy(), lit(_GO_DURATION))
     t = col("_t")
     fields = [_field(t.copy(), k) for k in ("s", "n", "neg")]
@@ -225,12 +233,13 @@ def _normalised(s: exp.Expression, n: exp.Expression, neg: exp.Expression) -> ex
     return case((fits, _struct(secs.copy(), nanos.copy(), neg.copy())))
 
 
-def _struct(
-    s: exp.Expression, n: exp.Expression, neg: exp.Expression | None = None
-) -> exp.Expression:
-    fields = [("s", s), ("n", n), *([("neg", neg)] if neg is not None else [])]
+def _struct(*values: exp.Expression, names: tuple[str, ...] = ("s", "n", "neg")) -> exp.Expression:
+    """A struct of `values` named by `names` in order (`{'s', 'n'[, 'neg']}` by default)."""
     return exp.Struct(
-        expressions=[exp.PropertyEQ(this=exp.to_identifier(k), expression=v) for k, v in fields]
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier(k), expression=v)
+            for k, v in zip(names, values, strict=False)
+        ]
     )
 
 
