@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from loglake.serverprocess import ServerProcess
+from logql2sql.lower import Lowerer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -55,3 +57,20 @@ def start_server(tmp_path: Path) -> Iterator:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def lowerings(monkeypatch: pytest.MonkeyPatch) -> list[Lowerer]:
+    """Every `Lowerer` the compile module builds from now on (the translation and parse
+    caches cleared first, so nothing is served from an earlier test)."""
+    built: list[Lowerer] = []
+
+    class Counting(Lowerer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    compile_module = sys.modules["logql2sql.compile"]  # the package exports `compile`
+    compile_module.cache_clear()
+    monkeypatch.setattr(compile_module, "Lowerer", Counting)
+    return built

@@ -32,22 +32,6 @@ LOWERING_ONLY = [
 ]
 
 
-@pytest.fixture
-def lowerings(monkeypatch: pytest.MonkeyPatch) -> list[Lowerer]:
-    """Every `Lowerer` the compile module builds from now on (the translation and parse
-    caches cleared first, so nothing is served from an earlier test)."""
-    built: list[Lowerer] = []
-
-    class Counting(Lowerer):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            built.append(self)
-
-    compile_module.cache_clear()
-    monkeypatch.setattr(compile_module, "Lowerer", Counting)
-    return built
-
-
 @pytest.mark.parametrize("dialect", ["duckdb", "trino", "spark", "clickhouse"])
 @pytest.mark.parametrize("query", QUERIES)
 def test_lowering_a_plan_gives_compiles_result(query: str, dialect: str) -> None:

@@ -24,21 +24,6 @@ NO_MATCHER = (
 """Loki's text for a selector whose every matcher matches the empty string."""
 
 
-@pytest.fixture
-def lowerings(monkeypatch: pytest.MonkeyPatch) -> list[Lowerer]:
-    """Every `Lowerer` built from now on, with the translation cache cleared first."""
-    built: list[Lowerer] = []
-
-    class Counting(Lowerer):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            built.append(self)
-
-    compile_module.cache_clear()
-    monkeypatch.setattr(compile_module, "Lowerer", Counting)
-    return built
-
-
 def _push(api: Api) -> None:
     api.push(
         [
