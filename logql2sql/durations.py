@@ -12,7 +12,9 @@ nanoseconds. Both are reproduced bit for bit:
   `988.209 / 1000` is 0.9882089999999999).
 
 A duration is kept as `{'s': whole seconds, 'n': nanoseconds below a second}` of its
-magnitude, with the sign apart, so that no step overflows an int64 in any engine.
+magnitude, with the sign apart, so that no step overflows an int64 in any engine. Values
+used more than once are bound with `sqlbuild.let` (the expression stays small); the bound
+names start with `_dur`, as a column of the same name would shadow them.
 
 Nearly every duration a log line carries is one unsigned number and one unit (`12.3ms`,
 `2s`): `duration` reads that form with one anchored regex test and string cuts, and any
@@ -60,14 +62,14 @@ _SCALES = _scales()
 def duration(raw: exp.Expression) -> exp.Expression:
     """`{'s', 'n', 'neg'}` of Go's `time.ParseDuration(raw)`; NULL when `raw` does not
     parse (bad syntax, or past an int64 of nanoseconds)."""
-    invalid = exp.Not(this=fn("regexp_full_match", raw.copy(), lit(_ONE_UNIT)))
-    whens = [(invalid, go_duration(raw.copy()))]
+    general = exp.Not(this=fn("regexp_full_match", raw.copy(), lit(_ONE_UNIT)))
+    whens = []
     for suffixes, unit_ns in _UNITS[:-1]:
         ends = [fn("ends_with", raw.copy(), lit(s)) for s in suffixes]
         matched = exp.or_(*ends, copy=False) if len(ends) > 1 else ends[0]
-        whens.append((matched, _one_unit(raw, len(suffixes[0]), unit_ns)))
-    suffixes, unit_ns = _UNITS[-1]
-    return case(*whens, default=_one_unit(raw, len(suffixes[0]), unit_ns))
+        whens.append((matched, _unit(unit_ns, len(suffixes[0]))))
+    unit = case(*whens, default=_unit(_UNITS[-1][1], len(_UNITS[-1][0][0])))
+    return case((general, go_duration(raw.copy())), default=let(unit, "_durk", _one_unit(raw)))
 
 
 def seconds(raw: exp.Expression) -> exp.Expression:
@@ -77,7 +79,7 @@ def seconds(raw: exp.Expression) -> exp.Expression:
     >>> "REGEXP_FULL_MATCH" in seconds(exp.column("d")).sql("duckdb")
     True
     """
-    d = col("_d")
+    d = col("_durd")
     negative = _field(d, "neg")
 
     def signed(name: str) -> exp.Expression:
@@ -88,12 +90,12 @@ def seconds(raw: exp.Expression) -> exp.Expression:
     go_seconds = exp.Add(
         this=signed("s"), expression=exp.Div(this=signed("n"), expression=num(1e9))
     )
-    return let(duration(raw), "_d", go_seconds)
+    return let(duration(raw), "_durd", go_seconds)
 
 
 def nanoseconds(raw: exp.Expression) -> exp.Expression:
     """Go's `time.ParseDuration(raw)` as int64 nanoseconds; NULL when it does not parse."""
-    d = col("_d")
+    d = col("_durd")
     whole = exp.Mul(this=_field(d, "s"), expression=num(_NS))
     nanos = _field(d.copy(), "n")
     negative = _field(d.copy(), "neg")
@@ -102,7 +104,7 @@ def nanoseconds(raw: exp.Expression) -> exp.Expression:
         (negative, exp.Sub(this=exp.Neg(this=exp.Paren(this=whole)), expression=nanos)),
         default=exp.Add(this=whole.copy(), expression=nanos.copy()),
     )
-    return let(duration(raw), "_d", signed)
+    return let(duration(raw), "_durd", signed)
 
 
 def go_duration(raw: exp.Expression) -> exp.Expression:
@@ -116,102 +118,113 @@ def go_duration(raw: exp.Expression) -> exp.Expression:
     i = col("i")
 
     def of(name: str) -> exp.Expression:
-        return item(_field(col("_l"), name), i.copy())
+        return item(_field(col("_durl"), name), i.copy())
 
     whens = [
-        (
-            exp.In(this=of("u"), expressions=[lit(s) for s in suffixes]),
-            _part(of("w"), of("f"), unit_ns),
-        )
+        (exp.In(this=of("u"), expressions=[lit(s) for s in suffixes]), _unit(unit_ns))
         for suffixes, unit_ns in _UNITS[:-1]
     ]
-    size = exp.ArraySize(this=_field(col("_l"), "u"))
+    unit = case(*whens, default=_unit(_UNITS[-1][1]))
+    size = exp.ArraySize(this=_field(col("_durl"), "u"))
     each = fn(
         "list_transform",
         fn("range", num(1), exp.Add(this=size, expression=num(1))),
-        lam(["i"], case(*whens, default=_part(of("w"), of("f"), _UNITS[-1][1]))),
+        lam(["i"], let(unit, "_durk", _part(of("w"), of("f")))),
     )
 
     def total(field: str) -> exp.Expression:
-        values = fn("list_transform", col("_p"), lam(["p"], _field(col("p"), field)))
+        values = fn("list_transform", col("_durp"), lam(["p"], _field(col("p"), field)))
         # an integer whatever the engine's list sum returns (Spark's sums doubles; these
         # totals are far below 2^53, so exact either way)
         return cast(exp.Coalesce(this=fn("list_sum", values), expressions=[num(0)]), "BIGINT")
 
     negative = fn("starts_with", raw, lit("-"))
-    summed = let(let(lists, "_l", each), "_p", _struct(total("s"), total("n"), negative))
+    summed = let(let(lists, "_durl", each), "_durp", _struct(total("s"), total("n"), negative))
     valid = fn("regexp_full_match", raw.copy(), lit(_GO_DURATION))
-    t = col("_t")
+    t = col("_durt")
     fields = [_field(t.copy(), k) for k in ("s", "n", "neg")]
-    return case((valid, let(summed, "_t", _normalised(*fields))))
+    return case((valid, let(summed, "_durt", _normalised(*fields))))
 
 
-def _one_unit(raw: exp.Expression, unit_length: int, unit_ns: int) -> exp.Expression:
-    """`duration` of an unsigned `<number><unit>` whose unit is `unit_length` characters."""
-    cut = exp.Sub(this=exp.Length(this=raw.copy()), expression=num(unit_length))
+def _unit(unit_ns: int, length: int = 0) -> exp.Expression:
+    """A unit's parameters for `_part`, as `_durk`: `k` digits of a whole number below a second
+    (3 for ms), `m` seconds per unit (1 below a second), `b` nanoseconds per unit below a
+    second, `u` nanoseconds per unit (a double, for Go's fraction product), `lim` the
+    largest whole number (Go: 2^63 / unit), `len` the suffix's length in characters."""
+    k = len(str(_NS // unit_ns)) - 1 if unit_ns < _NS else 0
+    m = 1 if unit_ns < _NS else unit_ns // _NS
+    values = [num(k), num(m), num(unit_ns), num(float(unit_ns)), num(2**63 // (m * _NS))]
+    return _struct(*values, num(length), names=("k", "m", "b", "u", "lim", "len"))
+
+
+def _one_unit(raw: exp.Expression) -> exp.Expression:
+    """`duration` of an unsigned `<number><unit>`, the unit's parameters bound as `_durk`."""
+    cut = exp.Sub(this=exp.Length(this=raw.copy()), expression=_field(col("_durk"), "len"))
     number = exp.Left(this=raw.copy(), expression=cut)
-    whole = fn("split_part", number, lit("."), num(1))
-    fraction = fn("split_part", number.copy(), lit("."), num(2))
-    part = _part(whole, fraction, unit_ns)
-    t = col("_t")
-    return let(part, "_t", _normalised(_field(t, "s"), _field(t.copy(), "n"), exp.false()))
-
-
-def _part(whole: exp.Expression, fraction: exp.Expression, unit_ns: int) -> exp.Expression:
-    """`{'s', 'n'}` of one `<whole>.<fraction><unit>` part (digit strings, either may be
-    empty; `n` may exceed a second). A whole number past what the unit allows gives
-    seconds past the largest duration (see `_normalised`)."""
-    digits = exp.Left(this=fraction, expression=num(_FRACTION_DIGITS))
-    f = case(
-        (exp.EQ(this=digits, expression=lit("")), num(0)),
-        default=cast(digits.copy(), "BIGINT"),
+    split = _struct(
+        fn("split_part", number, lit("."), num(1)),
+        fn("split_part", number.copy(), lit("."), num(2)),
+        names=("w", "f"),
     )
-    place = exp.Add(this=exp.Length(this=digits.copy()), expression=num(1))
+    part = let(split, "_durn", _part(_field(col("_durn"), "w"), _field(col("_durn"), "f")))
+    t = col("_durt")
+    return let(part, "_durt", _normalised(_field(t, "s"), _field(t.copy(), "n"), exp.false()))
+
+
+def _part(whole: exp.Expression, fraction: exp.Expression) -> exp.Expression:
+    """`{'s', 'n'}` of one `<whole>.<fraction><unit>` part (digit strings, either may be
+    empty; `n` may exceed a second), the unit's parameters bound as `_durk` (`_unit`).
+
+    Below a second (ns, us, ms) a second is 10^k units: the whole number's last k digits
+    are units below a second and the others whole seconds, cut as text (an int64 of
+    nanoseconds may not fit an int64 once written in units of one). A whole number past
+    what the unit allows gives seconds past the largest duration (see `_normalised`)."""
+    unit = col("_durk")
+    k = _field(unit, "k")
+    upper = exp.Left(
+        this=whole,
+        expression=fn(
+            "greatest", exp.Sub(this=exp.Length(this=whole.copy()), expression=k), num(0)
+        ),
+    )
+    lower = exp.Right(this=whole.copy(), expression=k.copy())
+    digits = exp.Left(this=fraction, expression=num(_FRACTION_DIGITS))
+    place = exp.Add(this=exp.Length(this=digits), expression=num(1))
     scale = item(array(*[num(x) for x in _SCALES]), place)
     # Go: uint64(float64(f) * (float64(unit) / scale))
     product = exp.Mul(
-        this=cast(f, "DOUBLE"),
-        expression=exp.Paren(this=exp.Div(this=num(float(unit_ns)), expression=scale)),
+        this=cast(_digits(digits.copy(), try_cast), "DOUBLE"),
+        expression=exp.Paren(this=exp.Div(this=_field(unit.copy(), "u"), expression=scale)),
     )
-    frac = cast(fn("floor", product), "BIGINT")
-    over = num(_MAX_SECONDS + 1)
-    if unit_ns < _NS:
-        # ns, us, ms: a second is 10^k units, so the whole number's last k digits are the
-        # units below a second and the others whole seconds (cut as text: an int64 of
-        # nanoseconds may not fit an int64 once written in units of one).
-        k = len(str(_NS // unit_ns)) - 1
-        upper = exp.Left(
-            this=whole,
-            expression=fn(
-                "greatest", exp.Sub(this=exp.Length(this=whole.copy()), expression=num(k)), num(0)
-            ),
-        )
-        lower = exp.Right(this=whole.copy(), expression=num(k))
-        secs = case(
-            (exp.EQ(this=upper, expression=lit("")), num(0)),
-            default=exp.Coalesce(this=try_cast(upper.copy(), "BIGINT"), expressions=[over]),
-        )
-        below = case(
-            (exp.EQ(this=lower, expression=lit("")), num(0)),
-            default=cast(lower.copy(), "BIGINT"),
-        )
-        nanos = exp.Add(this=exp.Mul(this=below, expression=num(unit_ns)), expression=frac)
-        return _struct(secs, nanos)
-    # s, m, h: whole seconds, and the fraction below the unit
-    w = case(
-        (exp.EQ(this=whole, expression=lit("")), num(0)),
-        default=try_cast(whole.copy(), "BIGINT"),
+    values = _struct(
+        _digits(upper, try_cast),
+        exp.Mul(this=_digits(lower, cast), expression=_field(unit.copy(), "b")),
+        cast(fn("floor", product), "BIGINT"),
+        names=("w", "b", "f"),
     )
+    v = col("_durv")
+    w, frac = _field(v, "w"), _field(v.copy(), "f")
     too_big = case(
         (exp.Is(this=w, expression=exp.Null()), exp.true()),
-        default=exp.GT(this=w.copy(), expression=num(2**63 // unit_ns)),
+        default=exp.GT(this=w.copy(), expression=_field(unit.copy(), "lim")),
     )
     secs = exp.Add(
-        this=exp.Mul(this=w.copy(), expression=num(unit_ns // _NS)),
+        this=exp.Mul(this=w.copy(), expression=_field(unit.copy(), "m")),
         expression=exp.IntDiv(this=frac, expression=num(_NS)),
     )
-    nanos = exp.Mod(this=frac.copy(), expression=num(_NS))
-    return _struct(case((too_big, over), default=secs), nanos)
+    nanos = exp.Add(
+        this=_field(v.copy(), "b"), expression=exp.Mod(this=frac.copy(), expression=num(_NS))
+    )
+    over = num(_MAX_SECONDS + 1)
+    return let(values, "_durv", _struct(case((too_big, over), default=secs), nanos))
+
+
+def _digits(text: exp.Expression, convert) -> exp.Expression:
+    """A digit string as a BIGINT, 0 when empty (`convert`: `cast`, or `try_cast` where it
+    may not fit)."""
+    return case(
+        (exp.EQ(this=text, expression=lit("")), num(0)), default=convert(text.copy(), "BIGINT")
+    )
 
 
 def _normalised(s: exp.Expression, n: exp.Expression, neg: exp.Expression) -> exp.Expression:

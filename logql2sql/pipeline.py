@@ -760,13 +760,15 @@ def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression
         assert isinstance(f, ast.BytesLabelFilter)
         converted, rhs, details = go_bytes(raw), num(float(f.value)), _bytes_error(raw)
     absent = exp.Is(this=raw, expression=exp.Null())
-    unparsable = exp.Is(this=converted, expression=exp.Null())
-    passes = case(
-        (absent, exp.false()),
-        (unparsable, exp.true()),
-        default=_compare(converted, f.op, rhs),
+    # the converted value bound once: conversions are large expressions
+    value = col("_c")
+    compared = case(
+        (exp.Is(this=value, expression=exp.Null()), exp.true()),
+        default=_compare(value.copy(), f.op, rhs),
     )
-    return passes, exp.and_(exp.Not(this=absent), unparsable, copy=False), details
+    passes = case((absent, exp.false()), default=sqlbuild.let(converted, "_c", compared))
+    unparsable = exp.Is(this=converted.copy(), expression=exp.Null())
+    return passes, exp.and_(exp.Not(this=absent.copy()), unparsable, copy=False), details
 
 
 def _evaluate(
