@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from logql2sql import ast, buckets, logfmt_labels
+from logql2sql import ast, buckets, logfmt_labels, unwrap_values
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.pipeline import (
     ERROR,
@@ -35,7 +35,6 @@ from logql2sql.pipeline import (
     label,
     lower_pipeline,
     string_match,
-    unwrap_value,
 )
 from logql2sql.regex import to_python
 from logql2sql.scalar import apply_binop
@@ -563,7 +562,7 @@ class Lowerer:
         value: exp.Expression,
     ) -> exp.Select | None:
         """The aggregation with each entry's labels, and its unwrapped value, read without
-        label maps (see `logfmt_labels`, `pipeline.unwrap_value`).
+        label maps (see `logfmt_labels`, `unwrap_values`).
 
         Applies on DuckDB (its regex functions) to a pipeline of line filters, one plain
         `logfmt` and string label filters, optionally followed by `unwrap` and string label
@@ -675,7 +674,7 @@ class Lowerer:
                 *[col(c) for c in carried],
                 *[col(c) for c in columns.values()],
                 col("_err"),
-                unwrap_value(unwrap.conversion, raw.copy()).as_("_v", copy=False),
+                unwrap_values.value(unwrap.conversion, raw.copy()).as_("_v", copy=False),
             ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
             skipped = exp.EQ(
                 this=exp.Coalesce(this=raw.copy(), expressions=[lit("")]), expression=lit("")

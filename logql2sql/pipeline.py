@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from logql2sql import ast, durations, sqlbuild
+from logql2sql import ast, sqlbuild
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.ipmatch import ip_contains, parse_pattern
 from logql2sql.jsonexpr import parse_json_expression
@@ -591,6 +591,37 @@ def _decolorize(layers: Layers, stage: ast.Decolorize, dialect: str) -> None:
 # ------------------------------------------------------------------ label filters
 
 
+def go_duration_seconds(value: exp.Expression) -> exp.Expression:
+    """Go `time.ParseDuration` of a label value, in seconds; NULL when unparsable."""
+    unit_re = r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)"
+    valid = fn(
+        "regexp_full_match",
+        value,
+        lit(r"[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0"),
+    )
+    nums = fn("regexp_extract_all", value, lit(unit_re), num(1))
+    units = fn("regexp_extract_all", value, lit(unit_re), num(2))
+    unit_i = sqlbuild.item(units, col("i"))
+    factor = case(
+        (exp.EQ(this=unit_i, expression=lit("ns")), num(1e-9)),
+        (exp.In(this=unit_i, expressions=[lit("us"), lit("µs"), lit("μs")]), num(1e-6)),
+        (exp.EQ(this=unit_i, expression=lit("ms")), num(1e-3)),
+        (exp.EQ(this=unit_i, expression=lit("s")), num(1.0)),
+        (exp.EQ(this=unit_i, expression=lit("m")), num(60.0)),
+        default=num(3600.0),
+    )
+    idx = fn("range", num(1), exp.Add(this=exp.ArraySize(this=nums), expression=num(1)))
+    term = exp.Mul(
+        this=cast(sqlbuild.item(nums, col("i")), "DOUBLE"),
+        expression=exp.Paren(this=factor),
+    )
+    total = exp.Coalesce(
+        this=fn("list_sum", fn("list_transform", idx, lam(["i"], term))), expressions=[num(0.0)]
+    )
+    signed = case((fn("starts_with", value, lit("-")), exp.Neg(this=total)), default=total)
+    return case((valid, signed))
+
+
 _BYTES_NUMBER = r"^[0-9.,]*"
 
 
@@ -755,20 +786,18 @@ def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression
     if isinstance(f, ast.NumericLabelFilter):
         converted, rhs, details = go_float(raw), num(f.value), _float_error(raw)
     elif isinstance(f, ast.DurationLabelFilter):
-        converted, rhs, details = durations.nanoseconds(raw), num(f.value), _duration_error(raw)
+        converted, rhs, details = go_duration_seconds(raw), num(f.value / 1e9), _duration_error(raw)
     else:
         assert isinstance(f, ast.BytesLabelFilter)
         converted, rhs, details = go_bytes(raw), num(float(f.value)), _bytes_error(raw)
     absent = exp.Is(this=raw, expression=exp.Null())
-    # the converted value bound once: conversions are large expressions
-    value = col("_c")
-    compared = case(
-        (exp.Is(this=value, expression=exp.Null()), exp.true()),
-        default=_compare(value.copy(), f.op, rhs),
+    unparsable = exp.Is(this=converted, expression=exp.Null())
+    passes = case(
+        (absent, exp.false()),
+        (unparsable, exp.true()),
+        default=_compare(converted, f.op, rhs),
     )
-    passes = case((absent, exp.false()), default=sqlbuild.let(converted, "_c", compared))
-    unparsable = exp.Is(this=converted.copy(), expression=exp.Null())
-    return passes, exp.and_(exp.Not(this=absent.copy()), unparsable, copy=False), details
+    return passes, exp.and_(exp.Not(this=absent), unparsable, copy=False), details
 
 
 def _evaluate(
@@ -890,21 +919,14 @@ def _any(conds) -> exp.Expression:
     return out
 
 
-def unwrap_value(conversion: str | None, raw: exp.Expression) -> exp.Expression:
-    """The sample value `| unwrap [conversion(]label[)]` reads from the label text `raw`;
-    NULL when the conversion fails (Loki's `SampleExtractionErr`): Go's
-    `strconv.ParseFloat` without a conversion, `time.ParseDuration(raw).Seconds()` for
-    `duration` and `duration_seconds`, humanize's `ParseBytes` for `bytes`."""
-    if conversion in ("duration", "duration_seconds"):
-        return durations.seconds(raw)
-    if conversion == "bytes":
-        return go_bytes(raw)
-    return go_float(raw)
-
-
 def _unwrap(layers: Layers, stage: ast.Unwrap, dialect: str) -> None:
     raw = get(col("lbls"), stage.label)
-    converted = unwrap_value(stage.conversion, raw)
+    if stage.conversion in ("duration", "duration_seconds"):
+        converted = go_duration_seconds(raw)
+    elif stage.conversion == "bytes":
+        converted = go_bytes(raw)
+    else:
+        converted = go_float(raw)
     # Lines without the label (or with it empty) are skipped, as Loki skips them. One
     # reference to the label: DuckDB pushes this filter below the projection that builds
     # `lbls` by inlining that expression, once per reference (NULL <> '' filters too).

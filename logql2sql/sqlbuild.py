@@ -91,15 +91,6 @@ def lam(params: list[str], body: exp.Expression) -> exp.Lambda:
     return exp.Lambda(this=body, expressions=[exp.to_identifier(p) for p in params])
 
 
-def let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:
-    """`body` with `name` bound to `value`, which is evaluated once.
-
-    A one-element `list_transform`: the engine's common-subexpression pass would hoist a
-    repeated expression out of the CASE branch holding it and run it for every row.
-    """
-    return item(fn("list_transform", exp.Array(expressions=[value]), lam([name], body)), 1)
-
-
 def get(mapping: exp.Expression, key: str) -> exp.Expression:
     """`mapping[key]`: the value, NULL when the key is absent.
 
