@@ -18,10 +18,10 @@ end. Queries, over the whole 24 h, step 60 s:
   (`streamLabelSampleExtractor.Process`, grafana/loki#6713) rather than failing with
   `SampleExtractionErr`, so the query needs no `__error__` filter.
 
-Emitted: `logql2sql.compile(query, start, end, step, streams="streams")` bound and
+Emitted: `logql2sql.plan(query, start, end, step, streams="streams")` bound and
 completed exactly as the query executor does it (`loglake.query.source.bind_logs` on a
 `storage.duck` connection: the manifest chooses the chunks, `logs` and `streams` are
-registered; then `loglake.query.executor.runnable` adds the streams' label names) and
+registered; then `loglake.query.executor.runnable` lowers it with the streams' label names) and
 executed here. Hand-written: plain DuckDB SQL over `read_parquet(<chunk files>)`. Timed:
 the execution only (this process's CPU time, DuckDB's threads included; least of
 `--repeat` runs), not translation nor binding (the binding time is printed apart). Peak
@@ -220,14 +220,14 @@ def run_case(
 ) -> Row:
     """Bind and run the emitted SQL and the hand SQL `repeat` times each; compare. With
     `split`, the emitted SQL runs once more over `plain_logs_view` instead."""
-    compiled = logql2sql.compile(case.logql, start=START, end=END, step=STEP_NS, streams=STREAMS)
+    planned = logql2sql.plan(case.logql, start=START, end=END, step=STEP_NS, streams=STREAMS)
     con = duck.connect(lake.store)
     try:
         began = time.perf_counter()
-        lo, hi = compiled.read_range
-        plan = bind_logs(con, lake.store, [TENANT], compiled.matchers, lo, hi)
+        lo, hi = planned.read_range
+        plan = bind_logs(con, lake.store, [TENANT], planned.matchers, lo, hi)
         assert plan.streams_unique, "fingerprint collision: the streams relation is not used"
-        compiled = runnable(compiled, plan)  # with the streams' label names, as executed
+        compiled = runnable(planned, plan)  # with the streams' label names, as executed
         bind_s = time.perf_counter() - began
         runs = []
         for _ in range(repeat):

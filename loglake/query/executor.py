@@ -190,18 +190,15 @@ def bound(query: logql2sql.QueryPlan, plan: Plan) -> logql2sql.QueryPlan:
 def runnable(
     query: logql2sql.CompiledQuery | logql2sql.QueryPlan, plan: Plan
 ) -> logql2sql.CompiledQuery:
-    """The SQL to run for what the binding found (see `bound`). A plan is lowered here,
-    once. A compiled query is returned as it is when it reads no streams relation (its
-    SQL may have been rewritten by the caller); otherwise it is translated again, for
-    callers that compiled before binding."""
+    """The SQL to run for what the binding found (see `bound`): a plan is lowered here,
+    once; a compiled query (its SQL possibly rewritten by the caller, as the detected-fields
+    API does) runs as it is, so it must not read the streams relation, whose use only the
+    binding can decide."""
     if isinstance(query, logql2sql.QueryPlan):
         return logql2sql.compile_plan(bound(query, plan))
-    if query.params.streams is None:
-        return query
-    planned = logql2sql.QueryPlan(
-        query.expr, query.kind, query.dialect, query.matchers, query.params, query.read_range
-    )
-    return logql2sql.compile_plan(bound(planned, plan))
+    if query.params.streams is not None:
+        raise ValueError("a query reading the streams relation is run from its plan")
+    return query
 
 
 def _engine_error(exc: duckdb.Error) -> QueryError:

@@ -62,12 +62,12 @@ def test_two_label_sets_under_one_fingerprint_are_flagged():
 
 
 def test_a_collision_runs_the_query_without_the_streams_relation():
-    compiled = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S, streams=STREAMS)
-    assert f"FROM {STREAMS}" in compiled.sql
-    known = runnable(compiled, Plan(streams_unique=True, stream_labels=frozenset({"app"})))
+    planned = logql2sql.plan(QUERY, start=60 * S, end=120 * S, step=60 * S, streams=STREAMS)
+    assert f"FROM {STREAMS}" in logql2sql.compile_plan(planned).sql
+    known = runnable(planned, Plan(streams_unique=True, stream_labels=frozenset({"app"})))
     assert known.params.stream_labels == {"app"}
     assert f"FROM {STREAMS}" in known.sql
-    fallback = runnable(compiled, Plan(streams_unique=False))
+    fallback = runnable(planned, Plan(streams_unique=False))
     plain = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S)
     assert fallback.sql == plain.sql
     assert f"FROM {STREAMS}" not in fallback.sql
@@ -81,8 +81,8 @@ def test_both_translations_agree_over_colliding_streams():
     con.register("logs", logs)
     plan = Plan()
     _register_streams(con, STREAMS, STREAMS_SCHEMA.empty_table(), logs, plan)
-    compiled = logql2sql.compile(QUERY, start=60 * S, end=60 * S, streams=STREAMS)
-    got = con.sql(runnable(compiled, plan).sql).fetchall()
+    planned = logql2sql.plan(QUERY, start=60 * S, end=60 * S, streams=STREAMS)
+    got = con.sql(runnable(planned, plan).sql).fetchall()
     assert sorted((dict(labels)["app"], value) for _, labels, value in got) == [
         ("a", 1.0),
         ("b", 1.0),
@@ -128,3 +128,13 @@ def test_label_names_no_stream_has_need_no_stream_values(own_level):
     sql, got = run(streams=STREAMS, stream_labels=plan.stream_labels)
     assert got == plain
     assert ("['level'] AS _s" in sql) == own_level
+
+
+def test_a_compiled_query_reading_streams_is_refused():
+    """Only the plan can be run with the streams relation: whether to use it, and with
+    which label names, is known after binding."""
+    compiled = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S, streams=STREAMS)
+    with pytest.raises(ValueError, match="from its plan"):
+        runnable(compiled, Plan(streams_unique=True))
+    plain = logql2sql.compile(QUERY, start=60 * S, end=120 * S, step=60 * S)
+    assert runnable(plain, Plan(streams_unique=True)) is plain
