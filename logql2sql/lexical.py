@@ -131,8 +131,8 @@ _UNIT_NS = GO_DURATION_UNITS_NS | {
 }
 _PROMETHEUS_UNITS = ("ms", "s", "m", "h", "d", "w", "y")
 _NON_DIGITS = re.compile(r"[^0-9]*")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([a-zµ]*)", re.IGNORECASE)
-_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([^\d.]*)")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([a-zµ]*)", re.IGNORECASE)
+_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([^0-9.]*)")
 
 DurationSyntax = Literal["logql", "prometheus", "go"]
 
@@ -211,13 +211,28 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
             ):
                 raise ParseError("duration out of range")
         whole, _, frac = number.partition(".")
-        total += int(whole or "0") * _UNIT_NS[unit]
-        if frac:
-            total += int(frac) * _UNIT_NS[unit] // 10 ** len(frac)
+        total += int(whole or "0") * _UNIT_NS[unit] + go_fraction_ns(frac, _UNIT_NS[unit])
         pos = m.end()
     if go and total > 2**63 - (sign > 0):  # Go's int64 nanoseconds
         raise ParseError(invalid)
     return sign * total
+
+
+def go_fraction_ns(digits: str, unit_ns: int) -> int:
+    """Nanoseconds of a duration number's fraction digits (`5` of `1.5s`), as Go's
+    `time.ParseDuration` computes them: the digits as an integer `f` (digits past the
+    uint64 range are ignored), then `uint64(float64(f) * (float64(unit) / 10^digits))`,
+    a float product truncated, which is not always the exact quotient.
+
+    >>> go_fraction_ns("5", 10**9), go_fraction_ns("209", 10**6), go_fraction_ns("", 1)
+    (500000000, 209000, 0)
+    """
+    f, scale = 0, 1.0
+    for ch in digits:
+        if f > (2**63 - 1) // 10 or f * 10 + int(ch) > 2**63:
+            break  # Go stops counting digits at the first one that would overflow
+        f, scale = f * 10 + int(ch), scale * 10
+    return int(float(f) * (float(unit_ns) / scale))
 
 
 def format_duration(ns: int) -> str:

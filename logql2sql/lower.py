@@ -676,6 +676,14 @@ class Lowerer:
                 col("_err"),
                 unwrap_values.value(unwrap.conversion, raw.copy()).as_("_v", copy=False),
             ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
+            finished = unwrap_values.finish(unwrap.conversion, col("_v"), raw.copy())
+            if finished is not None:
+                entries = exp.select(
+                    *[col(c) for c in carried],
+                    *[col(c) for c in columns.values()],
+                    col("_err"),
+                    finished.as_("_v", copy=False),
+                ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
             skipped = exp.EQ(
                 this=exp.Coalesce(this=raw.copy(), expressions=[lit("")]), expression=lit("")
             )

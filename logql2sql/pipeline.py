@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from logql2sql import ast, sqlbuild
+from logql2sql import ast, durations, sqlbuild
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.ipmatch import ip_contains, parse_pattern
 from logql2sql.jsonexpr import parse_json_expression
@@ -591,37 +591,6 @@ def _decolorize(layers: Layers, stage: ast.Decolorize, dialect: str) -> None:
 # ------------------------------------------------------------------ label filters
 
 
-def go_duration_seconds(value: exp.Expression) -> exp.Expression:
-    """Go `time.ParseDuration` of a label value, in seconds; NULL when unparsable."""
-    unit_re = r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)"
-    valid = fn(
-        "regexp_full_match",
-        value,
-        lit(r"[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0"),
-    )
-    nums = fn("regexp_extract_all", value, lit(unit_re), num(1))
-    units = fn("regexp_extract_all", value, lit(unit_re), num(2))
-    unit_i = sqlbuild.item(units, col("i"))
-    factor = case(
-        (exp.EQ(this=unit_i, expression=lit("ns")), num(1e-9)),
-        (exp.In(this=unit_i, expressions=[lit("us"), lit("µs"), lit("μs")]), num(1e-6)),
-        (exp.EQ(this=unit_i, expression=lit("ms")), num(1e-3)),
-        (exp.EQ(this=unit_i, expression=lit("s")), num(1.0)),
-        (exp.EQ(this=unit_i, expression=lit("m")), num(60.0)),
-        default=num(3600.0),
-    )
-    idx = fn("range", num(1), exp.Add(this=exp.ArraySize(this=nums), expression=num(1)))
-    term = exp.Mul(
-        this=cast(sqlbuild.item(nums, col("i")), "DOUBLE"),
-        expression=exp.Paren(this=factor),
-    )
-    total = exp.Coalesce(
-        this=fn("list_sum", fn("list_transform", idx, lam(["i"], term))), expressions=[num(0.0)]
-    )
-    signed = case((fn("starts_with", value, lit("-")), exp.Neg(this=total)), default=total)
-    return case((valid, signed))
-
-
 _BYTES_NUMBER = r"^[0-9.,]*"
 
 
@@ -781,12 +750,15 @@ def _stateless(f: ast.LabelFilter, error: exp.Expression) -> exp.Expression:
 
 
 def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
-    """(passes, conversion failed, error details) of a numeric/duration/bytes leaf."""
+    """(passes, conversion failed, error details) of a numeric/duration/bytes leaf.
+
+    Durations compare as Go's `time.Duration`s: int64 nanoseconds."""
     raw = _lookup(f.name)
     if isinstance(f, ast.NumericLabelFilter):
         converted, rhs, details = go_float(raw), num(f.value), _float_error(raw)
     elif isinstance(f, ast.DurationLabelFilter):
-        converted, rhs, details = go_duration_seconds(raw), num(f.value / 1e9), _duration_error(raw)
+        converted = durations.nanoseconds(raw)
+        rhs, details = num(f.value), _duration_error(raw)
     else:
         assert isinstance(f, ast.BytesLabelFilter)
         converted, rhs, details = go_bytes(raw), num(float(f.value)), _bytes_error(raw)
@@ -921,8 +893,11 @@ def _any(conds) -> exp.Expression:
 
 def _unwrap(layers: Layers, stage: ast.Unwrap, dialect: str) -> None:
     raw = get(col("lbls"), stage.label)
+    seconds = None
     if stage.conversion in ("duration", "duration_seconds"):
-        converted = go_duration_seconds(raw)
+        # a first step here, the seconds from it in the next layer (see `durations`)
+        converted = durations.unwrap_step(raw, dialect)
+        seconds = durations.unwrap_seconds(col("_value"), raw.copy(), dialect)
     elif stage.conversion == "bytes":
         converted = go_bytes(raw)
     else:
@@ -931,6 +906,8 @@ def _unwrap(layers: Layers, stage: ast.Unwrap, dialect: str) -> None:
     # reference to the label: DuckDB pushes this filter below the projection that builds
     # `lbls` by inlining that expression, once per reference (NULL <> '' filters too).
     layers.push(where=exp.NEQ(this=raw, expression=lit("")), _value=converted)
+    if seconds is not None:
+        layers.push(_value=seconds)
     layers.push(
         _value=col("_value"),
         lbls=case(

@@ -17,8 +17,9 @@ them. `adapt(select)` rewrites the rest before the SQL is printed, keeping Loki'
 - `UNNEST(generate_series(a, b, s)) AS t` becomes `EXPLODE(...) AS t`, empty when `a > b`
   (Spark's `sequence` rejects such bounds).
 - `quantile_cont` is `percentile` (the same interpolation between closest ranks),
-  `strlen` (bytes) is `octet_length`, `list_sum` an `aggregate`, and a quoted logfmt value is
-  unquoted by reading it as the single element of a JSON array (`get_json_object`).
+  `strlen` (bytes) is `octet_length`, `list_sum` an `aggregate` over DECIMAL(38, 0) (the
+  exact sum of a duration's parts, `durations`), and a quoted logfmt value is unquoted by
+  reading it as the single element of a JSON array (`get_json_object`).
 
 Constructs with no faithful Spark form raise `UnsupportedInDialect` (`ungreedy (?U)` and
 `\\C` in a regex).
@@ -254,7 +255,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if name == "list_sum":
         add = exp.Add(this=col("_a"), expression=col("_x"))
         return exp.Anonymous(
-            this="aggregate", expressions=[args[0], cast(num(0), "DOUBLE"), lam(["_a", "_x"], add)]
+            this="aggregate",
+            expressions=[args[0], cast(num(0), "DECIMAL(38, 0)"), lam(["_a", "_x"], add)],
         )
     if name == "map_concat" and len(args) == 2:
         return _map_concat(args[0], args[1])

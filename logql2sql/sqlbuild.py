@@ -83,12 +83,22 @@ def cast(value: exp.Expression, to: str) -> exp.Cast:
 
 def try_cast(value: exp.Expression, to: str) -> exp.TryCast:
     """`TRY_CAST(value AS to)` (NULL where the cast fails), `to` in DuckDB's spelling."""
-    return exp.TryCast(this=value, to=_data_type(to).copy())
+    return exp.TryCast(this=value, to=_data_type(to).copy(), safe=True)
 
 
 def lam(params: list[str], body: exp.Expression) -> exp.Lambda:
     """A lambda `params -> body`."""
     return exp.Lambda(this=body, expressions=[exp.to_identifier(p) for p in params])
+
+
+def let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:
+    """`body` with `name` bound to `value`, which is evaluated once.
+
+    A one-element `list_transform`: the engine's common-subexpression pass would hoist a
+    repeated expression out of the CASE branch holding it and run it for every row. It
+    allocates a list per row: for rarely taken branches.
+    """
+    return item(fn("list_transform", exp.Array(expressions=[value]), lam([name], body)), 1)
 
 
 def get(mapping: exp.Expression, key: str) -> exp.Expression:

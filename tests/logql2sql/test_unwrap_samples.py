@@ -50,6 +50,8 @@ _PIECES = [
     "__error__=boom",
     "app=other",
 ]
+# The logfmt path cuts a line at its first quote (`logfmt_labels`); the general one does not.
+_FAST_MARK = "SPLIT_PART(line, "
 lines = st.lists(st.sampled_from(_PIECES), max_size=8).map("".join)
 spaced = st.lists(st.sampled_from(_PIECES), max_size=8).map(" ".join)
 
@@ -75,8 +77,8 @@ def _check(query: str, streams: list[dict], whole_error: bool = False) -> None:
     relation. Errors compare by their kind unless `whole_error` (when several entries fail,
     any of them may be reported first: the exact texts are checked with one failing entry)."""
     fast, general = query.format(tail=""), query.format(tail=" | drop no_such_label")
-    assert "SPLIT_PART" in logql2sql.translate(fast, start=0, end=0, step=S)
-    assert "SPLIT_PART" not in logql2sql.translate(general, start=0, end=0, step=S)
+    assert _FAST_MARK in logql2sql.translate(fast, start=0, end=0, step=S)
+    assert _FAST_MARK not in logql2sql.translate(general, start=0, end=0, step=S)
     for relation in (None, "streams"):
         got = _outcome(fast, streams, relation)
         want = _outcome(general, streams, relation)
@@ -156,3 +158,22 @@ def test_error_messages_name_the_series(texts):
     _check(summed, streams, whole_error=True)
     grouped = 'quantile_over_time(0.5, {{app="a"}} | logfmt{tail} | unwrap lat [1m]) by (pod)'
     _check(grouped, streams, whole_error=True)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [["level=info", "__error__=boom level=warn"], ["level=info app=b", "..error..=x"]],
+    ids=["error-key", "sanitised-error-key"],
+)
+def test_counting_queries_fail_per_cell_as_per_entry(texts):
+    """Range aggregations without unwrap raise the pipeline error once per grid cell, from
+    the cell's failing entry (not per entry): the text names the same series as the
+    general path's per-entry check, in a cell of its own or not."""
+    streams = _streams(texts, extra={"pod": "p"})
+    for query in (
+        'sum by (level) (count_over_time({{app="a"}} | logfmt{tail} [1m]))',
+        'sum(bytes_over_time({{app="a"}} | logfmt{tail} [1m]))',
+        'sum by (app) (count_over_time({{app="a"}} | logfmt{tail} [1m]))',
+        'sum by (pod) (rate({{app="a"}} | logfmt | level="warn"{tail} [1m]))',
+    ):
+        _check(query, streams, whole_error=True)
