@@ -589,6 +589,15 @@ class Lowerer:
             return None  # the unwrap may set them: the general lowering has them
         filter_names = logfmt_labels.filter_names(plan.filters + plan.after_unwrap)
         read_names = sorted(set(names) | filter_names | dropped)
+        # Loki checks for pipeline errors on the sample's labels after grouping
+        # (`LabelsBuilder.GroupedLabels`), and on this path the extractor always has the
+        # grouping: the range aggregation's own, or a `sum`'s pushed into an additive
+        # operation (`buckets.ADDITIVE` is Loki's `canInjectVectorGrouping` set). So an
+        # `__error__` that is only a label (a line's key sanitised to it, a stream label)
+        # is grouped away unless the grouping names it; the error state is kept, which
+        # before the unwrap only structured metadata's `__error__` sets
+        # (`LabelsBuilder.Add`), and which `__error__` filters read.
+        labels_error = grouping is not None and ERROR in grouping.labels
         layers = self.read(
             ast.LogExpr(r.log.matchers, plan.line_stages), lo.copy(), hi.copy(), hi_inclusive=True
         )
@@ -636,7 +645,10 @@ class Lowerer:
         entries = exp.select(
             *[col(c, x) for c in carried],
             *first,
-            exp.Coalesce(this=value_of(ERROR), expressions=[lit("")]).as_("_err", copy=False),
+            exp.Coalesce(
+                this=value_of(ERROR) if labels_error else get(meta.copy(), ERROR),
+                expressions=[lit("")],
+            ).as_("_err", copy=False),
         ).from_(layers.rel.subquery(x, copy=False), copy=False)
         if unwrap is not None:
             may_have = logfmt_labels.may_have(unwrap.label, line.copy(), taken[unwrap.label], meta)

@@ -64,6 +64,27 @@ def case_params(cases: list[dict], *xfails: tuple[set[str], str]) -> list:
     return params
 
 
+def takes_logfmt_path(query: str) -> bool:
+    """Whether `query` is lowered by the logfmt path (`Lowerer.logfmt_samples`, which
+    returns None where it does not apply), so that tests comparing it with the general
+    lowering know they compare two implementations."""
+    from unittest import mock
+
+    from logql2sql.lower import Lowerer
+
+    taken: list[bool] = []
+    original = Lowerer.logfmt_samples
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        taken.append(out is not None)
+        return out
+
+    with mock.patch.object(Lowerer, "logfmt_samples", spy):
+        logql2sql.compile(query, start=0, end=0, step=10**9, cache=False)
+    return any(taken)
+
+
 def _fingerprint(labels: dict[str, str]) -> int:
     text = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
