@@ -19,14 +19,15 @@ times, and a repeated expression is evaluated again each time (binding it in a
 one-element list costs an allocation per row, which made unwrapped quantiles 1.5x slower).
 
 Nearly every duration a log line carries is one unsigned number and one unit (`12.3ms`,
-`2s`). On DuckDB that form (up to 5 whole digits, and no more fraction digits than the
-unit has below a nanosecond) is read as a DECIMAL(18, 9) of seconds: one anchored regex
-test, a cast and an exact product, no slower than reading a double; its whole seconds
-and its rest convert to doubles exactly as Go's `d / 1e9` and `d % 1e9` do (DuckDB's
-decimal-to-double cast is correctly rounded). Any other text, and every text in other
-dialects, goes through the general form: the parts found by a regex, each converted in a
-list lambda and summed as DECIMAL(38, 0), so that no step overflows before the int64
-range is checked (about 20 times slower per text, so it is kept out of the common case).
+`2s`). On DuckDB that form (up to 5 whole digits, and no more fraction digits than keep
+it a whole number of nanoseconds) is read as a DECIMAL(18, 9) of seconds: an anchored
+regex test per unit tried (the commonest first), a cast and an exact product, no slower
+than reading a double as the earlier inexact form did; its whole seconds and its rest
+convert to doubles exactly as Go's `d / 1e9` and `d % 1e9` do (DuckDB's decimal-to-double
+cast is correctly rounded). Any other text, and every text in other dialects, goes
+through the general form: the parts found by a regex, each converted in a list lambda and
+summed as DECIMAL(38, 0), so that no step overflows before the int64 range is checked
+(about 20 times slower per text, so it is kept out of the common case).
 """
 
 from __future__ import annotations
@@ -110,6 +111,18 @@ def unwrap_seconds(step: exp.Column, raw: exp.Expression, dialect: str) -> exp.E
     return case(
         (exp.Not(this=exp.Is(this=step.copy(), expression=exp.Null())), exact), default=general
     )
+
+
+def seconds_literal(ns: int) -> exp.Expression:
+    """Nanoseconds as an exact DECIMAL(38, 9) literal of seconds, to compare with
+    `unwrap_step`'s decimals.
+
+    >>> seconds_literal(-1_500_000_000).sql("duckdb")
+    "CAST('-1.500000000' AS DECIMAL(38, 9))"
+    """
+    whole, rest = divmod(abs(ns), _NS)
+    sign = "-" if ns < 0 else ""
+    return cast(lit(f"{sign}{whole}.{rest:09d}"), "DECIMAL(38, 9)")
 
 
 def seconds(ns: exp.Column, dialect: str) -> exp.Expression:

@@ -749,13 +749,17 @@ def _stateless(f: ast.LabelFilter, error: exp.Expression) -> exp.Expression:
     return _ip_leaf(f, error)
 
 
-def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+def _converting_leaf(
+    f: ast.LabelFilter, dialect: str
+) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
     """(passes, conversion failed, error details) of a numeric/duration/bytes leaf.
 
     Durations compare as Go's `time.Duration`s: int64 nanoseconds."""
     raw = _lookup(f.name)
     if isinstance(f, ast.NumericLabelFilter):
         converted, rhs, details = go_float(raw), num(f.value), _float_error(raw)
+    elif isinstance(f, ast.DurationLabelFilter) and dialect == "duckdb":
+        return (*_duration_leaf(f, raw), _duration_error(raw))
     elif isinstance(f, ast.DurationLabelFilter):
         converted = durations.nanoseconds(raw)
         rhs, details = num(f.value), _duration_error(raw)
@@ -772,8 +776,33 @@ def _converting_leaf(f: ast.LabelFilter) -> tuple[exp.Expression, exp.Expression
     return passes, exp.and_(exp.Not(this=absent), unparsable, copy=False), details
 
 
+def _duration_leaf(
+    f: ast.DurationLabelFilter, raw: exp.Expression
+) -> tuple[exp.Expression, exp.Expression]:
+    """(passes, conversion failed) of a duration leaf on DuckDB: a one-unit text compares
+    as exact decimal seconds (`durations.unwrap_step`), any other by the general form's
+    nanoseconds, which only those texts pay for."""
+    step = durations.unwrap_step(raw.copy(), "duckdb")
+    general = durations.nanoseconds(raw.copy())
+    fast = exp.Not(this=exp.Is(this=step, expression=exp.Null()))
+    unparsable = exp.Is(this=general, expression=exp.Null())
+    passes = case(
+        (exp.Is(this=raw.copy(), expression=exp.Null()), exp.false()),
+        (fast, _compare(step.copy(), f.op, durations.seconds_literal(f.value))),
+        (unparsable, exp.true()),
+        default=_compare(general.copy(), f.op, num(f.value)),
+    )
+    failed = exp.and_(
+        exp.Not(this=exp.Is(this=raw, expression=exp.Null())),
+        exp.Not(this=fast.copy()),
+        unparsable.copy(),
+        copy=False,
+    )
+    return passes, failed
+
+
 def _evaluate(
-    layers: Layers, f: ast.LabelFilter, guard: exp.Expression, names: list[str]
+    layers: Layers, f: ast.LabelFilter, guard: exp.Expression, names: list[str], dialect: str
 ) -> exp.Expression:
     """Evaluate `f` leaf by leaf, one layer each, as Loki's `BinaryLabelFilter.Process` does.
 
@@ -783,19 +812,21 @@ def _evaluate(
     current leaf runs. Returns the boolean of `f` over the leaves' pass columns.
     """
     if isinstance(f, ast.OrLabelFilter):
-        left = _evaluate(layers, f.left, guard, names)
-        right = _evaluate(layers, f.right, exp.and_(guard, exp.Not(this=left), copy=False), names)
+        left = _evaluate(layers, f.left, guard, names, dialect)
+        right = _evaluate(
+            layers, f.right, exp.and_(guard, exp.Not(this=left), copy=False), names, dialect
+        )
         return exp.or_(left, right, copy=False)
     if isinstance(f, ast.AndLabelFilter):
-        left = _evaluate(layers, f.left, guard, names)
-        right = _evaluate(layers, f.right, guard, names)
+        left = _evaluate(layers, f.left, guard, names, dialect)
+        right = _evaluate(layers, f.right, guard, names, dialect)
         return exp.and_(left, right, copy=False)
     name = f"_lf{len(names)}"
     names.append(name)
     if not converts(f):
         layers.push(**{name: _stateless(f, col(_ERR))})
         return col(name)
-    passes, failed, details = _converting_leaf(f)
+    passes, failed, details = _converting_leaf(f, dialect)
     sets_error = exp.and_(guard, exp.EQ(this=col(_ERR), expression=lit("")), failed, copy=False)
     layers.push(
         **{
@@ -820,7 +851,7 @@ def _label_filter(layers: Layers, stage: ast.LabelFilterStage, dialect: str) -> 
             _DET: exp.Coalesce(this=get(col("lbls"), ERROR_DETAILS), expressions=[lit("")]),
         }
     )
-    passes = _evaluate(layers, stage.filter, exp.true(), [])
+    passes = _evaluate(layers, stage.filter, exp.true(), [], dialect)
     layers.push(
         where=passes,
         lbls=case(

@@ -203,3 +203,52 @@ def test_duration_filters_compare_nanoseconds():
         ' | __error__="" [1m]))'
     )
     assert _values(query, texts) == [1.0]
+
+
+def _filtered(texts: list[str], op: str, threshold: str) -> dict[str, str]:
+    """The lines `took=<text>` a duration filter keeps, with their `__error__` label."""
+    streams = [
+        {
+            "labels": {"app": "a"},
+            "entries": [[str((10 + i) * S), f"took={t}", {}] for i, t in enumerate(texts)],
+        }
+    ]
+    con = duckdb.connect()
+    load_fixture(con, streams)
+    query = f'{{app="a"}} | logfmt | took {op} {threshold}'
+    sql = logql2sql.translate(query, start=0, end=60 * S, limit=1000, direction="forward")
+    rows = con.execute(sql).fetchall()  # ts, line, labels, fingerprint
+    return {line[5:]: dict(labels).get("__error__", "") for _, line, labels, _ in rows}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.one_of(_ONE_UNIT, _DURATION, st.sampled_from(["", "x", "1d", "5"])), max_size=12),
+    st.sampled_from([">", ">=", "<", "<=", "==", "!="]),
+    st.sampled_from(["1.5s", "250ms", "0s", "1h2m3.000000004s", "2562047h47m16.854775806s"]),
+)
+@example(["1.5s", "1500ms", "1500000001ns", "1.4999999999s", "oops"], ">", "1.5s")
+def test_duration_filters_keep_what_go_keeps(texts, op, threshold):
+    """A line passes when Go's `time.Duration` of its value compares true, or when the value
+    does not parse (it is kept, with `__error__="LabelFilterErr"`); an empty value is
+    absent. One-unit texts take DuckDB's decimal comparison, the others the general form."""
+    texts = list(dict.fromkeys(texts))  # one line per text
+    bound = parse_duration(threshold, syntax="go")
+    holds = {
+        ">": bound.__lt__,
+        ">=": bound.__le__,
+        "<": bound.__gt__,
+        "<=": bound.__ge__,
+        "==": bound.__eq__,
+        "!=": bound.__ne__,
+    }[op]
+    want = {}
+    for text in texts:
+        parsed = go(text)
+        if text == "":
+            continue
+        if parsed is None:
+            want[text] = "LabelFilterErr"
+        elif holds(parsed[1]):
+            want[text] = ""
+    assert _filtered(texts, op, threshold) == want
