@@ -3,7 +3,9 @@
 `sum by (level) (count_over_time({…} | logfmt [1m]))` needs one label of each entry, yet
 the general lowering parses every pair of every line into lists and merges them into a
 label map (`pipeline._logfmt`). When a pipeline is only line filters, one plain `logfmt`
-and string label filters (then optionally `unwrap` and string label filters, as in
+and label filters (string ones, or a numeric, duration or bytes comparison of one label
+as a stage of its own, as in `| logfmt | status >= 500`), then optionally `unwrap` and
+string label filters (as in
 `quantile_over_time(0.99, {…} | logfmt | unwrap duration(took) [5m]) by (app)`), and the
 query needs a known, small set of labels, each label (the unwrapped one too) is read from
 the line by one anchored regular expression instead, with the same result:
@@ -17,8 +19,10 @@ the line by one anchored regular expression instead, with the same result:
   values, unquoted values, bare keys), and a line with a stray quote before the key falls
   back to the general pair lists, so every line gets the exact value.
 
-The pipeline error check stays exact as well: `__error__` is computed the same way (a
-logfmt key can spell it), and the failing entry's full label set, needed only for Loki's
+The pipeline error check stays exact as well: it reads Loki's error state (structured
+metadata's `__error__`, the `LabelFilterErr` a comparison sets, the unwrap's
+`SampleExtractionErr`; a line's own `__error__` key only where the grouping names it, see
+`Lowerer.logfmt_samples`), and the failing entry's full label set, needed only for Loki's
 error message, is built inline in the error branch, which runs for failing entries only.
 """
 
@@ -77,8 +81,10 @@ def plan(stages: tuple[ast.Stage, ...]) -> Plan | None:
     """The plan for a pipeline, or None when it needs the general lowering.
 
     Line filters and `decolorize` may come before `logfmt` (it parses their result); after
-    it only line filters (they do not read labels, so they move before it) and string
-    label filters, then an `unwrap` of a readable label and more string label filters.
+    it only line filters (they do not read labels, so they move before it) and label
+    filters (string ones, or `converting` ones as stages of their own, unless a later
+    filter reads the `__error_details__` they set), then an `unwrap` of a readable label
+    and more string label filters.
     """
     unwraps = [i for i, s in enumerate(stages) if isinstance(s, ast.Unwrap)]
     if unwraps:
@@ -109,8 +115,11 @@ def plan(stages: tuple[ast.Stage, ...]) -> Plan | None:
     filters = tuple(s.filter for s in after if isinstance(s, ast.LabelFilterStage))
     if len(line_after) + len(filters) != len(after):
         return None
-    if not all(_plain_filter(f) for f in filters):
+    if not all(_plain_filter(f) or converting(f) for f in filters):
         return None
+    converts = [i for i, f in enumerate(filters) if converting(f)]
+    if converts and any(ERROR_DETAILS in _names(f) for f in filters[converts[0] :]):
+        return None  # the details a converting filter sets: the general lowering has them
     return Plan(before + line_after, filters)
 
 
@@ -118,6 +127,20 @@ def _plain_filter(f: ast.LabelFilter) -> bool:
     if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
         return _plain_filter(f.left) and _plain_filter(f.right)
     return isinstance(f, ast.StringLabelFilter) and _readable(f.matcher.name)
+
+
+def converting(f: ast.LabelFilter) -> bool:
+    """A numeric, duration or bytes filter of one readable label (not an error label),
+    a stage of its own: it may set `LabelFilterErr` (`pipeline.converting_leaf`)."""
+    converts = isinstance(f, ast.NumericLabelFilter | ast.DurationLabelFilter)
+    converts = converts or isinstance(f, ast.BytesLabelFilter)
+    return converts and f.name not in (ERROR, ERROR_DETAILS) and _readable(f.name)
+
+
+def _names(f: ast.LabelFilter) -> set[str]:
+    if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
+        return _names(f.left) | _names(f.right)
+    return {f.matcher.name} if isinstance(f, ast.StringLabelFilter) else {f.name}
 
 
 def _readable(name: str) -> bool:
@@ -362,10 +385,4 @@ def filter_condition(
 
 def filter_names(filters: tuple[ast.LabelFilter, ...]) -> set[str]:
     """The label names the filters read (error labels aside)."""
-    out: set[str] = set()
-    for f in filters:
-        if isinstance(f, ast.AndLabelFilter | ast.OrLabelFilter):
-            out |= filter_names((f.left, f.right))
-        elif isinstance(f, ast.StringLabelFilter) and f.matcher.name not in (ERROR, ERROR_DETAILS):
-            out.add(f.matcher.name)
-    return out
+    return {n for f in filters for n in _names(f)} - {ERROR, ERROR_DETAILS}

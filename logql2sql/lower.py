@@ -31,6 +31,7 @@ from logql2sql.pipeline import (
     ERROR_DETAILS,
     Layers,
     base_labels,
+    converting_leaf,
     has_error,
     label,
     lower_pipeline,
@@ -585,8 +586,9 @@ class Lowerer:
         names = tuple(sorted(set(grouping.labels) - dropped)) if grouping is not None else ()
         if not logfmt_labels.readable(names):
             return None
-        if unwrap is not None and {ERROR, ERROR_DETAILS} & set(names):
-            return None  # the unwrap may set them: the general lowering has them
+        setters = unwrap is not None or any(logfmt_labels.converting(f) for f in plan.filters)
+        if setters and {ERROR, ERROR_DETAILS} & set(names):
+            return None  # an unwrap or a filter may set them: the general lowering has them
         filter_names = logfmt_labels.filter_names(plan.filters + plan.after_unwrap)
         read_names = sorted(set(names) | filter_names | dropped)
         # Loki checks for pipeline errors on the sample's labels after grouping
@@ -673,6 +675,16 @@ class Lowerer:
                 entries.subquery(self.alias("x"), copy=False), copy=False
             )
         read = {n: col(c) for n, c in columns.items()}
+        pre_filters = plan.filters
+        extra: list[str] = []
+        if any(logfmt_labels.converting(f) for f in plan.filters):
+            # Numeric, duration and bytes filters set Loki's error state: the filters
+            # before the unwrap run in one layer, in order, each string filter reading the
+            # state the earlier ones left; the details of `LabelFilterErr` go along.
+            entries = self.converting_filters(
+                entries, plan.filters, read, [*carried, *columns.values()]
+            )
+            pre_filters, extra = (), ["_det"]
         before = col("_err")
         error: exp.Expression = before
         skipped: exp.Expression | None = None
@@ -686,6 +698,7 @@ class Lowerer:
                 *[col(c) for c in carried],
                 *[col(c) for c in columns.values()],
                 col("_err"),
+                *[col(c) for c in extra],
                 unwrap_values.value(unwrap.conversion, raw.copy()).as_("_v", copy=False),
             ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
             finished = unwrap_values.finish(unwrap.conversion, col("_v"), raw.copy())
@@ -694,6 +707,7 @@ class Lowerer:
                     *[col(c) for c in carried],
                     *[col(c) for c in columns.values()],
                     col("_err"),
+                    *[col(c) for c in extra],
                     finished.as_("_v", copy=False),
                 ).from_(entries.subquery(self.alias("x"), copy=False), copy=False)
             skipped = exp.EQ(
@@ -714,6 +728,13 @@ class Lowerer:
                 s = self.alias("s")
                 stream = col("labels", s)
             series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
+            if extra:  # a converting filter's error and its details are labels too
+                set_by_filter = exp.Not(this=exp.Is(this=col("_det", e), expression=exp.Null()))
+                errors = map_of([(ERROR, col("_err", e)), (ERROR_DETAILS, col("_det", e))])
+                series = case(
+                    (set_by_filter, canonical(fn("map_concat", series, errors))),
+                    default=series.copy(),
+                )
             if unwrap is not None:
                 failed = map_of(
                     [
@@ -747,7 +768,7 @@ class Lowerer:
                 copy=False,
             )
             samples = samples.join(table(streams).as_(s), on=failing, join_type="left", copy=False)
-        for f in plan.filters:
+        for f in pre_filters:
             samples = samples.where(
                 logfmt_labels.filter_condition(f, read, before), append=True, copy=False
             )
@@ -774,6 +795,39 @@ class Lowerer:
                 self.alias("q"), copy=False
             ),
             copy=False,
+        )
+
+    def converting_filters(
+        self,
+        entries: exp.Select,
+        filters: tuple[ast.LabelFilter, ...],
+        read: dict[str, exp.Expression],
+        kept: list[str],
+    ) -> exp.Select:
+        """`entries` (with `kept` columns and the error state `_err`) filtered by a
+        pipeline's label filters in order, with the error state after them and `_det`, the
+        details of a `LabelFilterErr` they set (NULL otherwise): a converting filter sets
+        the error only where none is set, as Loki's filters do."""
+        state: exp.Expression = col("_err")
+        details: exp.Expression = cast(exp.Null(), "TEXT")
+        conditions = []
+        for f in filters:
+            if not logfmt_labels.converting(f):
+                conditions.append(logfmt_labels.filter_condition(f, read, state.copy()))
+                continue
+            passes, failed, why = converting_leaf(f, read[f.name].copy(), self.dialect)
+            sets = exp.and_(exp.EQ(this=state.copy(), expression=lit("")), failed, copy=False)
+            conditions.append(passes)
+            details = case((sets.copy(), why), default=details)
+            state = case((sets, lit("LabelFilterErr")), default=state)
+        return (
+            exp.select(
+                *[col(c) for c in kept],
+                state.as_("_err", copy=False),
+                details.as_("_det", copy=False),
+            )
+            .from_(entries.subquery(self.alias("x"), copy=False), copy=False)
+            .where(exp.and_(*conditions, copy=False), copy=False)
         )
 
     def _rate_counter(

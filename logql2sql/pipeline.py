@@ -752,10 +752,17 @@ def _stateless(f: ast.LabelFilter, error: exp.Expression) -> exp.Expression:
 def _converting_leaf(
     f: ast.LabelFilter, dialect: str
 ) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
-    """(passes, conversion failed, error details) of a numeric/duration/bytes leaf.
+    return converting_leaf(f, _lookup(f.name), dialect)
+
+
+def converting_leaf(
+    f: ast.LabelFilter, raw: exp.Expression, dialect: str
+) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+    """(passes, conversion failed, error details) of a numeric/duration/bytes leaf over
+    the label's value `raw` (NULL when absent): an absent label fails the leaf, a value
+    that does not convert passes it (and sets `LabelFilterErr`, unless an error is set).
 
     Durations compare as Go's `time.Duration`s: int64 nanoseconds."""
-    raw = _lookup(f.name)
     if isinstance(f, ast.NumericLabelFilter):
         converted, rhs, details = go_float(raw), num(f.value), _float_error(raw)
     elif isinstance(f, ast.DurationLabelFilter) and dialect == "duckdb":

@@ -105,3 +105,40 @@ def test_errors_and_filters_agree(texts):
 def test_stream_labels_and_metadata_take_precedence(texts):
     _check(" by (level)", "| logfmt", _streams(texts, extra={"level": "stream"}))
     _check(" by (level, lvl)", "| logfmt", _streams(texts, meta={"level": "meta", "lvl": "m"}))
+
+
+_CONVERTED = [
+    "level=info",
+    "level=warn",
+    "took=1s",
+    "took=250ms",
+    "took=1.5h",
+    "took=bad",
+    "took=",
+    "status=500",
+    "status=200",
+    "status=5e2",
+    "status=x",
+    "size=10KB",
+    "size=3",
+    "size=oops",
+    'msg="a took=9s"',
+    "took",
+]
+converted = st.lists(st.sampled_from(_CONVERTED), max_size=6).map(" ".join)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(converted, min_size=1, max_size=6))
+@example(["level=info took=bad", "level=warn took=2s"])
+@example(["status=x took=1s", "status=500"])
+def test_converting_filters_agree(texts):
+    """Numeric, duration and bytes filters on the logfmt path: the lines they keep, the
+    `LabelFilterErr` they set (first one wins, string filters read it, a query that keeps
+    it fails with the general path's words) as the general lowering has them."""
+    streams = _streams(texts, extra={"pod": "p"})
+    _check(" by (level)", "| logfmt | took > 1s", streams)
+    _check(" by (level)", '| logfmt | took >= 250ms | __error__=""', streams)
+    _check("", '| logfmt | status >= 500 | size < 5KB | __error__!="x"', streams)
+    _check(" by (level)", '| logfmt | status == 500 | __error__="" | level="info"', streams)
+    _check(" by (pod)", "| logfmt | size > 1KB", streams)

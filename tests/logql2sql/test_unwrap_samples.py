@@ -142,6 +142,17 @@ def test_decomposable_and_summed_unwraps(texts):
     _check('sum by (level) (sum_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]))', streams)
     _check('max_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]) by (level)', streams)
     _check('sum(sum_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]))', streams)
+    # a converting filter before the unwrap: its LabelFilterErr wins over the unwrap's
+    _check(
+        'sum by (level) (sum_over_time({{app="a"}} | logfmt | duration > 10ms{tail}'
+        " | unwrap lat [1m]))",
+        streams,
+    )
+    _check(
+        'quantile_over_time(0.5, {{app="a"}} | logfmt | size <= 8KB{tail}'
+        ' | unwrap duration(duration) | __error__="" [1m]) by (level)',
+        streams,
+    )
 
 
 @pytest.mark.parametrize(
