@@ -82,9 +82,8 @@ def plan(stages: tuple[ast.Stage, ...]) -> Plan | None:
 
     Line filters and `decolorize` may come before `logfmt` (it parses their result); after
     it only line filters (they do not read labels, so they move before it) and label
-    filters (string ones, or `converting` ones as stages of their own, unless a later
-    filter reads the `__error_details__` they set), then an `unwrap` of a readable label
-    and more string label filters.
+    filters (string ones, or `converting` ones as stages of their own), then an `unwrap`
+    of a readable label and more string label filters.
     """
     unwraps = [i for i, s in enumerate(stages) if isinstance(s, ast.Unwrap)]
     if unwraps:
@@ -117,9 +116,6 @@ def plan(stages: tuple[ast.Stage, ...]) -> Plan | None:
         return None
     if not all(_plain_filter(f) or converting(f) for f in filters):
         return None
-    converts = [i for i, f in enumerate(filters) if converting(f)]
-    if converts and any(ERROR_DETAILS in _names(f) for f in filters[converts[0] :]):
-        return None  # the details a converting filter sets: the general lowering has them
     return Plan(before + line_after, filters)
 
 

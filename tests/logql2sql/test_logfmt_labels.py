@@ -142,3 +142,4 @@ def test_converting_filters_agree(texts):
     _check("", '| logfmt | status >= 500 | size < 5KB | __error__!="x"', streams)
     _check(" by (level)", '| logfmt | status == 500 | __error__="" | level="info"', streams)
     _check(" by (pod)", "| logfmt | size > 1KB", streams)
+    _check(" by (level)", '| logfmt | took < 1h | __error_details__=""', streams)
