@@ -164,6 +164,7 @@ def _fraction_ns(digits: exp.Expression, unit: exp.Expression) -> exp.Expression
 
 
 def _over() -> exp.Expression:
+    """`_OVER` typed as the parts' sum (a bare literal past BIGINT types differently)."""
     return cast(num(_OVER), "DECIMAL(38, 0)")
 
 

@@ -18,8 +18,8 @@ _DURATIONS = ("duration", "duration_seconds")
 
 
 def value(conversion: str | None, raw: exp.Expression) -> exp.Expression:
-    """The sample value of the label text `raw` under `conversion` (nanoseconds for a
-    duration: see `finish`); NULL when it fails."""
+    """The sample value of the label text `raw` under `conversion`, NULL when it fails;
+    for a duration the first of two steps (`durations.unwrap_step`; see `finish`)."""
     if conversion in _DURATIONS:
         return durations.unwrap_step(raw, "duckdb")
     if conversion == "bytes":
