@@ -69,18 +69,8 @@ DIALECTS = ("duckdb", "trino", "spark", "clickhouse")
 CACHE_SIZE = 1024
 
 
-@dataclass(frozen=True)
-class QueryParams:
-    """Evaluation parameters as bound into the SQL."""
-
-    start: int
-    end: int
-    step: int
-    limit: int
-    direction: str
-    source: str
-    streams: str | None = None
-    stream_labels: frozenset[str] | None = None
+QueryParams = Bounds
+"""Evaluation parameters as bound into the SQL: the public name of `lower.Bounds`."""
 
 
 class _Deferred:
@@ -139,9 +129,7 @@ class QueryPlan:
         True
         """
         params = _checked(dataclasses.replace(self.params, **changes))
-        return dataclasses.replace(
-            self, params=params, read_range=_read_range(self.expr, _bounds(params))
-        )
+        return dataclasses.replace(self, params=params, read_range=_read_range(self.expr, params))
 
 
 @dataclass(frozen=True)
@@ -197,7 +185,7 @@ def plan(
         dialect=dialect,
         matchers=_matchers(expr),
         params=params,
-        read_range=_read_range(expr, _bounds(params)),
+        read_range=_read_range(expr, params),
         query=query,
     )
 
@@ -210,7 +198,7 @@ def compile_plan(p: QueryPlan, *, cache: bool = True) -> CompiledQuery:
     >>> compile_plan(p).sql == compile('{app="api"} |= "err"', start=0, end=10**9).sql
     True
     """
-    bounds = _bounds(p.params)
+    bounds = p.params
     query = p.expr if p.query is None else p.query
     shape = _cached_shape(query, bounds, p.dialect) if cache else None
     if shape is not None and shape.template is not None:
@@ -282,19 +270,6 @@ def _checked(params: QueryParams) -> QueryParams:
     if labels is params.stream_labels:
         return params
     return dataclasses.replace(params, stream_labels=labels)
-
-
-def _bounds(params: QueryParams) -> Bounds:
-    return Bounds(
-        params.start,
-        params.end,
-        params.step,
-        params.limit,
-        params.direction,
-        params.source,
-        params.streams,
-        params.stream_labels,
-    )
 
 
 def cache_clear() -> None:
