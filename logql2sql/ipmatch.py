@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from logql2sql.errors import LogQLError
-from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, lit, num, try_cast
+from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, let, lit, num, try_cast
 
 # ------------------------------------------------------------------ the pattern, in Python
 
@@ -228,11 +228,6 @@ def _bytes_as_chars(text: exp.Expression) -> exp.Expression:
     return text
 
 
-def _let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:
-    """`body` with `name` bound to `value` (a one-element list transform), computed once."""
-    return item(fn("list_transform", array(value), lam([name], body)), 1)
-
-
 def _ints(values: list[int]) -> exp.Expression:
     return array(*[num(v) for v in values])
 
@@ -339,12 +334,12 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
         default=exp.false(),
     )
     # Bind the intermediate values once each: h (head), hv (its halves), lg/rg (groups), qg.
-    body = _let(right, "rg", _let(quad_groups, "qg", inside))
-    body = _let(left, "lg", body)
-    body = _let(halves, "hv", body)
-    body = _let(head, "h", exp.and_(v4_ok, body, copy=False))
+    body = let(right, "rg", let(quad_groups, "qg", inside))
+    body = let(left, "lg", body)
+    body = let(halves, "hv", body)
+    body = let(head, "h", exp.and_(v4_ok, body, copy=False))
     quad = fn("regexp_extract", c, lit(f":({V4_RE})$"), num(1))
-    return _let(quad, "q", body)
+    return let(quad, "q", body)
 
 
 def _v4_match(c: exp.Expression, rng: IpRange) -> exp.Expression:

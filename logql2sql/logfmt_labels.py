@@ -52,7 +52,7 @@ from logql2sql.sqlbuild import (
     fn,
     get,
     item,
-    lam,
+    let,
     lit,
     num,
 )
@@ -161,15 +161,6 @@ def _after_key(found: exp.Expression, name: str) -> exp.Expression:
     return fn("substr", found, num(len(name) + 2))
 
 
-def _let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:
-    """`body` with `name` bound to `value`, which is evaluated once.
-
-    A one-element `list_transform`: the engine's common-subexpression pass would hoist a
-    repeated expression out of the CASE branch holding it and run it for every row.
-    """
-    return item(fn("list_transform", exp.Array(expressions=[value]), lam([name], body)), 1)
-
-
 def _general(line: exp.Expression, name: str) -> exp.Expression:
     """The first parsed value for `name` from the full pair lists (NULL when absent)."""
     keys, values = logfmt_pairs(line)
@@ -233,7 +224,7 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
         (exp.Not(this=fn("contains", line.copy(), lit('"'))), null),
         (exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))), null.copy()),
         default=fn(
-            "nullif", _let(_scan(line, scanned), "_p", _from_scan(col("_p"), line, name)), lit("")
+            "nullif", let(_scan(line, scanned), "_p", _from_scan(col("_p"), line, name)), lit("")
         ),
     )
     # A line without quotes has nothing to ask the scan.
@@ -352,7 +343,7 @@ def labels(line: exp.Expression, stream: exp.Expression, meta: exp.Expression) -
             exp.PropertyEQ(this=exp.to_identifier("v"), expression=values),
         ]
     )
-    return canonical(_let(pairs, "_s", merged))
+    return canonical(let(pairs, "_s", merged))
 
 
 def filter_condition(
