@@ -68,11 +68,6 @@ _GO_FRACTION_LIMIT = "9223372036854775808"
 """Go counts a 19th fraction digit while the number stays within 2^63."""
 
 
-def nanoseconds(raw: exp.Expression) -> exp.Expression:
-    """Go's `time.ParseDuration(raw)` as int64 nanoseconds; NULL when Go refuses `raw`."""
-    return _general(raw)
-
-
 def unwrap_step(raw: exp.Expression, dialect: str) -> exp.Expression:
     """The first layer of an unwrapped duration: on DuckDB the seconds of a one-unit text
     as DECIMAL(18, 9) (NULL for any other text), elsewhere `nanoseconds`."""
@@ -168,9 +163,10 @@ def _over() -> exp.Expression:
     return cast(num(_OVER), "DECIMAL(38, 0)")
 
 
-def _general(raw: exp.Expression) -> exp.Expression:
-    """`nanoseconds` by Go's whole syntax: an optional sign and one or more
-    `<number><unit>` parts (or a bare `0`)."""
+def nanoseconds(raw: exp.Expression) -> exp.Expression:
+    """Go's `time.ParseDuration(raw)` as int64 nanoseconds, NULL when Go refuses `raw`: the
+    general form, for Go's whole syntax (an optional sign and one or more `<number><unit>`
+    parts, or a bare `0`)."""
     p = col("_dp")  # a part, e.g. `1.5h`
     number = fn("regexp_extract", p, lit(_NUMBER), num(0))
     unit = fn("regexp_replace", p.copy(), lit(_NUMBER), lit(""))

@@ -749,12 +749,6 @@ def _stateless(f: ast.LabelFilter, error: exp.Expression) -> exp.Expression:
     return _ip_leaf(f, error)
 
 
-def _converting_leaf(
-    f: ast.LabelFilter, dialect: str
-) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
-    return converting_leaf(f, _lookup(f.name), dialect)
-
-
 def converting_leaf(
     f: ast.LabelFilter, raw: exp.Expression, dialect: str
 ) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
@@ -833,7 +827,7 @@ def _evaluate(
     if not converts(f):
         layers.push(**{name: _stateless(f, col(_ERR))})
         return col(name)
-    passes, failed, details = _converting_leaf(f, dialect)
+    passes, failed, details = converting_leaf(f, _lookup(f.name), dialect)
     sets_error = exp.and_(guard, exp.EQ(this=col(_ERR), expression=lit("")), failed, copy=False)
     layers.push(
         **{
