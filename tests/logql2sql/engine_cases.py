@@ -14,6 +14,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +22,7 @@ import pytest
 
 import logql2sql
 from logql2sql.errors import LogQLError, UnsupportedInDialect
+from logql2sql.lower import Lowerer
 
 ENTRY_SCHEMA = pa.schema(
     [
@@ -68,10 +70,6 @@ def takes_logfmt_path(query: str) -> bool:
     """Whether `query` is lowered by the logfmt path (`Lowerer.logfmt_samples`, which
     returns None where it does not apply), so that tests comparing it with the general
     lowering know they compare two implementations."""
-    from unittest import mock
-
-    from logql2sql.lower import Lowerer
-
     taken: list[bool] = []
     original = Lowerer.logfmt_samples
 
