@@ -92,7 +92,9 @@ def test_sql_reads_built_models_of_the_tenant(two_tenants: Api) -> None:
     from tests.loglake.models.conftest import land_lines
 
     lake = two_tenants.client.app.state.lake
-    start = BASE - BASE % (86_400 * S)
+    # the hour before BASE (a whole hour): one day's data at any time of day (the day's
+    # start, which this read before, is BASE itself between 03:00 and 04:00 UTC)
+    start = BASE - 3600 * S
     lines = list(generate_flow_lines(FlowConfig(seed=3, flows=40, start_ns=start, end_ns=BASE)))
     land_lines(lake, "one", lines)
     build_models(lake.store, tenants=["one"], select=["flows_by_verdict"])
