@@ -1,6 +1,7 @@
 """The pipeline of passes, in one visible place, and the compiled-query result.
 
-    text ─ parse.parse_tree ─ transform.to_ast ─ validate.validate ─ lower.Lowerer ─ SQL
+    text ─ parse.parse_tree ─ transform.to_ast ─ validate.validate ─ stages.check_stages
+         ─ lower.Lowerer ─ SQL
 
 `compile()` binds the evaluation parameters as SQL literals:
 
@@ -26,11 +27,11 @@
 matchers, the read range and the checked parameters, as a `QueryPlan`. The executor needs
 these to bind the lake, and only after binding knows the label names of its streams
 relation (`stream_labels`), which shape the SQL; so it plans, binds, and lowers once with
-`compile_plan(plan.with_params(...))`. Errors of parsing and validation come from `plan()`;
-errors only lowering can find (`approx_topk` in a range query, a template function that
-does not exist, a construct a dialect lacks) from `compile_plan()`. Parsed and validated
-queries are cached too (an LRU of `CACHE_SIZE` queries), so planning a query seen before
-costs a lookup.
+`compile_plan(plan.with_params(...))`. Errors of parsing, validation and stage building
+(`stages`: a bad regexp, `ip()` or template) come from `plan()`; errors only lowering can
+find (`approx_topk` in a range query, a construct a dialect lacks) from `compile_plan()`.
+Parsed and validated queries are cached too (an LRU of `CACHE_SIZE` queries), so planning
+a query seen before costs a lookup.
 
 Translations are cached (LRU, `CACHE_SIZE` shapes, thread-safe): a dashboard re-issues
 the same query with shifted `start`/`end` on every refresh. An entry is keyed on everything
@@ -61,6 +62,7 @@ from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.format import format_expr
 from logql2sql.lower import Bounds, Lowerer
 from logql2sql.parse import parse_tree
+from logql2sql.stages import check_stages
 from logql2sql.symbolic import NotSymbolic, Slots, Template
 from logql2sql.transform import to_ast
 from logql2sql.validate import is_scalar, validate
@@ -334,7 +336,10 @@ def _validated(query: str | ast.Expr) -> ast.Expr:
 
 
 def _validate(query: str | ast.Expr) -> ast.Expr:
-    return validate(to_ast(parse_tree(query))) if isinstance(query, str) else validate(query)
+    """Validation as Loki's parser does it, then the errors Loki's querier raises when it
+    builds the pipeline's stages (`stages.check_stages`)."""
+    expr = to_ast(parse_tree(query)) if isinstance(query, str) else query
+    return check_stages(validate(expr))
 
 
 _validated_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_validate)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from logql2sql.errors import LogQLError
+from logql2sql.lexical import quote
 from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, let, lit, num, try_cast
 
 # ------------------------------------------------------------------ the pattern, in Python
@@ -168,12 +169,6 @@ def _parse_range(s: str) -> IpRange | None:
     return IpRange(lo.bits, start, hi.value)
 
 
-def go_quote(s: str) -> str:
-    """`%q` of a Go string (enough for error messages: quotes and backslashes escaped)."""
-    escaped = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{escaped}"'
-
-
 def parse_pattern(pattern: str) -> IpRange | None:
     """The addresses `ip(pattern)` matches; None when it can match nothing (a zoned address).
 
@@ -191,7 +186,7 @@ def parse_pattern(pattern: str) -> IpRange | None:
         found = parse(pattern)
         if found is not None:
             return found if found.lo <= found.hi else None
-    raise LogQLError(f"ip: invalid pattern: {go_quote(pattern)}")
+    raise LogQLError(f"ip: invalid pattern: {quote(pattern)}")
 
 
 # ------------------------------------------------------------------ the scanner, as RE2

@@ -85,8 +85,20 @@ def unquote(token: str) -> str:
         raise ParseError("invalid UTF-8 encoding") from None
 
 
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
 def quote(value: str) -> str:
-    """A double-quoted Go literal for `value` (the inverse of `unquote`).
+    """A double-quoted Go literal for `value`, as Go's `strconv.Quote` writes it (the
+    inverse of `unquote`).
 
     >>> quote('say "hi"\\n')
     '"say \\\\"hi\\\\"\\\\n"'
@@ -97,14 +109,12 @@ def quote(value: str) -> str:
             parts.append('\\"')
         elif ch == "\\":
             parts.append("\\\\")
-        elif ch == "\n":
-            parts.append("\\n")
-        elif ch == "\r":
-            parts.append("\\r")
-        elif ch == "\t":
-            parts.append("\\t")
+        elif ch in _GO_ESCAPES:
+            parts.append(_GO_ESCAPES[ch])
         elif ch.isprintable():
             parts.append(ch)
+        elif ord(ch) < 0x20 or ch == "\x7f":
+            parts.append(f"\\x{ord(ch):02x}")
         elif ord(ch) < 0x10000:
             parts.append(f"\\u{ord(ch):04x}")
         else:

@@ -37,7 +37,7 @@ from logql2sql.pipeline import (
     lower_pipeline,
     string_match,
 )
-from logql2sql.regex import to_python
+from logql2sql.regex import group_names
 from logql2sql.scalar import apply_binop
 from logql2sql.sqlbuild import (
     canonical,
@@ -1248,7 +1248,7 @@ def _eq_matcher_map(log: ast.LogExpr) -> exp.Expression:
 
 def _replacement(template: str, regex: str) -> str:
     """A Prometheus `$1`/`${name}` replacement as an RE2 `\\1` replacement."""
-    names = re.compile(to_python(regex)).groupindex
+    names = group_names(regex)
 
     def group(m: re.Match[str]) -> str:
         ref = m.group(1) or m.group(2)

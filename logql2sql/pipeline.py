@@ -26,7 +26,8 @@ from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.ipmatch import ip_contains, parse_pattern
 from logql2sql.jsonexpr import parse_json_expression
 from logql2sql.lexical import BYTES_UNITS
-from logql2sql.regex import to_python
+from logql2sql.logfmtexpr import logfmt_expression_key
+from logql2sql.regex import group_names
 from logql2sql.sqlbuild import (
     array,
     canonical,
@@ -45,6 +46,7 @@ from logql2sql.sqlbuild import (
     num,
     try_cast,
 )
+from logql2sql.stages import check_line_filter_value
 from logql2sql.templates import render_template
 
 COLUMNS = ("fingerprint", "ts", "line", "stream", "meta", "lbls")
@@ -187,24 +189,11 @@ def _pattern_regex(pattern: str) -> str:
     return "".join(out)
 
 
-def _check_line_pattern(pattern: str) -> None:
-    """Loki's checks of a `|>`/`!>` pattern: only `<_>` captures, never two in a row."""
-    captures = list(re.finditer(r"<(_|[a-zA-Z_][a-zA-Z0-9_]*)>", pattern))
-    for a, b in zip(captures, captures[1:], strict=False):
-        if a.end() == b.start():
-            raise LogQLError(
-                f"found consecutive capture '{a.group(0)}{b.group(0)}': invalid expression"
-            )
-    for m in captures:
-        if m.group(1) != "_":
-            raise LogQLError(f"named captures are not allowed: found '{m.group(0)}'")
-
-
 def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
     line = col("line")
     conds = []
-    if any(v.ip for v in stage.values) and stage.op not in ("|=", "!="):
-        raise LogQLError("ip: invalid operation")
+    for value in stage.values:
+        check_line_filter_value(stage.op, value)  # done by `check_stages` before lowering
     if any(v.ip for v in stage.values) and dialect != "duckdb":
         raise UnsupportedInDialect("ip() line filter", dialect)
     for value in stage.values:
@@ -215,7 +204,6 @@ def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
         elif stage.op in ("|~", "!~"):
             conds.append(fn("regexp_matches", line, lit(value.value)))
         else:
-            _check_line_pattern(value.value)
             conds.append(fn("regexp_matches", line, lit(_pattern_regex(value.value))))
     cond = conds[0]
     for c in conds[1:]:
@@ -312,7 +300,7 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
         layers.push(_k=keys, _v=values)
         sel = []
         for p in stage.params:
-            pos = fn("list_position", col("_k"), lit(p.expression))
+            pos = fn("list_position", col("_k"), lit(logfmt_expression_key(p.expression)))
             sel.append(
                 (
                     p.name,
@@ -490,7 +478,7 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
 
 
 def _regexp(layers: Layers, stage: ast.RegexpParser, dialect: str) -> None:
-    names = list(re.compile(to_python(stage.pattern)).groupindex.items())
+    names = list(group_names(stage.pattern).items())
     matched = fn("regexp_matches", col("line"), lit(stage.pattern))
     items = [
         (name, case((matched, fn("regexp_extract", col("line"), lit(stage.pattern), num(idx)))))
@@ -725,8 +713,14 @@ def string_leaf(
 
 
 def _ip_leaf(f: ast.IpLabelFilter, error: exp.Expression) -> exp.Expression:
-    """Loki's ip() label filter: true once an error is set, false for an absent label."""
-    found = ip_contains(_lookup(f.name), parse_pattern(f.pattern))
+    """Loki's ip() label filter: true once an error is set, false for an absent label.
+
+    An invalid pattern fails the query only when the filter is a stage of its own
+    (`stages`); inside `and`/`or` Loki's filter has no addresses and keeps no line."""
+    try:
+        found = ip_contains(_lookup(f.name), parse_pattern(f.pattern))
+    except LogQLError:
+        return exp.NEQ(this=error, expression=lit(""))
     if f.op == "!=":
         found = exp.Not(this=found)
     raw = _lookup(f.name)

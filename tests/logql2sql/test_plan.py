@@ -27,8 +27,6 @@ QUERIES = [
 ]
 LOWERING_ONLY = [
     ('approx_topk(2, rate({a="b"}[1m]))', 60 * S, "approx_topk is only supported"),
-    ('{a="b"} | label_format x="{{ nosuch }}"', 0, 'function "nosuch" not defined'),
-    ('{a="b"} |= ip("300.1.1.1")', 0, "ip: invalid pattern"),
 ]
 
 
@@ -85,6 +83,11 @@ def test_validation_errors_come_from_plan() -> None:
         logql2sql.plan('{app="a"}', start=0, end=S, direction="up")
     with pytest.raises(logql2sql.UnsupportedInDialect):
         logql2sql.plan('{app="a"}', "sqlite", start=0, end=S)
+    # what Loki's querier refuses when it builds the stages also comes before any reading
+    with pytest.raises(logql2sql.ParseError, match="stage '.* ip: invalid pattern"):
+        logql2sql.plan('{a="b"} |= ip("300.1.1.1")', start=0, end=S)
+    with pytest.raises(logql2sql.ParseError, match="stage '| label_format x=.* not defined"):
+        logql2sql.plan('{a="b"} | label_format x="{{ nosuch }}"', start=0, end=S)
 
 
 @pytest.mark.parametrize(("query", "step", "message"), LOWERING_ONLY)

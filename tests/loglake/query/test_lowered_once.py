@@ -86,16 +86,19 @@ def test_a_plan_given_to_execute_is_lowered_once(api: Api, lowerings: list[Lower
             "approx_topk is only supported on instant queries",
         ),
         (
-            {"query": '{app="api"} | label_format x="{{ nosuch }}"'},
-            'template: line:1: function "nosuch" not defined',
+            {"query": 'sum(count_over_time({app="api"} |= ip("300.1.1.1") [1m]))', "step": "1m"},
+            'parse error : stage \'|= ip("300.1.1.1")\' : ip: invalid pattern: "300.1.1.1"',
         ),
         (
-            {"query": 'sum(count_over_time({app="api"} |= ip("300.1.1.1") [1m]))', "step": "1m"},
-            'ip: invalid pattern: "300.1.1.1"',
+            {"query": '{app="api"} |= "GET" | logfmt |~ "GET("'},
+            'parse error : stage \'|= "GET" |~ "GET("\' : error parsing regexp: '
+            "missing closing ): `GET(`",
         ),
     ],
 )
 def test_errors_only_lowering_finds_are_lokis_400(api: Api, params: dict, message: str) -> None:
+    """Lowering-only errors and the errors Loki raises when it builds a pipeline's stages
+    (`stage '…' : …`) answer 400 with Loki's text."""
     _push(api)
     for _ in range(2):  # the second time from the plan cache; the server stays healthy
         r = api.get("query_range", start=BASE, end=BASE + 60 * S, **params)
@@ -118,3 +121,6 @@ def test_validation_errors_are_raised_before_anything_is_read(
     r = api.get("query_range", query='{app=""}', start=BASE, end=BASE + S)
     assert r.status_code == 400
     assert r.text == str(logql2sql.ParseError(NO_MATCHER)) + "\n"
+    r = api.get("query_range", query='{app="a"} |~ "("', start=BASE, end=BASE + S)
+    assert r.status_code == 400
+    assert r.text.startswith("parse error : stage '|~ \"(\"' : error parsing regexp: ")
