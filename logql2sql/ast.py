@@ -9,6 +9,7 @@ Parentheses leave no node; `format` puts them back where precedence needs them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -355,3 +356,17 @@ VECTOR_OPS = (
     "sort_desc",
     "approx_topk",
 )
+
+
+def log_selectors(expr: Expr) -> Iterator[LogExpr]:
+    """The log selectors (with their pipelines) of `expr`, left leg first: the order Loki
+    evaluates them in."""
+    if isinstance(expr, LogExpr):
+        yield expr
+    elif isinstance(expr, RangeAggregation):
+        yield expr.range.log
+    elif isinstance(expr, VectorAggregation | LabelReplace):
+        yield from log_selectors(expr.expr)
+    elif isinstance(expr, BinOp):
+        yield from log_selectors(expr.left)
+        yield from log_selectors(expr.right)

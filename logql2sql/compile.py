@@ -352,7 +352,7 @@ def _kind(expr: ast.Expr) -> str:
 
 
 def _matchers(expr: ast.Expr) -> tuple[tuple[ast.Matcher, ...], ...]:
-    return tuple(s.matchers for s in _selectors(expr))
+    return tuple(s.matchers for s in ast.log_selectors(expr))
 
 
 def _lower(expr: ast.Expr, bounds: Bounds, dialect: str) -> exp.Select:
@@ -414,18 +414,6 @@ def translate_expression(
 ) -> exp.Expression:
     """The sqlglot expression of `query` (see `compile` for the keyword arguments)."""
     return compile(query, dialect, **kwargs).expression
-
-
-def _selectors(expr: ast.Expr):
-    if isinstance(expr, ast.LogExpr):
-        yield expr
-    elif isinstance(expr, ast.RangeAggregation):
-        yield expr.range.log
-    elif isinstance(expr, ast.VectorAggregation | ast.LabelReplace):
-        yield from _selectors(expr.expr)
-    elif isinstance(expr, ast.BinOp):
-        yield from _selectors(expr.left)
-        yield from _selectors(expr.right)
 
 
 def _ranges(expr: ast.Expr):

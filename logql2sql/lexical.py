@@ -93,7 +93,27 @@ _GO_ESCAPES = {
     "\r": "\\r",
     "\t": "\\t",
     "\v": "\\v",
+    "\\": "\\\\",
 }
+
+
+def go_escape(ch: str, quote: str = '"') -> str:
+    """One character as Go's `strconv.Quote` (or `QuoteRune`, with `quote` `'`) writes it;
+    a lone surrogate from `surrogateescape` is the byte it stands for (`\\xff`)."""
+    if ch == quote:
+        return "\\" + ch
+    if ch in _GO_ESCAPES:
+        return _GO_ESCAPES[ch]
+    if ch == " " or ch.isprintable():
+        return ch
+    cp = ord(ch)
+    if cp < 0x80:
+        return f"\\x{cp:02x}"
+    if 0xDC80 <= cp <= 0xDCFF:
+        return f"\\x{cp - 0xDC00:02x}"
+    if cp < 0x10000:
+        return f"\\u{cp:04x}"
+    return f"\\U{cp:08x}"
 
 
 def quote(value: str) -> str:
@@ -103,24 +123,7 @@ def quote(value: str) -> str:
     >>> quote('say "hi"\\n')
     '"say \\\\"hi\\\\"\\\\n"'
     """
-    parts = ['"']
-    for ch in value:
-        if ch == '"':
-            parts.append('\\"')
-        elif ch == "\\":
-            parts.append("\\\\")
-        elif ch in _GO_ESCAPES:
-            parts.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            parts.append(ch)
-        elif ord(ch) < 0x20 or ch == "\x7f":
-            parts.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            parts.append(f"\\u{ord(ch):04x}")
-        else:
-            parts.append(f"\\U{ord(ch):08x}")
-    parts.append('"')
-    return "".join(parts)
+    return '"' + "".join(go_escape(ch) for ch in value) + '"'
 
 
 GO_DURATION_UNITS_NS = {

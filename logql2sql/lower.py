@@ -31,6 +31,7 @@ from logql2sql.pipeline import (
     ERROR_DETAILS,
     Layers,
     base_labels,
+    conversion_error,
     converting_leaf,
     has_error,
     label,
@@ -276,6 +277,8 @@ class Lowerer:
         if unwraps:
             # The unwrapped label leaves the series' labels (post-filters still see it).
             labels = map_without(labels, [unwraps[0].label])
+        # An error names every label of the entry, grouped or not (`GroupedLabels`).
+        message = _error_message(label(ERROR), canonical(labels.copy()))
         if agg.grouping is not None:
             labels = _group_labels(labels, agg.grouping)
         key = labels
@@ -285,7 +288,6 @@ class Lowerer:
             labels = canonical(labels)
             if summed is None:
                 key = labels
-        message = _error_message(label(ERROR), labels)
         fail = self.fail(message, "DOUBLE")
         # The sample of each entry; the error check sits in it, so every aggregate reads it
         # (an aggregate that ignored it would let the engine prune the check away).
@@ -692,7 +694,7 @@ class Lowerer:
             # Lines without the label are skipped: their value is NULL, which every
             # aggregate ignores (a WHERE on the label would be pushed down by the engine,
             # which then parses the label twice). A value that does not convert is
-            # Loki's `SampleExtractionErr` unless an error is set already.
+            # Loki's `SampleExtractionErr`, over any error set before.
             raw = read[unwrap.label]
             entries = exp.select(
                 *[col(c) for c in carried],
@@ -715,42 +717,33 @@ class Lowerer:
             )
             value = col("_v")
             error = case(
-                (exp.NEQ(this=before.copy(), expression=lit("")), before.copy()),
+                (skipped.copy(), lit("")),
                 (exp.Is(this=col("_v"), expression=exp.Null()), lit("SampleExtractionErr")),
-                default=lit(""),
+                default=before.copy(),
             )
         e = self.alias("x")
-        if summed is None:
-            series = map_of([(n, read[n].copy()) for n in names])
-        else:
-            if streams is not None:
-                # The failing entry's stream labels, joined for failing entries only.
-                s = self.alias("s")
-                stream = col("labels", s)
-            series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
-            if extra:  # a converting filter's error and its details are labels too
-                set_by_filter = exp.Not(this=exp.Is(this=col("_det", e), expression=exp.Null()))
-                errors = map_of([(ERROR, col("_err", e)), (ERROR_DETAILS, col("_det", e))])
-                series = case(
-                    (set_by_filter, canonical(fn("map_concat", series, errors))),
-                    default=series.copy(),
-                )
-            if unwrap is not None:
-                failed = map_of(
-                    [
-                        (ERROR, lit("SampleExtractionErr")),
-                        (ERROR_DETAILS, lit(f"unable to unwrap {unwrap.label}")),
-                    ]
-                )
-                unconverted = exp.and_(
-                    exp.EQ(this=before.copy(), expression=lit("")),
-                    exp.Is(this=col("_v"), expression=exp.Null()),
-                    copy=False,
-                )
-                with_error = case(
-                    (unconverted, fn("map_concat", series, failed)), default=series.copy()
-                )
-                series = canonical(map_without(with_error, [unwrap.label]))
+        # A failing entry's error names all its labels, not the grouped ones: Loki's
+        # `GroupedLabels` returns every label once the error state is set.
+        if streams is not None:
+            # The failing entry's stream labels, joined for failing entries only.
+            s = self.alias("s")
+            stream = col("labels", s)
+        series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
+        if extra:  # a converting filter's error and its details are labels too
+            set_by_filter = exp.Not(this=exp.Is(this=col("_det", e), expression=exp.Null()))
+            errors = map_of([(ERROR, col("_err", e)), (ERROR_DETAILS, col("_det", e))])
+            series = case(
+                (set_by_filter, canonical(fn("map_concat", series, errors))),
+                default=series.copy(),
+            )
+        if unwrap is not None:
+            details = conversion_error(unwrap.conversion, read[unwrap.label].copy())
+            failed = map_of([(ERROR, lit("SampleExtractionErr")), (ERROR_DETAILS, details)])
+            unconverted = exp.Is(this=col("_v"), expression=exp.Null())
+            with_error = case(
+                (unconverted, fn("map_concat", series, failed)), default=series.copy()
+            )
+            series = canonical(map_without(with_error, [unwrap.label]))
         fail = self.fail(_error_message(error.copy(), series), "DOUBLE")
         samples = exp.select(
             col("ts", e),
@@ -761,7 +754,7 @@ class Lowerer:
                 default=value,
             ).as_("value", copy=False),
         ).from_(entries.subquery(e, copy=False), copy=False)
-        if streams is not None and summed is not None:
+        if streams is not None:
             failing = exp.and_(
                 exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", e)),
                 exp.NEQ(this=error.copy(), expression=lit("")),

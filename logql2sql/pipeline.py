@@ -657,9 +657,21 @@ def _bytes_error(value: exp.Expression) -> exp.Expression:
     )
 
 
+def conversion_error(conversion: str | None, raw: exp.Expression) -> exp.Expression:
+    """The error Loki's sample extractor records as `__error_details__` when `| unwrap`
+    cannot convert the label text `raw`: Go's `strconv.ParseFloat`, `time.ParseDuration` or
+    humanize's `ParseBytes` error."""
+    if conversion in ("duration", "duration_seconds"):
+        return _duration_error(raw)
+    if conversion == "bytes":
+        return _bytes_error(raw)
+    return _float_error(raw)
+
+
 def go_float(value: exp.Expression) -> exp.Expression:
-    """Go `strconv.ParseFloat` of a label value; NULL when unparsable."""
-    go_float = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI]nf(inity)?|NaN|nan)$"
+    """Go `strconv.ParseFloat` of a label value; NULL when unparsable (`inf`, `infinity`
+    with a sign or not and `nan` in any case, as Go's `special` reads them)."""
+    go_float = r"^([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(?i:inf|infinity)|(?i:nan))$"
     return case(
         (
             fn("regexp_matches", value, lit(go_float)),
@@ -934,15 +946,12 @@ def _unwrap(layers: Layers, stage: ast.Unwrap, dialect: str) -> None:
     layers.push(where=exp.NEQ(this=raw, expression=lit("")), _value=converted)
     if seconds is not None:
         layers.push(_value=seconds)
+    # A value that does not convert is `SampleExtractionErr`, over any earlier error.
+    failed = map_set(col("lbls"), ERROR, lit("SampleExtractionErr"))
+    failed = map_set(failed, ERROR_DETAILS, conversion_error(stage.conversion, raw.copy()))
     layers.push(
         _value=col("_value"),
-        lbls=case(
-            (
-                exp.Is(this=col("_value"), expression=exp.Null()),
-                with_error("SampleExtractionErr", lit(f"unable to unwrap {stage.label}")),
-            ),
-            default=col("lbls"),
-        ),
+        lbls=case((exp.Is(this=col("_value"), expression=exp.Null()), failed), default=col("lbls")),
     )
 
 

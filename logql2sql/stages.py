@@ -46,7 +46,7 @@ def check_stages(expr: ast.Expr) -> ast.Expr:
     logql2sql.errors.ParseError: parse error : stage '|= "x" |~ "("' : error parsing \
 regexp: missing closing ): `(`
     """
-    for log in _log_exprs(expr):
+    for log in ast.log_selectors(expr):
         for text, check in _built_stages(log.pipeline):
             try:
                 check()
@@ -57,19 +57,6 @@ regexp: missing closing ): `(`
             except LogQLError as err:
                 raise ParseError(f"stage '{text}' : {err}") from None
     return expr
-
-
-def _log_exprs(expr: ast.Expr) -> Iterator[ast.LogExpr]:
-    """The log selectors of `expr` in the order Loki evaluates them (left leg first)."""
-    if isinstance(expr, ast.LogExpr):
-        yield expr
-    elif isinstance(expr, ast.RangeAggregation):
-        yield expr.range.log
-    elif isinstance(expr, ast.VectorAggregation | ast.LabelReplace):
-        yield from _log_exprs(expr.expr)
-    elif isinstance(expr, ast.BinOp):
-        yield from _log_exprs(expr.left)
-        yield from _log_exprs(expr.right)
 
 
 def _built_stages(pipeline: tuple[ast.Stage, ...]) -> Iterator[tuple[str, object]]:

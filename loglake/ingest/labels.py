@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from loglake.ingest.errors import PushError
+from logql2sql.lexical import go_escape, quote
 
 LabelPairs = tuple[tuple[str, str], ...]
 """A label set: (name, value) pairs sorted by name."""
@@ -53,34 +54,6 @@ def is_valid_label_name(name: str) -> bool:
 
 # --- Go string quoting ------------------------------------------------------------------------
 
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-}
-
-
-def _go_escape_char(ch: str, quote: str) -> str:
-    if ch == quote:
-        return "\\" + ch
-    if ch in _GO_ESCAPES:
-        return _GO_ESCAPES[ch]
-    if ch == " " or ch.isprintable():
-        return ch
-    cp = ord(ch)
-    if cp < 0x80:
-        return f"\\x{cp:02x}"
-    if 0xDC80 <= cp <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
-        return f"\\x{cp - 0xDC00:02x}"
-    if cp < 0x10000:
-        return f"\\u{cp:04x}"
-    return f"\\U{cp:08x}"
-
 
 def go_quote(value: str) -> str:
     """Quote `value` as Go's `strconv.Quote` does (Prometheus prints label values this way).
@@ -92,12 +65,12 @@ def go_quote(value: str) -> str:
     """
     if _SIMPLE_VALUE.fullmatch(value):
         return '"' + value + '"'
-    return '"' + "".join(_go_escape_char(ch, '"') for ch in value) + '"'
+    return quote(value)
 
 
 def _go_quote_rune(ch: str) -> str:
     """Go's `%q` of a rune: `'.'`, `'\\''`, `'\\x01'`."""
-    return "'" + _go_escape_char(ch, "'") + "'"
+    return "'" + go_escape(ch, "'") + "'"
 
 
 def _go_rune_u(ch: str) -> str:

@@ -142,7 +142,8 @@ def test_decomposable_and_summed_unwraps(texts):
     _check('sum by (level) (sum_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]))', streams)
     _check('max_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]) by (level)', streams)
     _check('sum(sum_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]))', streams)
-    # a converting filter before the unwrap: its LabelFilterErr wins over the unwrap's
+    # a converting filter before the unwrap: the unwrap's SampleExtractionErr replaces its
+    # LabelFilterErr where the value does not convert
     _check(
         'sum by (level) (sum_over_time({{app="a"}} | logfmt | duration > 10ms{tail}'
         " | unwrap lat [1m]))",
@@ -198,3 +199,61 @@ def test_grouped_samples_drop_error_labels():
         assert _outcome(grouped, lat, relation) == {(t * S, ()): 2.0 for t in (60, 90)}
         failed = _outcome(summed, [{"labels": {"app": "a"}, "entries": metadata}], relation)
         assert failed[1].startswith("Invalid Input Error: pipeline error: 'm' for series:")
+
+
+@pytest.mark.parametrize(
+    ("texts", "error", "details"),
+    [
+        (
+            ["lat=x dur=zz"],
+            "SampleExtractionErr",
+            'strconv.ParseFloat: parsing \\"x\\": invalid syntax',
+        ),
+        (["lat=3 dur=zz"], "LabelFilterErr", 'time: invalid duration \\"zz\\"'),
+    ],
+    ids=["unwrap-error-replaces-filter-error", "filter-error-stays"],
+)
+def test_unwrap_error_replaces_an_earlier_error(texts, error, details):
+    """Loki's extractor sets `SampleExtractionErr` and the conversion's own error text as
+    details whenever the value does not convert, over an error an earlier stage set."""
+    query = 'sum by (app) (sum_over_time({{app="a"}} | logfmt | dur > 1s{tail} | unwrap lat [1m]))'
+    for path in (query.format(tail=""), query.format(tail=" | drop no_such_label")):
+        outcome = _outcome(path, _streams(texts), None)
+        assert outcome[1].startswith(
+            f"Invalid Input Error: pipeline error: '{error}' for series: '{{__error__=\"{error}\", "
+            f'__error_details__="{details}", '
+        ), outcome
+
+
+@pytest.mark.parametrize(
+    ("conversion", "text", "details"),
+    [
+        ("duration", "1d", 'time: unknown unit \\"d\\" in duration \\"1d\\"'),
+        ("duration_seconds", "12", 'time: missing unit in duration \\"12\\"'),
+        ("duration", "99999999999h", 'time: invalid duration \\"99999999999h\\"'),
+        ("bytes", "3XB", "unhandled size name: xb"),
+        ("bytes", "KB", 'strconv.ParseFloat: parsing \\"\\": invalid syntax'),
+    ],
+)
+def test_unwrap_error_details_are_gos_conversion_errors(conversion, text, details):
+    query = f'sum(sum_over_time({{{{app="a"}}}} | logfmt{{tail}} | unwrap {conversion}(v) [1m]))'
+    for path in (query.format(tail=""), query.format(tail=" | drop no_such_label")):
+        outcome = _outcome(path, _streams([f"v={text}"]), None)
+        assert f'__error_details__="{details}"' in outcome[1], outcome
+
+
+@pytest.mark.parametrize("relation", [None, "streams"])
+def test_a_grouped_error_names_every_label_of_the_entry(relation):
+    """Once the error state is set, Loki's `GroupedLabels` returns all labels: the message
+    names the entry's series, not its group (range aggregations `by (…)` included)."""
+    streams = _streams(["lat=x level=info code=7"], extra={"pod": "p"})
+    series = (
+        '{__error__="SampleExtractionErr", __error_details__="strconv.ParseFloat: parsing '
+        '\\"x\\": invalid syntax", app="a", code="7", level="info", pod="p"}'
+    )
+    query = 'max_over_time({{app="a"}} | logfmt{tail} | unwrap lat [1m]) by (level)'
+    for path in (query.format(tail=""), query.format(tail=" | drop no_such_label")):
+        outcome = _outcome(path, streams, relation)
+        assert outcome[1].startswith(
+            f"Invalid Input Error: pipeline error: 'SampleExtractionErr' for series: '{series}'"
+        ), outcome
