@@ -723,27 +723,33 @@ class Lowerer:
             )
         e = self.alias("x")
         # A failing entry's error names all its labels, not the grouped ones: Loki's
-        # `GroupedLabels` returns every label once the error state is set.
-        if streams is not None:
-            # The failing entry's stream labels, joined for failing entries only.
-            s = self.alias("s")
-            stream = col("labels", s)
-        series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
-        if extra:  # a converting filter's error and its details are labels too
-            set_by_filter = exp.Not(this=exp.Is(this=col("_det", e), expression=exp.Null()))
-            errors = map_of([(ERROR, col("_err", e)), (ERROR_DETAILS, col("_det", e))])
-            series = case(
-                (set_by_filter, canonical(fn("map_concat", series, errors))),
-                default=series.copy(),
-            )
-        if unwrap is not None:
-            details = conversion_error(unwrap.conversion, read[unwrap.label].copy())
-            failed = map_of([(ERROR, lit("SampleExtractionErr")), (ERROR_DETAILS, details)])
-            unconverted = exp.Is(this=col("_v"), expression=exp.Null())
-            with_error = case(
-                (unconverted, fn("map_concat", series, failed)), default=series.copy()
-            )
-            series = canonical(map_without(with_error, [unwrap.label]))
+        # `GroupedLabels` returns every label once the error state is set. Not so for a
+        # range aggregation's own `by (…)`: there the message names the group, because
+        # the full labels need each entry's line carried to this layer, which costs such
+        # a query about 25% when nothing fails (`quantile_over_time … by`, 3M lines).
+        if summed is None:
+            series: exp.Expression = map_of([(n, read[n].copy()) for n in names])
+        else:
+            if streams is not None:
+                # The failing entry's stream labels, joined for failing entries only.
+                s = self.alias("s")
+                stream = col("labels", s)
+            series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
+            if extra:  # a converting filter's error and its details are labels too
+                set_by_filter = exp.Not(this=exp.Is(this=col("_det", e), expression=exp.Null()))
+                errors = map_of([(ERROR, col("_err", e)), (ERROR_DETAILS, col("_det", e))])
+                series = case(
+                    (set_by_filter, canonical(fn("map_concat", series, errors))),
+                    default=series.copy(),
+                )
+            if unwrap is not None:
+                details = conversion_error(unwrap.conversion, read[unwrap.label].copy())
+                failed = map_of([(ERROR, lit("SampleExtractionErr")), (ERROR_DETAILS, details)])
+                unconverted = exp.Is(this=col("_v"), expression=exp.Null())
+                with_error = case(
+                    (unconverted, fn("map_concat", series, failed)), default=series.copy()
+                )
+                series = canonical(map_without(with_error, [unwrap.label]))
         fail = self.fail(_error_message(error.copy(), series), "DOUBLE")
         samples = exp.select(
             col("ts", e),
@@ -754,7 +760,7 @@ class Lowerer:
                 default=value,
             ).as_("value", copy=False),
         ).from_(entries.subquery(e, copy=False), copy=False)
-        if streams is not None:
+        if streams is not None and summed is not None:
             failing = exp.and_(
                 exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", e)),
                 exp.NEQ(this=error.copy(), expression=lit("")),
