@@ -34,6 +34,7 @@ from sqlglot import exp
 from logql2sql import ast
 from logql2sql.pipeline import converts
 from logql2sql.sqlbuild import cast, col, fn, max_ignoring_nan, num
+from logql2sql.templates import can_fail
 
 # Range aggregations whose per-window value combines from per-cell partial aggregates.
 DECOMPOSABLE = frozenset(
@@ -55,7 +56,7 @@ DECOMPOSABLE = frozenset(
 ADDITIVE = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate", "sum_over_time"})
 
 # Pipeline stages that never change the label set of an entry.
-_NEUTRAL_STAGES = (ast.LineFilter, ast.Decolorize, ast.LineFormat)
+_NEUTRAL_STAGES = (ast.LineFilter, ast.Decolorize)
 
 
 def label_neutral(stages: tuple[ast.Stage, ...]) -> bool:
@@ -63,6 +64,8 @@ def label_neutral(stages: tuple[ast.Stage, ...]) -> bool:
     for stage in stages:
         if isinstance(stage, _NEUTRAL_STAGES):
             continue
+        if isinstance(stage, ast.LineFormat) and not can_fail(stage.template):
+            continue  # a template that can fail sets `__error__` on the lines it fails on
         if isinstance(stage, ast.LabelFilterStage) and not converts(stage.filter):
             continue
         return False

@@ -47,7 +47,7 @@ from logql2sql.sqlbuild import (
     try_cast,
 )
 from logql2sql.stages import check_line_filter_value
-from logql2sql.templates import render_template
+from logql2sql.templates import lower_template
 
 COLUMNS = ("fingerprint", "ts", "line", "stream", "meta", "lbls")
 ERROR = "__error__"
@@ -875,21 +875,72 @@ def _label_filter(layers: Layers, stage: ast.LabelFilterStage, dialect: str) -> 
 
 
 def _line_format(layers: Layers, stage: ast.LineFormat, dialect: str) -> None:
-    layers.push(line=render_template(stage.template, dialect))
+    """Loki's `LineFormatter`: on an execution error the line stays and `__error__` is
+    `TemplateFormatErr` with Go's error as details (replacing an earlier error)."""
+    rendered = lower_template(stage.template, dialect)
+    if rendered.error is None:
+        layers.push(line=rendered.text)
+        return
+    layers.push(_tpl_e=rendered.error)
+    ok = exp.Is(this=col("_tpl_e"), expression=exp.Null())
+    failed = map_set(
+        map_set(col("lbls"), ERROR, lit("TemplateFormatErr")), ERROR_DETAILS, col("_tpl_e")
+    )
+    layers.push(
+        line=case((ok, rendered.text), default=col("line")),
+        lbls=case((ok.copy(), col("lbls")), default=failed),
+    )
 
 
 def _label_format(layers: Layers, stage: ast.LabelFormat, dialect: str) -> None:
-    lbls: exp.Expression = col("lbls")
-    renamed_sources = []
-    for item in stage.items:
-        if item.template:
-            value = render_template(item.src, dialect, item.dst)
-        else:
-            value = label(item.src)
-            renamed_sources.append(item.src)
-        lbls = map_set(lbls, item.dst, value)
-    drop = [s for s in renamed_sources if s not in {i.dst for i in stage.items}]
-    layers.push(lbls=map_without(lbls, drop) if drop else lbls)
+    """Loki's `LabelsFormatter`, item by item: a rename `dst=src` moves an existing label
+    (nothing when `src` is absent); templates read the labels as they were when the first
+    template ran; a failing template leaves its label unset and sets
+    `__error__=TemplateFormatErr` (the last failure's details win)."""
+    rendered = [lower_template(i.src, dialect, i.dst) if i.template else None for i in stage.items]
+
+    def on_snapshot(e: exp.Expression) -> exp.Expression:
+        """The template reading the label snapshot column instead of `lbls`."""
+        snap = col("_tpl_snap")
+        return e.transform(lambda n: snap.copy() if n == col("lbls") else n, copy=True)
+
+    fails = any(r is not None and r.error is not None for r in rendered)
+    if all(r is not None for r in rendered) and not fails:
+        lbls: exp.Expression = col("lbls")
+        for item, r in zip(stage.items, rendered, strict=True):
+            lbls = map_set(lbls, item.dst, r.text)
+        layers.push(lbls=lbls)
+        return
+    if fails:
+        layers.push(_tpl_err=exp.Null())
+    snapshot = False
+    for item, r in zip(stage.items, rendered, strict=True):
+        if r is None:
+            moved = map_without(
+                map_set(col("lbls"), item.dst, get(col("lbls"), item.src)), [item.src]
+            )
+            present = exp.Not(this=exp.Is(this=get(col("lbls"), item.src), expression=exp.Null()))
+            layers.push(lbls=case((present, moved), default=col("lbls")))
+            continue
+        if not snapshot:
+            layers.push(_tpl_snap=col("lbls"))
+            snapshot = True
+        text = on_snapshot(r.text)
+        if r.error is None:
+            layers.push(lbls=map_set(col("lbls"), item.dst, text))
+            continue
+        layers.push(_tpl_e=on_snapshot(r.error))
+        ok = exp.Is(this=col("_tpl_e"), expression=exp.Null())
+        layers.push(
+            lbls=case((ok, map_set(col("lbls"), item.dst, text)), default=col("lbls")),
+            _tpl_err=exp.Coalesce(this=col("_tpl_e"), expressions=[col("_tpl_err")]),
+        )
+    if fails:
+        failed = map_set(
+            map_set(col("lbls"), ERROR, lit("TemplateFormatErr")), ERROR_DETAILS, col("_tpl_err")
+        )
+        no_error = exp.Is(this=col("_tpl_err"), expression=exp.Null())
+        layers.push(lbls=case((no_error, col("lbls")), default=failed))
 
 
 def _named_condition(item: ast.NamedMatcher) -> exp.Expression:

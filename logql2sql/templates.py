@@ -1,301 +1,409 @@
-"""Go `text/template` (as used by `line_format` and `label_format`) lowered to SQL.
+"""Go `text/template` (as `line_format` and `label_format` run it) lowered to SQL.
 
-Supported: text, `{{ .label }}`, `{{ __line__ }}`, trim markers `{{-`/`-}}`, and pipelines
-or calls of the string functions below (`{{ .a | ToUpper }}`, `{{ ToLower .a }}`,
-`{{ default "x" .a }}`), and `printf` with a literal format of `%s`/`%v` verbs (flags `-`,
-width, precision) and `%%`, with Go's `%!s(MISSING)`/`%!(EXTRA …)` for a wrong argument
-count. A missing label renders as "". Any other construct raises
-`UnsupportedInDialect` naming it; a function Loki does not define raises `LogQLError`
-(`function "x" not defined`), as Loki fails such a query.
+`lower_template(template, dialect, label=None) -> Rendered` parses the template as Go does
+(`template_parse`) and evaluates it symbolically per row, as Go's `text/template/exec`
+would with Loki's function map and `missingkey=zero`: `.a` is label `a` ("" when absent),
+`__line__` the line, `__timestamp__` the entry's time. `Rendered.text` is the output and
+`Rendered.error` the execution error Go would return for that row (NULL when none, in Go's
+words: `template: line:1:3: executing "line" at <div .a 0>: error calling div: ...`);
+Loki keeps the line and sets `__error__=TemplateFormatErr` with that text as details.
+`render_template` returns the text alone (for callers that only check a template).
+
+Errors Loki's `NewFormatter`/`NewLabelsFormatter` return for a template Go cannot parse are
+`LogQLError`s worded as Loki words them (`invalid line template: template: line:2: ...`,
+`invalid template for label 'x': template: label:1: ...`). Constructs with no exact SQL
+raise `UnsupportedInDialect` naming them (see `template_funcs`); DuckDB is the dialect that
+runs templates beyond text, label fields, `__line__` and `ToUpper`/`ToLower`/`TrimPrefix`/
+`default`/`printf`, which every dialect takes. Decoded JSON with a key given twice reads
+the first value where Go keeps the last.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
+from logql2sql import template_funcs as funcs
 from logql2sql.errors import LogQLError, UnsupportedInDialect
-from logql2sql.lexical import unquote
-from logql2sql.sqlbuild import case, cast, col, fn, get, lit
-
-LOKI_FUNCTIONS = set(
-    [
-        "ToLower",
-        "ToUpper",
-        "Replace",
-        "Trim",
-        "TrimLeft",
-        "TrimRight",
-        "TrimPrefix",
-        "TrimSuffix",
-        "TrimSpace",
-        "regexReplaceAll",
-        "regexReplaceAllLiteral",
-        "count",
-        "urldecode",
-        "urlencode",
-        "bytes",
-        "duration",
-        "duration_seconds",
-        "unixEpochMillis",
-        "unixEpochNanos",
-        "toDateInZone",
-        "unixToTime",
-        "alignLeft",
-        "alignRight",
-        "b64dec",
-        "b64enc",
-        "lower",
-        "upper",
-        "title",
-        "trunc",
-        "substr",
-        "contains",
-        "hasPrefix",
-        "hasSuffix",
-        "indent",
-        "nindent",
-        "replace",
-        "repeat",
-        "trim",
-        "trimAll",
-        "trimSuffix",
-        "trimPrefix",
-        "int",
-        "float64",
-        "add",
-        "sub",
-        "mul",
-        "div",
-        "mod",
-        "addf",
-        "subf",
-        "mulf",
-        "divf",
-        "max",
-        "min",
-        "maxf",
-        "minf",
-        "ceil",
-        "floor",
-        "round",
-        "fromJson",
-        "date",
-        "toDate",
-        "now",
-        "unixEpoch",
-        "default",
-        "printf",
-        "eq",
-        "ne",
-        "lt",
-        "le",
-        "gt",
-        "ge",
-        "and",
-        "or",
-        "not",
-        "len",
-        "index",
-        "print",
-        "println",
-        "html",
-        "js",
-        "urlquery",
-        "slice",
-        "call",
-    ]
+from logql2sql.sqlbuild import case, cast, col, fn, get, lam, lit, num
+from logql2sql.template_parse import (
+    Action,
+    Bool,
+    Branch,
+    Chain,
+    Command,
+    Dot,
+    Field,
+    Identifier,
+    Nil,
+    Node,
+    Number,
+    Pipe,
+    String,
+    TemplateSyntaxError,
+    Text,
+    Variable,
+    node_string,
+    parse_template,
+)
+from logql2sql.template_values import (
+    GO_TYPES,
+    Val,
+    bound,
+    concat,
+    first_error,
+    format_float,
+    json_list,
+    json_type,
+    parenthesize,
 )
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
-_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|`[^`]*`|\.[A-Za-z_][A-Za-z0-9_]*|[A-Za-z_]\w*|\|)')
+PORTABLE = {"ToUpper", "upper", "ToLower", "lower", "TrimPrefix", "printf", "default"}
+"""Functions whose SQL every dialect spells alike; other dialects take these only."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A template's output per row and the execution error that replaces it (or None)."""
+
+    text: exp.Expression
+    error: exp.Expression | None
 
 
 def render_template(template: str, dialect: str, label: str | None = None) -> exp.Expression:
-    """A SQL string expression rendering `template` for the current row.
-
-    `label` names the `label_format` target (None for `line_format`); it only words the
-    error for a template Go cannot parse, as Loki words it when it builds the stage.
-    """
-    _check_closed(template, label)
-    parts: list[exp.Expression] = []
-    pos = 0
-    text_parts: list[str] = []
-    for m in _ACTION.finditer(template):
-        text = template[pos : m.start()]
-        if m.group(1):
-            text = text.rstrip()
-        text_parts.append(text)
-        pos = m.end()
-        parts.append(lit(text))
-        parts.append(_action(m.group(2).strip(), dialect))
-        if m.group(3):
-            rest = template[pos:]
-            pos += len(rest) - len(rest.lstrip())
-    parts.append(lit(template[pos:]))
-    parts = [p for p in parts if not (isinstance(p, exp.Literal) and p.this == "")]
-    if not parts:
-        return lit("")
-    out = parts[0]
-    for p in parts[1:]:
-        out = exp.DPipe(this=out, expression=p, safe=True)
-    return out
+    """A SQL string expression rendering `template` for the current row (see the module)."""
+    return lower_template(template, dialect, label).text
 
 
-def _check_closed(template: str, label: str | None) -> None:
-    """Reject an action left open (`{{` with no `}}`), as Go's template lexer does."""
-    end = 0
-    for m in _ACTION.finditer(template):
-        end = m.end()
-    start = template.find("{{", end)
-    if start < 0:
-        return
-    line = template.count("\n", 0, start) + 1
+def can_fail(template: str) -> bool:
+    """Whether executing `template` can fail on some line (setting `__error__`)."""
+    return lower_template(template, "duckdb").error is not None
+
+
+def lower_template(template: str, dialect: str, label: str | None = None) -> Rendered:
+    """The output and execution error of `template` per row; `label` names the
+    `label_format` target (None for `line_format`)."""
     name = "line" if label is None else "label"
-    message = f"template: {name}:{line}: unclosed action"
-    if label is None:
-        raise LogQLError(f"invalid line template: {message}")
-    raise LogQLError(f"invalid template for label '{label}': {message}")
+    try:
+        nodes = parse_template(template, name)
+    except TemplateSyntaxError as e:
+        if label is None:
+            raise LogQLError(f"invalid line template: {e}") from None
+        raise LogQLError(f"invalid template for label '{label}': {e}") from None
+    if dialect != "duckdb":
+        _check_portable(nodes, dialect)
+    ev = _Evaluator(template, name, dialect)
+    text, err = ev.nodes(nodes, Val("labels", col("lbls")), {"$": Val("labels", col("lbls"))})
+    return Rendered(parenthesize(text), parenthesize(err) if err is not None else None)
 
 
-def _tokens(action: str) -> list[str]:
-    tokens, pos = [], 0
-    while pos < len(action):
-        m = _TOKEN.match(action, pos)
-        if not m:
-            raise UnsupportedInDialect(f"template action {{{{{action}}}}}", "any")
-        tokens.append(m.group(1))
-        pos = m.end()
-        if action[pos:].strip() == "":
-            break
-    return tokens
-
-
-def _operand(token: str) -> exp.Expression:
-    if token.startswith("."):
-        return exp.Coalesce(this=get(col("lbls"), token[1:]), expressions=[lit("")])
-    if token == "__line__":
-        return col("line")
-    if token[0] in '"`':
-        return lit(unquote(token))
-    raise UnsupportedInDialect(f"template operand {token}", "any")
-
-
-def _action(action: str, dialect: str) -> exp.Expression:
-    if action.startswith("/*"):
-        return lit("")
-    commands: list[list[str]] = [[]]
-    for tok in _tokens(action):
-        if tok == "|":
-            commands.append([])
-        else:
-            commands[-1].append(tok)
-    value: exp.Expression | None = None
-    piped_string = True  # whether `value` is a Go string (printf prints other types apart)
-    for command in commands:
-        if not command:
-            raise UnsupportedInDialect(f"template action {{{{{action}}}}}", dialect)
-        head, args = command[0], command[1:]
-        if head.startswith(".") or head == "__line__" or head[0] in '"`':
-            if args or value is not None:
-                raise UnsupportedInDialect(f"template action {{{{{action}}}}}", dialect)
-            value = _operand(head)
+def _check_portable(nodes: tuple[Node, ...], dialect: str) -> None:
+    """Other dialects: text, fields and `__line__`, piped through portable functions."""
+    for n in nodes:
+        if isinstance(n, Text):
             continue
-        if head not in LOKI_FUNCTIONS:
-            raise LogQLError(f'template: line:1: function "{head}" not defined')
-        if head == "printf":
-            value = _printf(args, value, piped_string, dialect)
-            continue
-        operands = [_operand(a) for a in args]
-        if value is not None:
-            operands.append(value)
-        value = _call(head, operands, dialect)
-        piped_string = head != "len"
-    assert value is not None
-    return value
+        if not isinstance(n, Action) or n.pipe.decls:
+            raise UnsupportedInDialect(f"template {type(n).__name__.lower()}", dialect)
+        for c in n.pipe.commands:
+            for a in c.args:
+                if isinstance(a, Identifier) and a.name not in PORTABLE | {"__line__"}:
+                    raise UnsupportedInDialect(f"template function {a.name}", dialect)
+                if not isinstance(a, Identifier | String) and not (
+                    isinstance(a, Field) and len(a.names) == 1
+                ):
+                    raise UnsupportedInDialect(f"template operand {node_string(a)}", dialect)
 
 
-_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d*))?(.)", re.S)
+class _Evaluator:
+    """Go's `text/template` execution, lowered: each node to (text, error) SQL."""
 
+    def __init__(self, source: str, name: str, dialect: str) -> None:
+        self.source = source
+        self.name = name
+        self.dialect = dialect
+        self.lambdas = 0
 
-def _printf(
-    args: list[str], piped: exp.Expression | None, piped_string: bool, dialect: str
-) -> exp.Expression:
-    """Go's `fmt.Sprintf` for a literal format whose verbs print strings (`%s`, `%v`)."""
-    if not args or args[0][0] not in '"`':
-        raise UnsupportedInDialect("printf with a non-literal format", dialect)
-    if piped is not None and not piped_string:
-        raise UnsupportedInDialect("printf of a non-string value", dialect)
-    fmt = unquote(args[0])
-    values = [_operand(a) for a in args[1:]] + ([piped] if piped is not None else [])
-    parts: list[exp.Expression] = []
-    pos = used = 0
-    for m in _VERB.finditer(fmt):
-        parts.append(lit(fmt[pos : m.start()]))
-        pos = m.end()
-        flags, width, precision, verb = m.groups()
-        if verb == "%" and not (flags or width or precision is not None):
-            parts.append(lit("%"))
-            continue
-        if verb not in "sv" or set(flags) - {"-"}:
-            raise UnsupportedInDialect(f"printf verb {m.group(0)!r}", dialect)
-        if used == len(values):
-            parts.append(lit(f"%!{verb}(MISSING)"))
-            continue
-        text = values[used]
-        used += 1
-        if precision is not None:
-            text = fn(
-                "substr", text, exp.Literal.number(1), exp.Literal.number(int(precision or 0))
-            )
-        if width:
-            pad = fn(
-                "rpad" if "-" in flags else "lpad", text, exp.Literal.number(int(width)), lit(" ")
-            )
-            longer = exp.GTE(
-                this=fn("length", text.copy()), expression=exp.Literal.number(int(width))
-            )
-            text = case((longer, text.copy()), default=pad)
-        parts.append(text)
-    parts.append(lit(fmt[pos:]))
-    if used < len(values):
-        extra: list[exp.Expression] = [lit("%!(EXTRA ")]
-        for i, v in enumerate(values[used:]):
-            extra += [lit(", string=" if i else "string="), v]
-        parts += [*extra, lit(")")]
-    parts = [p for p in parts if not (isinstance(p, exp.Literal) and p.this == "")]
-    out = parts[0] if parts else lit("")
-    for p in parts[1:]:
-        out = exp.DPipe(this=out, expression=p, safe=True)
-    return out
+    # ---------------------------------------------------------------- errors
 
+    def error_at(self, node: Node, message: exp.Expression | str) -> exp.Expression:
+        """Go's `state.errorf` at `node`: `template: line:L:C: executing "line" at <...>: `."""
+        text = self.source[: node.pos]
+        line = text.count("\n") + 1
+        col_ = node.pos - (text.rfind("\n") + 1) if "\n" in text else node.pos
+        context = node_string(node)
+        prefix = f'template: {self.name}:{line}:{col_}: executing "{self.name}" at <{context}>: '
+        msg = lit(message) if isinstance(message, str) else message
+        return concat(lit(prefix), msg)
 
-def _call(name: str, args: list[exp.Expression], dialect: str) -> exp.Expression:
-    if name in ("ToUpper", "upper") and len(args) == 1:
-        return fn("upper", args[0])
-    if name in ("ToLower", "lower") and len(args) == 1:
-        return fn("lower", args[0])
-    if name in ("TrimSpace", "trim") and len(args) == 1:
-        return fn("trim", args[0])
-    if name == "default" and len(args) == 2:
-        return case((exp.EQ(this=args[1], expression=lit("")), args[0]), default=args[1])
-    if name == "replace" and len(args) == 3:
-        return fn("replace", args[2], args[0], args[1])
-    if name == "Replace" and len(args) == 4:
-        return fn("replace", args[0], args[1], args[2])
-    if name == "TrimPrefix" and len(args) == 2:
-        return case(
-            (
-                fn("starts_with", args[0], args[1]),
-                fn(
-                    "substr",
-                    args[0],
-                    exp.Add(this=fn("length", args[1]), expression=exp.Literal.number(1)),
-                ),
-            ),
-            default=args[0],
+    def unsupported(self, what: str) -> UnsupportedInDialect:
+        return UnsupportedInDialect(what, self.dialect)
+
+    # ---------------------------------------------------------------- lists and branches
+
+    def nodes(
+        self, nodes: tuple[Node, ...], dot: Val, env: dict[str, Val]
+    ) -> tuple[exp.Expression, exp.Expression | None]:
+        """The output of a node list and its first error; `env` gains declared variables."""
+        env = dict(env)
+        parts: list[exp.Expression] = []
+        errs: list[exp.Expression | None] = []
+        for n in nodes:
+            if isinstance(n, Text):
+                parts.append(lit(n.text))
+            elif isinstance(n, Action):
+                v = self.pipe(n.pipe, dot, env)
+                errs.append(v.err)
+                if not n.pipe.decls:
+                    parts.append(self.printed(v, n))
+            elif isinstance(n, Branch):
+                text, err = self.branch(n, dot, env)
+                parts.append(text)
+                errs.append(err)
+            else:
+                raise self.unsupported(f"template node {type(n).__name__}")
+        return concat(*parts), first_error(*errs)
+
+    def branch(
+        self, n: Branch, dot: Val, env: dict[str, Val]
+    ) -> tuple[exp.Expression, exp.Expression | None]:
+        env = dict(env)
+        if n.kind == "range":
+            return self.range_(n, dot, env)
+        v = self.pipe(n.pipe, dot, env)
+        truth = funcs.truth(v)
+        body_dot = v if n.kind == "with" else dot
+        body, body_err = self.nodes(n.body, body_dot, env)
+        other, other_err = self.nodes(n.orelse or (), dot, env)
+        text = case((truth, body), default=other)
+        err = first_error(
+            v.err,
+            _when(truth.copy(), body_err, other_err),
         )
-    if name == "len" and len(args) == 1:
-        return cast(fn("length", args[0]), "VARCHAR")
-    raise UnsupportedInDialect(f"template function {name}", dialect)
+        return text, err
+
+    def range_(
+        self, n: Branch, dot: Val, env: dict[str, Val]
+    ) -> tuple[exp.Expression, exp.Expression | None]:
+        """`range` over a decoded JSON value: array elements in order (`$i, $v`), object
+        values by sorted key (`$k, $v`); the else part for nil and empty ones; Go's error
+        for anything else."""
+        v = self.pipe(n.pipe, dot, env, declare=False)
+        if v.kind != "json":
+            raise self.unsupported(f"template range over {GO_TYPES.get(v.kind, v.kind)}")
+        self.lambdas += 1
+        names = (f"_e{self.lambdas}", f"_i{self.lambdas}", f"_k{self.lambdas}")
+        text = bound(v.sql, "_rj", lambda j: self.range_parts(n, j, dot, env, names)[0])
+        err = self.range_parts(n, v.sql, dot, env, names)[1]
+        if err is not None:
+            err = bound(v.sql, "_rj", lambda j: self.range_parts(n, j, dot, env, names)[1])
+        return text, first_error(v.err, err)
+
+    def range_parts(
+        self, n: Branch, j: exp.Expression, dot: Val, env: dict[str, Val], names: tuple
+    ) -> tuple[exp.Expression, exp.Expression]:
+        e, i, k = names
+        decls = n.pipe.decls
+        elements = json_list(j)
+        keys = fn("list_sort", fn("list_distinct", fn("json_keys", j.copy())))
+        arr_elem = Val("json", col(e), boxed=True)
+        path = concat(lit('$."'), fn("replace", col(k), lit('"'), lit('\\"')), lit('"'))
+        obj_elem = Val("json", fn("json_extract", j.copy(), path), boxed=True)
+        arr_env, obj_env = dict(env), dict(env)
+        if len(decls) == 2:
+            arr_env[decls[0]] = Val("int", exp.Sub(this=col(i), expression=num(1)))
+            obj_env[decls[0]] = Val("string", col(k))
+        if decls:
+            arr_env[decls[-1]] = arr_elem
+            obj_env[decls[-1]] = obj_elem
+        arr_text, arr_err = self.nodes(n.body, arr_elem, arr_env)
+        obj_text, obj_err = self.nodes(n.body, obj_elem, obj_env)
+        other, other_err = self.nodes(n.orelse or (), dot, env)
+
+        def over(items: exp.Expression, params: list[str], body: exp.Expression | None):
+            if body is None:
+                return None
+            return fn("list_transform", items.copy(), lam(params, body))
+
+        def first(errs: exp.Expression | None) -> exp.Expression:
+            if errs is None:
+                return exp.Null()
+            present = lam(["_x"], exp.Not(this=exp.Is(this=col("_x"), expression=exp.Null())))
+            return exp.Bracket(
+                this=fn("list_filter", errs, present), expressions=[num(1)], offset=1
+            )
+
+        def joined(texts: exp.Expression | None) -> exp.Expression:
+            return fn("array_to_string", texts, lit(""))
+
+        t = json_type(j)
+        is_arr = exp.EQ(this=t, expression=lit("ARRAY"))
+        is_obj = exp.EQ(this=t.copy(), expression=lit("OBJECT"))
+        full_arr = exp.and_(is_arr, exp.GT(this=fn("len", elements.copy()), expression=num(0)))
+        full_obj = exp.and_(is_obj, exp.GT(this=fn("len", keys.copy()), expression=num(0)))
+        rangeable = exp.In(this=t.copy(), expressions=[lit("NULL"), lit("ARRAY"), lit("OBJECT")])
+        text = case(
+            (full_arr, joined(over(elements, [e, i], arr_text))),
+            (full_obj, joined(over(keys, [k], obj_text))),
+            (rangeable, other),
+            default=lit(""),
+        )
+        bad = self.error_at(
+            _last_node(n.pipe), concat(lit("range can't iterate over "), funcs.json_printed(j))
+        )
+        err = case(
+            (full_arr.copy(), first(over(elements, [e, i], arr_err))),
+            (full_obj.copy(), first(over(keys, [k], obj_err))),
+            (rangeable.copy(), other_err or exp.Null()),
+            default=bad,
+        )
+        return text, err
+
+    # ---------------------------------------------------------------- pipelines
+
+    def pipe(self, p: Pipe, dot: Val, env: dict[str, Val], declare: bool = True) -> Val:
+        if p.assign:
+            raise self.unsupported("template variable assignment")
+        value: Val | None = None
+        for c in p.commands:
+            value = self.command(c, dot, env, value)
+        assert value is not None
+        if value.boxed:
+            value = replace(value, boxed=False)
+        if declare and p.decls:
+            env[p.decls[-1]] = value
+        return value
+
+    def command(self, c: Command, dot: Val, env: dict[str, Val], final: Val | None) -> Val:
+        head = c.args[0]
+        if isinstance(head, Identifier):
+            return self.call(head, c, list(c.args[1:]), dot, env, final)
+        if len(c.args) > 1 or final is not None:
+            if isinstance(head, Field | Variable | Chain) and _field_names(head):
+                name = _field_names(head)[-1]
+                return Val(
+                    "string",
+                    lit(""),
+                    self.error_at(head, f"{name} is not a method but has arguments"),
+                )
+            return Val(
+                "string",
+                lit(""),
+                self.error_at(head, f"can't give argument to non-function {node_string(head)}"),
+            )
+        if isinstance(head, Nil):
+            return Val("string", lit(""), self.error_at(head, "nil is not a command"))
+        return self.operand(head, dot, env)
+
+    def operand(self, n: Node, dot: Val, env: dict[str, Val]) -> Val:
+        if isinstance(n, Field):
+            return self.fields(dot, n.names, n)
+        if isinstance(n, Variable):
+            return self.fields(env[n.name], n.names, n)
+        if isinstance(n, Dot):
+            return dot
+        if isinstance(n, Pipe):
+            return self.pipe(n, dot, dict(env))
+        if isinstance(n, Chain):
+            return self.fields(self.operand(n.node, dot, env), n.names, funcs.visited(n))
+        if isinstance(n, String):
+            return Val("string", lit(n.value))
+        if isinstance(n, Bool):
+            return Val("bool", exp.true() if n.value else exp.false())
+        if isinstance(n, Number):
+            return funcs.ideal_constant(n, self)
+        if isinstance(n, Nil):
+            return Val("nil", exp.Null())
+        if isinstance(n, Identifier):
+            return self.call(n, Command(n.pos, (n,)), [], dot, env, None)
+        raise self.unsupported(f"template operand {node_string(n)}")
+
+    def fields(self, v: Val, names: tuple[str, ...], node: Node) -> Val:
+        for name in names:
+            if v.kind == "labels":
+                v = Val("string", exp.Coalesce(this=get(v.sql, name), expressions=[lit("")]), v.err)
+            elif v.kind == "json":
+                obj = exp.EQ(this=json_type(v.sql), expression=lit("OBJECT"))
+                nil = exp.EQ(this=json_type(v.sql.copy()), expression=lit("NULL"))
+                value = fn("json_extract", v.sql.copy(), lit(f'$."{_json_key(name)}"'))
+                nil_err = exp.Null()
+                if v.boxed:  # a pipeline's nil result reads as nil; a nil map value fails
+                    nil_err = self.error_at(node, f"nil pointer evaluating interface {{}}.{name}")
+                err = case(
+                    (obj, exp.Null()),
+                    (nil, nil_err),
+                    default=self.error_at(
+                        node, f"can't evaluate field {name} in type interface {{}}"
+                    ),
+                )
+                v = Val("json", value, first_error(v.err, err), boxed=True)
+            else:
+                go = GO_TYPES.get(v.kind, v.kind)
+                return Val(
+                    "string",
+                    lit(""),
+                    first_error(
+                        v.err, self.error_at(node, f"can't evaluate field {name} in type {go}")
+                    ),
+                )
+        return v
+
+    def call(
+        self,
+        ident: Identifier,
+        c: Command,
+        args: list[Node],
+        dot: Val,
+        env: dict[str, Val],
+        final: Val | None,
+    ) -> Val:
+        return funcs.call(self, ident, c, args, dot, env, final)
+
+    # ---------------------------------------------------------------- printing
+
+    def printed(self, v: Val, node: Node) -> exp.Expression:
+        """`fmt.Fprint` of a value, as an action prints it."""
+        if v.kind == "string":
+            return v.sql
+        if v.kind in ("int", "int64"):
+            return cast(v.sql, "VARCHAR")
+        if v.kind == "float64":
+            return format_float(v.sql)
+        if v.kind == "bool":
+            return case((v.sql, lit("true")), default=lit("false"))
+        if v.kind == "nil":
+            return lit("<no value>")
+        if v.kind == "json":
+            return funcs.json_printed(v.sql)
+        if v.kind == "truth":
+            raise self.unsupported("printing and/or of values of different types")
+        if v.kind == "time":
+            if v.zoned:
+                raise self.unsupported("printing a time parsed with a zone offset")
+            return funcs.time_printed(v)
+        raise self.unsupported(f"printing a template value of type {GO_TYPES.get(v.kind, v.kind)}")
+
+
+def _when(
+    cond: exp.Expression, then: exp.Expression | None, otherwise: exp.Expression | None
+) -> exp.Expression | None:
+    if then is None and otherwise is None:
+        return None
+    return case((cond, then or exp.Null()), default=otherwise or exp.Null())
+
+
+def _last_node(p: Pipe) -> Node:
+    """The node Go's executor visited last in a pipeline (where it reports range errors)."""
+    last = p.commands[-1].args[-1]
+    return _last_node(last) if isinstance(last, Pipe) else last
+
+
+def _field_names(n: Node) -> tuple[str, ...]:
+    return getattr(n, "names", ())
+
+
+def _json_key(name: str) -> str:
+    return name.replace('"', '\\"')
+
+
+__all__ = ["Rendered", "can_fail", "lower_template", "render_template"]
