@@ -18,6 +18,7 @@ from unittest import mock
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import logql2sql
@@ -86,6 +87,22 @@ def takes_logfmt_path(query: str) -> bool:
 def _fingerprint(labels: dict[str, str]) -> int:
     text = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def write_fixture(path: Path, streams: list[dict]) -> None:
+    """The case's streams as one Parquet file with the lake's entry schema (what the Spark
+    and ClickHouse tests read)."""
+    cols: dict[str, list] = {n: [] for n in ENTRY_SCHEMA.names}
+    for stream in streams:
+        labels = sorted((k, v) for k, v in stream["labels"].items() if v != "")
+        for item in stream["entries"]:
+            meta = item[2] if len(item) > 2 and item[2] else {}
+            cols["fingerprint"].append(_fingerprint(dict(labels)))
+            cols["ts"].append(int(item[0]))
+            cols["line"].append(item[1])
+            cols["labels"].append(labels)
+            cols["structured_metadata"].append(sorted(meta.items()))
+    pq.write_table(pa.table(cols, schema=ENTRY_SCHEMA), path)
 
 
 def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:

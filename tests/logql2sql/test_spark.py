@@ -14,8 +14,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from sqlglot import exp
 
@@ -24,12 +22,11 @@ from logql2sql import spark as spark_lowering
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.sqlbuild import fn, lit
 from tests.logql2sql.engine_cases import (
-    ENTRY_SCHEMA,
-    _fingerprint,
     case_bounds,
     case_id,
     compare_rows,
     load_cases,
+    write_fixture,
 )
 
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="pyspark not installed")
@@ -65,21 +62,6 @@ def spark():
     session.sparkContext.setLogLevel("OFF")
     yield session
     session.stop()
-
-
-def write_fixture(path: Path, streams: list[dict]) -> None:
-    """The case's streams as one Parquet file with the lake's entry schema."""
-    cols: dict[str, list] = {n: [] for n in ENTRY_SCHEMA.names}
-    for stream in streams:
-        labels = sorted((k, v) for k, v in stream["labels"].items() if v != "")
-        for item in stream["entries"]:
-            meta = item[2] if len(item) > 2 and item[2] else {}
-            cols["fingerprint"].append(_fingerprint(dict(labels)))
-            cols["ts"].append(int(item[0]))
-            cols["line"].append(item[1])
-            cols["labels"].append(labels)
-            cols["structured_metadata"].append(sorted(meta.items()))
-    pq.write_table(pa.table(cols, schema=ENTRY_SCHEMA), path)
 
 
 def _params():
