@@ -20,7 +20,7 @@ do `format_query` and the label endpoints); translation does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from logql2sql import ast
 from logql2sql.errors import LogQLError, ParseError, UnsupportedInDialect
@@ -59,12 +59,16 @@ regexp: missing closing ): `(`
     return expr
 
 
-def _built_stages(pipeline: tuple[ast.Stage, ...]) -> Iterator[tuple[str, object]]:
+_Check = Callable[[], object]
+"""Builds a stage as Loki would, raising what Loki's constructor returns."""
+
+
+def _built_stages(pipeline: tuple[ast.Stage, ...]) -> Iterator[tuple[str, _Check]]:
     """(text, check) per stage Loki builds, in the order it builds them."""
     filters: list[ast.LineFilter] = []
     others: list[ast.Stage] = []
 
-    def end_run() -> Iterator[tuple[str, object]]:
+    def end_run() -> Iterator[tuple[str, _Check]]:
         if filters:
             run = tuple(filters)
             yield " ".join(_line_filter_text(f) for f in run), lambda: _check_run(run)
@@ -88,7 +92,7 @@ def _built_stages(pipeline: tuple[ast.Stage, ...]) -> Iterator[tuple[str, object
     yield from end_run()
 
 
-def _stage_check(stage: ast.Stage) -> tuple[str, object]:
+def _stage_check(stage: ast.Stage) -> tuple[str, _Check]:
     if isinstance(stage, ast.LineFormat):
         return f"| line_format {quote(stage.template)}", lambda: render_template(
             stage.template, "duckdb"
