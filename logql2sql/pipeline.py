@@ -290,7 +290,9 @@ def logfmt_pairs(
     if sanitized:
         keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
     raw_values = fn("regexp_extract_all", line.copy(), lit(LOGFMT_PAIR), num(3))
-    return keys, fn("list_transform", raw_values, lam(["v"], unquote_logfmt(col("v"))))
+    # a bare key's value group does not match: NULL, where Loki's value is ""
+    value = unquote_logfmt(exp.Coalesce(this=col("v"), expressions=[lit("")]))
+    return keys, fn("list_transform", raw_values, lam(["v"], value))
 
 
 def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:

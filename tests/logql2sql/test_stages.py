@@ -213,3 +213,13 @@ def test_quote_is_gos_and_reads_back(text: str) -> None:
 )
 def test_quote_uses_gos_escapes(text: str, quoted: str) -> None:
     assert quote(text) == quoted
+
+
+def test_keep_empty_gives_a_bare_key_the_empty_value() -> None:
+    """`| logfmt --keep-empty` keeps `flag` of `flag b=1` with the value "" (Loki's), not
+    a NULL from the regex group that did not match."""
+    con = duckdb.connect()
+    load_fixture(con, [{"labels": {"app": "a"}, "entries": [[str(S), "flag b=1", {}]]}])
+    query = '{app="a"} | logfmt --keep-empty'
+    [(_, _, labels, _)] = con.execute(logql2sql.translate(query, start=0, end=60 * S)).fetchall()
+    assert labels == {"app": "a", "b": "1", "flag": ""}
