@@ -868,19 +868,20 @@ def _title(s: exp.Expression) -> exp.Expression:
 
 
 def _duration(v: Val) -> tuple[exp.Expression, exp.Expression]:
-    from logql2sql.durations import nanoseconds
-    from logql2sql.pipeline import _duration_error
+    """Go's `time.ParseDuration(s).Seconds()` (exact, as `durations.seconds` computes it)."""
+    from logql2sql.durations import nanoseconds, seconds
+    from logql2sql.pipeline import conversion_error  # pipeline imports the templates
 
-    ns = nanoseconds(v.sql)
-    return exp.Div(this=cast(ns, "DOUBLE"), expression=num(1e9)), concat(
-        lit("error calling duration: "), _duration_error(v.sql.copy())
+    value = let(nanoseconds(v.sql), "_dn", seconds(col("_dn"), "duckdb"))
+    return value, concat(
+        lit("error calling duration: "), conversion_error("duration", v.sql.copy())
     )
 
 
 def _bytes(v: Val) -> tuple[exp.Expression, exp.Expression]:
-    from logql2sql.pipeline import _bytes_error, go_bytes
+    from logql2sql.pipeline import conversion_error, go_bytes  # pipeline imports the templates
 
-    return cast(go_bytes(v.sql), "DOUBLE"), _bytes_error(v.sql.copy())
+    return cast(go_bytes(v.sql), "DOUBLE"), conversion_error("bytes", v.sql.copy())
 
 
 def _error_call(

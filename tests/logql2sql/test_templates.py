@@ -169,6 +169,8 @@ GO_CASES = [
         '{{ bytes .b }}|{{ duration .d }}|{{ duration_seconds "1m30s" }}|{{ bytes "1.5 GB" }}',
         ("ok", "10000|5400|90|1.5e+09"),
     ),
+    # Go's Duration.Seconds() adds whole seconds and the fraction: not ns / 1e9
+    ('{{ duration "14.543642159s" }}', ("ok", "14.543642159000001")),
     (
         '{{ bytes "10 XB" }}',
         (
