@@ -142,7 +142,8 @@ _UNIT_NS = GO_DURATION_UNITS_NS | {
     "w": 7 * 86_400_000_000_000,
     "y": 365 * 86_400_000_000_000,
 }
-_PROMETHEUS_UNITS = ("ms", "s", "m", "h", "d", "w", "y")
+_PROMETHEUS_UNITS = ("y", "w", "d", "h", "m", "s", "ms")  # largest first
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 _NON_DIGITS = re.compile(r"[^0-9]*")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([a-zµ]*)", re.IGNORECASE)
 _GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([^0-9.]*)")
@@ -174,61 +175,67 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
     ...
     logql2sql.errors.ParseError: parse error : unknown unit "minutes" in duration "5minutes"
     """
+    if syntax == "prometheus":
+        return _prometheus_duration(text)
     src = text
-    go, prometheus = syntax == "go", syntax == "prometheus"
-    if prometheus and text == "0":  # the one unitless value Prometheus takes
-        return 0
+    go = syntax == "go"
     sign = 1
-    if text[:1] and text[0] in ("+-" if go else "" if prometheus else "-"):
+    if text[:1] and text[0] in ("+-" if go else "-"):
         sign, text = (-1 if text[0] == "-" else 1), text[1:]
-    if not prometheus and (text == "0" or (text == "" and not go)):
+    if text == "0" or (text == "" and not go):
         return 0
     invalid = f'time: invalid duration "{src}"' if go else f'not a valid duration string: "{src}"'
     if text == "":
-        raise ParseError(invalid if go else "empty duration string")
-    units = GO_DURATION_UNITS_NS if go else _PROMETHEUS_UNITS if prometheus else _UNIT_NS
+        raise ParseError(invalid)
+    units = GO_DURATION_UNITS_NS if go else _UNIT_NS
     part = _GO_DURATION_PART if go else _DURATION_PART
     pos = 0
     total = 0
-    smallest_rank = len(_PROMETHEUS_UNITS)
     while pos < len(text):
         m = part.match(text, pos)
         if not m or m.end() == pos:
             raise ParseError(invalid)
         number, unit = m.group(1), m.group(2)
         if unit == "":
-            if prometheus:
-                raise ParseError(invalid)
             raise ParseError(f'time: missing unit in duration "{src}"')
         if unit not in units:
             raise ParseError(f'{"time: " if go else ""}unknown unit "{unit}" in duration "{src}"')
-        if prometheus:
-            # integers only; units from the largest to the smallest, each once (`1m1h`,
-            # `1h1h` are refused, so `1m1d` cannot be misread as a month and a day)
-            if "." in number:
-                # Prometheus reads the digits, then everything up to the next digit as
-                # the unit: `1.5h` has the unit `.`
-                whole = number.partition(".")[0]
-                if not whole:
-                    raise ParseError(invalid)
-                dotted = _NON_DIGITS.match(text, pos + len(whole))
-                assert dotted is not None  # it matches everywhere
-                raise ParseError(f'unknown unit "{dotted.group()}" in duration "{src}"')
-            rank = _PROMETHEUS_UNITS.index(unit)
-            if rank >= smallest_rank or int(number) >= 2**64:
-                raise ParseError(invalid)
-            smallest_rank = rank
-            if (
-                int(number) > 2**63 // _UNIT_NS[unit]
-                or total + int(number) * _UNIT_NS[unit] > 2**63 - 1
-            ):
-                raise ParseError("duration out of range")
         whole, _, frac = number.partition(".")
         total += int(whole or "0") * _UNIT_NS[unit] + go_fraction_ns(frac, _UNIT_NS[unit])
         pos = m.end()
     if go and total > 2**63 - (sign > 0):  # Go's int64 nanoseconds
         raise ParseError(invalid)
     return sign * total
+
+
+def _prometheus_duration(text: str) -> int:
+    """Prometheus' `model.ParseDuration`: whole numbers, each followed by one of the units
+    `y w d h m s ms` in that order, or a lone `0`; within int64 nanoseconds."""
+    if text == "0":
+        return 0
+    if text == "":
+        raise ParseError("empty duration string")
+    invalid = ParseError(f'not a valid duration string: "{text}"')
+    total, last_rank, pos = 0, -1, 0
+    while pos < len(text):
+        digits = _ASCII_DIGITS.match(text, pos)
+        if digits is None or int(digits.group()) >= 2**64:
+            raise invalid
+        unit = _NON_DIGITS.match(text, digits.end()).group()
+        if unit == "":
+            raise invalid
+        if unit not in _PROMETHEUS_UNITS:
+            raise ParseError(f'unknown unit "{unit}" in duration "{text}"')
+        rank = _PROMETHEUS_UNITS.index(unit)
+        if rank <= last_rank:  # units from the largest to the smallest, each once
+            raise invalid
+        last_rank = rank
+        value, size = int(digits.group()), _UNIT_NS[unit]
+        if value > 2**63 // size or total + value * size > 2**63 - 1:
+            raise ParseError("duration out of range")
+        total += value * size
+        pos = digits.end() + len(unit)
+    return total
 
 
 def go_fraction_ns(digits: str, unit_ns: int) -> int:
@@ -333,31 +340,66 @@ def format_bytes(n: int) -> str:
 
 
 def parse_float(text: str) -> float:
-    """A LogQL number literal, rejecting what Go's `strconv.ParseFloat` rejects.
+    """A LogQL number literal as Go's `strconv.ParseFloat` reads it: decimal with `_`
+    between digits, hexadecimal only with a `p` exponent; anything else, and values past
+    float64's range, fail with Go's error inside Loki's message.
 
-    >>> parse_float("1e3"), parse_float("2")
-    (1000.0, 2.0)
+    >>> parse_float("1e3"), parse_float("1_0"), parse_float("0x1p-2")
+    (1000.0, 10.0, 0.25)
     >>> parse_float("0x10")
     Traceback (most recent call last):
     ...
     logql2sql.errors.ParseError: parse error : unable to parse literal as a float: \
 strconv.ParseFloat: parsing "0x10": invalid syntax
     """
+
+    def fail(reason: str) -> ParseError:
+        return ParseError(
+            f'unable to parse literal as a float: strconv.ParseFloat: parsing "{text}": {reason}'
+        )
+
     lowered = text.lower()
-    if lowered.startswith("0x") and "p" in lowered and "_" not in text:
-        return float.fromhex(text)
-    if lowered.startswith(("0x", "0b", "0o")) or "_" in text:
-        raise ParseError(
-            f'unable to parse literal as a float: strconv.ParseFloat: parsing "{text}": '
-            "invalid syntax"
-        )
-    value = float(text)
+    if "_" in text and not _underscores_ok(lowered):
+        raise fail("invalid syntax")
+    plain = lowered.replace("_", "")
+    try:
+        if plain.startswith("0x"):
+            if "p" not in plain:
+                raise ValueError(plain)
+            value = float.fromhex(plain)
+        elif plain.startswith(("0b", "0o")) or not _DECIMAL_FLOAT.fullmatch(plain):
+            raise ValueError(plain)
+        else:
+            value = float(plain)
+    except ValueError:
+        raise fail("invalid syntax") from None
+    except OverflowError:
+        raise fail("value out of range") from None
     if math.isinf(value):
-        raise ParseError(
-            f'unable to parse literal as a float: strconv.ParseFloat: parsing "{text}": '
-            "value out of range"
-        )
+        raise fail("value out of range")
     return value
+
+
+_DECIMAL_FLOAT = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?")
+
+
+def _underscores_ok(lowered: str) -> bool:
+    """Go's rule for `_` in a number: only between digits, a base prefix counting as one."""
+    body, hex_digits, prev = lowered, False, "^"
+    if len(body) >= 2 and body[0] == "0" and body[1] in "box":
+        body, hex_digits, prev = body[2:], body[1] == "x", "0"
+    for ch in body:
+        if "0" <= ch <= "9" or (hex_digits and "a" <= ch <= "f"):
+            prev = "0"
+        elif ch == "_":
+            if prev != "0":
+                return False
+            prev = "_"
+        elif prev == "_":
+            return False
+        else:
+            prev = "!"
+    return prev != "_"
 
 
 def format_float(value: float) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import lark
 
 from logql2sql.errors import ParseError
+from logql2sql.lexer import NO_LINE_TOKENS, LokiLexer, collecting_scan_errors
 
 MAX_INPUT_SIZE = 131072
 """Loki's `maxInputSize`: longer queries are rejected before parsing."""
@@ -52,6 +53,9 @@ _LITERAL_NAMES = {
     "LABEL_FMT": "label_format",
     "LINE_FMT": "line_format",
     "IP": "ip",
+    "PARSER_FLAG": "FUNCTION_FLAG",
+    "DOT": ".",
+    "CLOSE_BRACKET": "]",
 }
 _KEYWORDS = {
     "BY",
@@ -92,16 +96,35 @@ def parser() -> lark.Lark:
     return lark.Lark(
         _GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        lexer="basic",
+        lexer=LokiLexer,
         maybe_placeholders=True,
         propagate_positions=False,
     )
 
 
 def parse_tree(text: str) -> lark.Tree:
-    """The lark tree of `text`; raises `ParseError` positioned like Loki's."""
+    """The lark tree of `text`; raises `ParseError` positioned like Loki's.
+
+    A number the scanner reported an error for (`1E`) fails the parse with that error,
+    unless the grammar failed first; when the grammar accepts the text, the error rides on
+    the tree as `scan_error` for `transform.to_ast`, where a failing grammar action (Loki's
+    `mustNew...` panics) takes precedence, as in Loki.
+    """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_SIZE:
         raise ParseError("input size too long")
+    with collecting_scan_errors() as scan_errors:
+        try:
+            tree = _parse(text)
+        except ParseError:
+            if scan_errors:
+                raise scan_errors[0] from None
+            raise
+    if scan_errors:
+        tree.scan_error = scan_errors[0]
+    return tree
+
+
+def _parse(text: str) -> lark.Tree:
     try:
         return parser().parse(text)
     except lark.exceptions.UnexpectedCharacters as err:
@@ -113,8 +136,8 @@ def parse_tree(text: str) -> lark.Tree:
         tok = err.token
         if tok.type == "$END":
             line, col = _end_position(text)
-        elif tok.type == "RANGE":
-            # Loki's lexer has consumed the whole range when yacc fails: it reports line 0.
+        elif tok.type in NO_LINE_TOKENS:
+            # Loki's lexer read these past the scanned token: its error names line 0.
             line, col = 0, tok.column
         else:
             line, col = tok.line, tok.column
@@ -216,8 +239,9 @@ _TOKEN_ORDER = [
 def _unexpected(name: str, expected: set[str] | None) -> str:
     msg = f"syntax error: unexpected {token_display(name)}"
     order = {t: i for i, t in enumerate(_TOKEN_ORDER)}
-    names = sorted(set(expected or ()), key=lambda t: (order.get(t, len(order)), t))
-    if 0 < len(names) < 4:
+    # goyacc never names the end of input as expected
+    names = sorted(set(expected or ()) - {"$END"}, key=lambda t: (order.get(t, len(order)), t))
+    if 0 < len(names) <= 4:  # goyacc lists at most four
         msg += ", expecting " + " or ".join(token_display(n) for n in names)
     return msg
 

@@ -15,6 +15,7 @@ from lark import Token
 
 from logql2sql import ast
 from logql2sql.errors import ParseError
+from logql2sql.lexer import loki_duration
 from logql2sql.lexical import DurationSyntax, parse_bytes, parse_duration, parse_float, unquote
 
 _PUNCTUATION = {"LPAREN", "RPAREN", "LBRACE", "RBRACE", "COMMA", "PIPE"}
@@ -41,6 +42,13 @@ def _duration(tok: Token, *, syntax: DurationSyntax = "logql") -> int:
         return parse_duration(str(tok), syntax=syntax)
     except ParseError as err:
         raise ParseError(err.msg, tok.line or 0, tok.column or 0) from None
+
+
+def _lexed_duration(tok: Token) -> int:
+    """The value of a DURATION token (`lexer.LokiLexer` emits only durations that parse)."""
+    value = loki_duration(str(tok))
+    assert value is not None, tok
+    return value
 
 
 def _require_metric(expr: ast.Expr, next_token: Token) -> None:
@@ -161,7 +169,7 @@ class ToAst(lark.Transformer):
         return _values(c)[0]
 
     def offset_expr(self, c):
-        return _duration(c[1])
+        return _lexed_duration(c[1])
 
     # ---- log expressions
     def log_expr(self, c):
@@ -285,7 +293,7 @@ class ToAst(lark.Transformer):
         return _CMP[str(c[0])]
 
     def duration_label_filter(self, c):
-        return ast.DurationLabelFilter(str(c[0]), c[1], _duration(c[2]))
+        return ast.DurationLabelFilter(str(c[0]), c[1], _lexed_duration(c[2]))
 
     def bytes_label_filter(self, c):
         value = parse_bytes(str(c[2]))
@@ -298,10 +306,15 @@ class ToAst(lark.Transformer):
 
 
 def to_ast(tree: lark.Tree) -> ast.Expr:
-    """The AST of a parsed LogQL tree; lexical errors surface as `ParseError`."""
+    """The AST of a parsed LogQL tree; lexical errors surface as `ParseError` (a number's
+    scanner error, `parse.parse_tree`'s `scan_error`, after the errors of the tree's own)."""
     try:
-        return ToAst().transform(tree)
+        expr = ToAst().transform(tree)
     except lark.exceptions.VisitError as err:
         if isinstance(err.orig_exc, ParseError):
             raise err.orig_exc from None
         raise
+    scan_error = getattr(tree, "scan_error", None)
+    if scan_error is not None:
+        raise scan_error
+    return expr

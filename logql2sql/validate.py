@@ -160,10 +160,11 @@ def _check_vector_aggregation(agg: ast.VectorAggregation) -> None:
     if agg.op in ("topk", "bottomk", "approx_topk"):
         if agg.param is None:
             raise ParseError(f"parameter required for operation {agg.op}")
-        try:
-            k = int(agg.param, 10)
-        except ValueError:
-            raise ParseError(f"invalid parameter {agg.op}({agg.param},") from None
+        # Go's strconv.Atoi: ASCII digits only (no `_`), within int64
+        digits = agg.param.removeprefix("+").removeprefix("-")
+        if not (digits.isascii() and digits.isdigit()) or not -(2**63) <= int(agg.param) < 2**63:
+            raise ParseError(f"invalid parameter {agg.op}({agg.param},")
+        k = int(agg.param)
         if k <= 0:
             raise ParseError(f"invalid parameter (must be greater than 0) {agg.op}({agg.param}")
     elif agg.param is not None:
