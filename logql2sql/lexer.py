@@ -252,6 +252,19 @@ def _lone_character(text: str, pos: int, line_ctr) -> tuple[str, str] | None:
     return text[pos : i + 1], "IDENTIFIER"
 
 
+def _range_ok(value: str, column: int) -> bool:
+    """Whether a range's duration parses; if not, its error (Loki's lexer reports it at
+    line 0 and ends the input there) joins the scan errors (`collecting_scan_errors`)."""
+    try:
+        parse_duration(value[1:-1], syntax="prometheus")
+    except ParseError as err:
+        errors = _scan_errors.get()
+        if errors is not None:
+            errors.append(ParseError(err.msg, 0, column))
+        return False
+    return True
+
+
 class LokiLexer(Lexer):
     """lark's basic lexer, with numbers, durations, byte sizes and negative durations
     scanned as Loki's lexer scans them (see the module docstring)."""
@@ -293,6 +306,8 @@ class LokiLexer(Lexer):
                         previous_end = line_ctr.char_pos
                     continue
                 token = Token(type_, value, pos, line_ctr.line, line_ctr.column)
+                if type_ == "RANGE" and not _range_ok(value, line_ctr.column):
+                    return  # Loki's lexer stops at a range it cannot read (`[5x]`)
             line_ctr.feed(token.value, token.type in basic.newline_types)
             previous_end = line_ctr.char_pos
             token.end_line, token.end_column = line_ctr.line, line_ctr.column

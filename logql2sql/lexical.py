@@ -184,7 +184,8 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
         sign, text = (-1 if text[0] == "-" else 1), text[1:]
     if text == "0" or (text == "" and not go):
         return 0
-    invalid = f'time: invalid duration "{src}"' if go else f'not a valid duration string: "{src}"'
+    quoted = quote(src)
+    invalid = f"time: invalid duration {quoted}" if go else f"not a valid duration string: {quoted}"
     if text == "":
         raise ParseError(invalid)
     units = GO_DURATION_UNITS_NS if go else _UNIT_NS
@@ -197,9 +198,10 @@ def parse_duration(text: str, *, syntax: DurationSyntax = "logql") -> int:
             raise ParseError(invalid)
         number, unit = m.group(1), m.group(2)
         if unit == "":
-            raise ParseError(f'time: missing unit in duration "{src}"')
+            raise ParseError(f"time: missing unit in duration {quote(src)}")
         if unit not in units:
-            raise ParseError(f'{"time: " if go else ""}unknown unit "{unit}" in duration "{src}"')
+            prefix = "time: " if go else ""
+            raise ParseError(f"{prefix}unknown unit {quote(unit)} in duration {quote(src)}")
         whole, _, frac = number.partition(".")
         total += int(whole or "0") * _UNIT_NS[unit] + go_fraction_ns(frac, _UNIT_NS[unit])
         pos = m.end()
@@ -215,7 +217,7 @@ def _prometheus_duration(text: str) -> int:
         return 0
     if text == "":
         raise ParseError("empty duration string")
-    invalid = ParseError(f'not a valid duration string: "{text}"')
+    invalid = ParseError(f"not a valid duration string: {quote(text)}")
     total, last_rank, pos = 0, -1, 0
     while pos < len(text):
         digits = _ASCII_DIGITS.match(text, pos)
@@ -225,7 +227,7 @@ def _prometheus_duration(text: str) -> int:
         if unit == "":
             raise invalid
         if unit not in _PROMETHEUS_UNITS:
-            raise ParseError(f'unknown unit "{unit}" in duration "{text}"')
+            raise ParseError(f"unknown unit {quote(unit)} in duration {quote(text)}")
         rank = _PROMETHEUS_UNITS.index(unit)
         if rank <= last_rank:  # units from the largest to the smallest, each once
             raise invalid
@@ -355,7 +357,8 @@ strconv.ParseFloat: parsing "0x10": invalid syntax
 
     def fail(reason: str) -> ParseError:
         return ParseError(
-            f'unable to parse literal as a float: strconv.ParseFloat: parsing "{text}": {reason}'
+            "unable to parse literal as a float: strconv.ParseFloat: "
+            f"parsing {quote(text)}: {reason}"
         )
 
     lowered = text.lower()

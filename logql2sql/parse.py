@@ -141,7 +141,38 @@ def _parse(text: str) -> lark.Tree:
             line, col = 0, tok.column
         else:
             line, col = tok.line, tok.column
-        raise ParseError(_unexpected(tok.type, err.expected), line, col) from None
+        expected = _expected_after_default_reductions(err.state, tok.type)
+        raise ParseError(_unexpected(tok.type, expected), line, col) from None
+
+
+def _expected_after_default_reductions(state, lookahead: str) -> set[str]:
+    """The tokens Loki's parser names as expected when `lookahead` fails in `state`.
+
+    goyacc reduces by a state's default reduction whatever the lookahead, so Loki notices
+    an error only in a state that shifts, and lists what that state takes. lark notices it
+    in the state that has no action for the lookahead, which may be one that can only
+    reduce (`{a="b"` followed by `=`: the matcher is complete). Taking such pure
+    reductions on a copy of the state stack first lists what Loki lists (`expecting } or ,`
+    rather than every token that may follow a selector in any context).
+    """
+    table = state.parse_conf.parse_table.states
+    stack = list(state.state_stack)
+    for _ in range(64):  # each step pops the rule's states and pushes one
+        actions = table[stack[-1]]
+        if any(action.name == "Shift" for name, (action, _) in actions.items() if name.isupper()):
+            break
+        reductions = [arg for action, arg in actions.values() if action.name == "Reduce"]
+        if not reductions:
+            break
+        rule = max(reductions, key=reductions.count)
+        if rule.expansion:
+            del stack[-len(rule.expansion) :]
+        if not stack or rule.origin.name not in table[stack[-1]]:
+            return set(table[state.position])
+        stack.append(table[stack[-1]][rule.origin.name][1])
+        if lookahead in table[stack[-1]]:  # the token is taken after all: keep lark's view
+            return set(table[state.position])
+    return {name for name in table[stack[-1]] if name.isupper() or name == "$END"}
 
 
 # Loki's yacc token order, used to list expected tokens the way its messages do.

@@ -128,6 +128,37 @@ CASES = [
     ('rate({a="b"}[])', "parse error at line 0, col 13: empty duration string"),
     ('{a="b"}\t|= "x"', 'OK {a="b"} |= "x"'),
     ('{a="b"}|="x"', 'OK {a="b"} |= "x"'),
+    # expected tokens as goyacc lists them, after its default reductions
+    (
+        '{job="test2"="test2"}',
+        "parse error at line 1, col 13: syntax error: unexpected =, expecting } or ,",
+    ),
+    (
+        '{foo=~"ba.*"',
+        "parse error at line 1, col 13: syntax error: unexpected $end, expecting } or ,",
+    ),
+    (
+        'sum(count_over_time({job="3"}[1m]))))',
+        "parse error at line 1, col 36: syntax error: unexpected )",
+    ),
+    (
+        'avg without (pod, zon(count_over_time({app=~"foo|bar"}[1m]))',
+        "parse error at line 1, col 22: syntax error: unexpected (, expecting , or )",
+    ),
+    (
+        'max by (ara by (rate({a=~".+"}[2s]))',
+        "parse error at line 1, col 13: syntax error: unexpected by, expecting , or )",
+    ),
+    # a range Loki's lexer cannot read ends the input there
+    ('{foo="bar"}[5x]', 'parse error at line 0, col 12: unknown unit "x" in duration "5x"'),
+    (
+        'first_over_time({name[1jsonm]space="tns"} | json [5m])',
+        'parse error at line 0, col 22: unknown unit "jsonm" in duration "1jsonm"',
+    ),
+    (
+        'sum(count_over_time({foo="bar"}[5mar"}[5m]))',
+        'parse error at line 0, col 32: unknown unit "mar\\"}[" in duration "5mar\\"}[5m"',
+    ),
 ]
 
 
