@@ -616,8 +616,13 @@ def _concat(*parts: exp.Expression) -> exp.Expression:
 
 
 def _float_error(text: exp.Expression) -> exp.Expression:
-    """The error `strconv.ParseFloat` returns for `text`."""
-    return _concat(lit("strconv.ParseFloat: parsing "), go_quote(text), lit(": invalid syntax"))
+    """The error `strconv.ParseFloat` returns for `text` (where `go_float` gives NULL): a
+    well-formed decimal past float64's range (`1e400`) is out of range, the rest invalid."""
+    reason = case(
+        (fn("regexp_matches", text, lit(_GO_DECIMAL)), lit(": value out of range")),
+        default=lit(": invalid syntax"),
+    )
+    return _concat(lit("strconv.ParseFloat: parsing "), go_quote(text), reason)
 
 
 def _duration_error(value: exp.Expression) -> exp.Expression:
@@ -670,15 +675,24 @@ def conversion_error(conversion: str | None, raw: exp.Expression) -> exp.Express
     return _float_error(raw)
 
 
+_GO_DIGITS = r"[0-9](?:_?[0-9])*"  # Go takes `_` between digits: `1_000` is 1000
+_GO_DECIMAL = rf"^[-+]?({_GO_DIGITS}(\.({_GO_DIGITS})?)?|\.{_GO_DIGITS})([eE][-+]?{_GO_DIGITS})?$"
+_GO_SPECIAL = r"^([-+]?(?i:inf|infinity)|(?i:nan))$"
+_MAX_FLOAT64 = 1.7976931348623157e308
+
+
 def go_float(value: exp.Expression) -> exp.Expression:
-    """Go `strconv.ParseFloat` of a label value; NULL when unparsable (`inf`, `infinity`
-    with a sign or not and `nan` in any case, as Go's `special` reads them)."""
-    go_float = r"^([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(?i:inf|infinity)|(?i:nan))$"
+    """Go `strconv.ParseFloat` of a label value; NULL when it fails: decimals (with `_`
+    between digits) within float64's range (`1e400` is out of range, not +Inf), and
+    `inf`, `infinity` with a sign or not and `nan` in any case, as Go's `special` reads
+    them. Go's hexadecimal floats (`0x1p4`) are not read: NULL, an error."""
+    number = try_cast(fn("replace", value, lit("_"), lit("")), "DOUBLE")
     return case(
         (
-            fn("regexp_matches", value, lit(go_float)),
-            try_cast(value, "DOUBLE"),
-        )
+            fn("regexp_matches", value, lit(_GO_DECIMAL)),
+            case((exp.LTE(this=exp.Abs(this=number), expression=num(_MAX_FLOAT64)), number)),
+        ),
+        (fn("regexp_matches", value, lit(_GO_SPECIAL)), try_cast(value, "DOUBLE")),
     )
 
 
