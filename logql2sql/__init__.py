@@ -12,9 +12,10 @@ Public interface:
   binds, then lowers once with `plan.with_params(stream_labels=...)`).
 - `translate(query, ...) -> str` and `translate_expression(...)`: the SQL alone.
 
-Passes, one module each: `parse` → `transform` → `validate` → `stages` (the errors Loki's
-querier raises when it builds a pipeline: `parse` leaves them to translation, as Loki's
-parser does) → `lower` → SQL generation, chained in `compile.plan` and `compile.compile_plan`.
+Passes, one module each: `parse` (with `lexer`, the lexing Loki does by hand) →
+`transform` → `validate` → `stages` (the errors Loki's querier raises when it builds a
+pipeline: `parse` leaves them to translation, as Loki's parser does) → `lower` → SQL
+generation, chained in `compile.plan` and `compile.compile_plan`.
 
 >>> e = parse('sum by (app) (count_over_time({app="api"} |= "error" [5m]))')
 >>> format(e)

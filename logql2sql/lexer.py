@@ -1,22 +1,29 @@
-"""Pass 0 — lexing numbers as Loki's lexer does; every other token is lark's basic lexer's.
+"""Pass 0 — the tokens whose lexing Loki does by hand; every other token is lark's basic
+lexer's (`grammar/logql.lark`), run by `LokiLexer`.
 
-Loki scans a number with its copy of Go's `text/scanner`, then tries to grow it into a
-duration and, failing that, into a byte size: it appends the characters that follow up to a
-space or a character that cannot belong (`tryScanDuration`: digits, `.` and the unit letters
-`nuµmshdwy`; `tryScanBytes`: digits, `.` and `BikKMGTP`) and keeps the longer token only if
-it parses (Prometheus' `model.ParseDuration`, then Go's `time.ParseDuration`; go-humanize's
-`ParseBytes`). So `1h30m` is a DURATION, `1.MB` a BYTES, and `1.5d`, `1m1d`, `2562048h`
-(past int64 nanoseconds) are a NUMBER followed by an IDENTIFIER: a syntax error, as in
-Loki. A `-` followed by what parses as a duration is a negative DURATION (`-1h`, even
-`-0`), else a minus sign.
+Numbers, durations and byte sizes. Loki scans a number with its copy of Go's
+`text/scanner`, then tries to grow it into a duration and, failing that, into a byte size:
+it appends the characters that follow up to a space or a character that cannot belong
+(`tryScanDuration`: digits, `.` and the unit letters `nuµmshdwy`; `tryScanBytes`: digits,
+`.` and `BikKMGTP`) and keeps the longer token only if it parses (Prometheus'
+`model.ParseDuration`, then Go's `time.ParseDuration`; go-humanize's `ParseBytes`). So
+`1h30m` is a DURATION, `1.MB` a BYTES, and `1.5d`, `1m1d`, `2562048h` (past int64
+nanoseconds) are a NUMBER followed by an IDENTIFIER: a syntax error, as in Loki. A `-`
+followed by what parses as a duration is a negative DURATION (`-1h`, even `-0`), else a
+minus sign.
 
-The number itself follows the scanner: `0x`/`0o`/`0b` prefixes, `_` separators, exponents,
-and the scanner's errors (`exponent has no digits` for `1EB`, `decimal literal has no
-digits`), reported where the number starts once the parse ends
-(`collecting_scan_errors`). Loki's copy of the scanner
-takes `0b` as a binary prefix only when the character its one-character look-ahead still
-holds — the one right after the previous token — is `0` or `1`, that is when the number
-touches the previous token or starts the query; the quirk is reproduced.
+The number itself follows the scanner: `0x`/`0o`/`0b` prefixes, `_` separators, exponents
+(`p` only after `0x`), and the scanner's errors (`exponent has no digits` for `1EB`,
+`decimal literal has no digits`), which do not stop the parse: they are reported, at the
+number, once it ends (`collecting_scan_errors`). Loki's scanner takes `0b` as a binary
+prefix only when its one-character look-ahead, still holding the character right after the
+previous token, is `0` or `1`: when the number touches the previous token or starts the
+query. The quirk is reproduced.
+
+Other characters. A character no terminal takes is an IDENTIFIER (`~`, `;`, `\\`, a Go
+character literal `'x'`), `.` is DOT and `]` CLOSE_BRACKET, as Loki's lexer names them, so
+the parser's error names them as Loki's does; only Go's four whitespace characters are
+skipped. A range whose duration does not parse (`[5x]`) ends the input with that error.
 
 Tokens Loki's lexer completes by reading characters past the scanned token (durations, byte
 sizes, ranges, flags, two-character operators) carry no line in its error messages
@@ -32,7 +39,7 @@ from contextvars import ContextVar
 
 from lark.common import LexerConf
 from lark.exceptions import UnexpectedCharacters
-from lark.lexer import BasicLexer, Lexer, LexerState, Token
+from lark.lexer import BasicLexer, Lexer, LexerState, LineCounter, Token
 
 from logql2sql.errors import ParseError
 from logql2sql.lexical import parse_bytes, parse_duration
@@ -172,7 +179,7 @@ class _NumberScan:
                 self._fail(f"'{mark}' exponent requires decimal mantissa")
             i += 1
             is_float = True
-            if self._at(i) in ("+", "-") and self._at(i):
+            if self._at(i) in ("+", "-"):
                 i += 1
             i, bits, _ = self._digits(i, 10)
             seen |= bits
@@ -225,7 +232,7 @@ def _run(text: str, i: int, runes: frozenset[str]) -> int:
     return i
 
 
-def _lone_character(text: str, pos: int, line_ctr) -> tuple[str, str] | None:
+def _lone_character(text: str, pos: int, line_ctr: LineCounter) -> tuple[str, str] | None:
     """(value, type) of a character no terminal matches, as Loki's lexer names it: `.` is
     DOT and `]` CLOSE_BRACKET (tokens the grammar never takes), a Go character literal
     (`'foo'`, with the scanner's `invalid char literal` when it holds more than one
@@ -266,8 +273,8 @@ def _range_ok(value: str, column: int) -> bool:
 
 
 class LokiLexer(Lexer):
-    """lark's basic lexer, with numbers, durations, byte sizes and negative durations
-    scanned as Loki's lexer scans them (see the module docstring)."""
+    """lark's basic lexer, with numbers, durations, byte sizes, negative durations, lone
+    characters and unreadable ranges lexed as Loki's lexer does (see the module docstring)."""
 
     __future_interface__ = 2  # lark passes the lexer state (text slice and line counter)
 
@@ -316,7 +323,7 @@ class LokiLexer(Lexer):
             yield token
 
     @staticmethod
-    def _number(text: str, pos: int, look_ahead: str, line_ctr) -> Token:
+    def _number(text: str, pos: int, look_ahead: str, line_ctr: LineCounter) -> Token:
         scan = _NumberScan(text, pos, look_ahead)
         errors = _scan_errors.get()
         if scan.error is not None and errors is not None:
