@@ -4,6 +4,7 @@ Public interface:
 
 - `parse(text) -> Expr`: parse and validate, raising `ParseError` worded like Loki.
 - `format(expr) -> str`: canonical LogQL; `parse(format(e)) == e`.
+- `pretty(expr) -> str`: Loki's own layout (`syntax.Prettify`), as `format_query` answers.
 - `compile(query, dialect="duckdb", ...) -> CompiledQuery`: the SQL (text and sqlglot
   expression), the query kind, the stream matchers and the parameters to bind.
 - `plan(query, dialect="duckdb", ...) -> QueryPlan`: `compile` without lowering (parse,
@@ -28,6 +29,7 @@ from logql2sql import ast
 from logql2sql.errors import LogQLError, ParseError, UnsupportedInDialect
 from logql2sql.format import format_expr
 from logql2sql.parse import parse_tree
+from logql2sql.pretty import pretty
 from logql2sql.transform import to_ast
 from logql2sql.validate import validate
 
@@ -71,6 +73,7 @@ __all__ = [
     "format",
     "parse",
     "plan",
+    "pretty",
     "translate",
     "translate_expression",
 ]

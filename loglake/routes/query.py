@@ -147,7 +147,7 @@ def register(app: FastAPI) -> None:
     async def format_query(request: Request) -> Response:
         form = await _form(request)
         try:
-            text = logql2sql.format(logql2sql.parse(form.get("query") or ""))
+            text = logql2sql.pretty(logql2sql.parse(form.get("query") or ""))
         except LogQLError as exc:
             return JSONResponse({"status": "invalid-query", "error": str(exc)}, status_code=400)
         return _json(encode.success(text))
