@@ -7,8 +7,10 @@ civil-date arithmetic valid for every year Go prints with four digits; `parse_ti
 layout decides whether Go accepts the value (field widths, ranges, days per month) and the
 civil date becomes nanoseconds; a value Go rejects gives Go's zero time, as `toDate`
 swallows the error. Loki's process is taken to run in UTC (its images set no time zone), so
-`Local` is UTC. Layout elements with no exact SQL (zone names in parsing, month and day
-names in parsing, `PM` in parsing) raise `UnsupportedInDialect`.
+`Local` is UTC. `toDateInZone` reads wall-clock times in an IANA zone through DuckDB's
+ICU `timezone()`, for the zones whose offsets Go and ICU agree on (`template_zones`).
+Layout elements with no exact SQL (zone names in parsing, month and day names in parsing,
+`PM` in parsing) raise `UnsupportedInDialect`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlglot import exp
 
 from logql2sql.errors import UnsupportedInDialect
 from logql2sql.sqlbuild import case, cast, fn, lit, num
-from logql2sql.template_values import concat
+from logql2sql.template_values import bound, concat
 
 NS = 1_000_000_000
 ZERO_TIME_S = -62135596800
@@ -247,9 +249,13 @@ _ZONES = {
 }
 
 
-def parse_time(layout: str, value: exp.Expression, dialect: str) -> exp.Expression:
-    """`time.ParseInLocation(layout, value, time.UTC)` in nanoseconds; Go's zero time
-    (as `toDate` returns it) where Go fails."""
+def parse_time(
+    layout: str, value: exp.Expression, dialect: str, zone: str | None = None
+) -> exp.Expression:
+    """`time.ParseInLocation(layout, value, loc)` in nanoseconds; Go's zero time (as
+    `toDate` returns it) where Go fails. `loc` is UTC, or the IANA `zone` (one of
+    `template_zones.ZONES`, DuckDB only), which places a wall-clock time without an offset
+    in the layout as Go's `time.Date` does (see `_zone_wall_clock`)."""
     chunks = layout_chunks(layout)
     pattern, groups = "", []
     for i, (kind, text) in enumerate(chunks):
@@ -323,6 +329,10 @@ def parse_time(layout: str, value: exp.Expression, dialect: str) -> exp.Expressi
         ),
         expression=offset,
     )
+    if zone is not None and "zone" not in names:
+        if dialect != "duckdb":
+            raise UnsupportedInDialect("toDate in a time zone other than UTC", dialect)
+        secs = _zone_wall_clock(secs, zone)
     ns = exp.Add(
         this=exp.Mul(this=cast(secs, "HUGEINT"), expression=num(NS)),
         expression=cast(frac, "BIGINT"),
@@ -356,6 +366,28 @@ def parse_time(layout: str, value: exp.Expression, dialect: str) -> exp.Expressi
         # each check runs only where the previous ones passed (the casts need the match)
         ok = case((ok, c), default=exp.false())
     return case((ok, ns), default=cast(num(ZERO_TIME_S * NS), "HUGEINT"))
+
+
+def _zone_wall_clock(local: exp.Expression, zone: str) -> exp.Expression:
+    """Seconds since the epoch of wall-clock time `local` (seconds, read as if UTC) in
+    `zone`, as Go's `time.Date` resolves it: offset `o1` in effect at instant `local`, then
+    the offset in effect at `local - o1` (which differs from `o1` only when `local` falls
+    in or next to a transition: a skipped time moves forward by the gap, a repeated time
+    takes the offset before the transition). That is `local - offset(local - offset(local))`.
+    """
+
+    def offset(at: exp.Expression) -> exp.Expression:
+        wall = fn("timezone", lit(zone), fn("to_timestamp", at))
+        return exp.Sub(
+            this=exp.IntDiv(this=fn("epoch_us", wall), expression=num(1_000_000)),
+            expression=at.copy(),
+        )
+
+    def build(t: exp.Expression) -> exp.Expression:
+        first = exp.Sub(this=t.copy(), expression=exp.Paren(this=offset(t.copy())))
+        return exp.Sub(this=t.copy(), expression=exp.Paren(this=offset(exp.Paren(this=first))))
+
+    return bound(cast(local, "BIGINT"), "_wall", build)
 
 
 def _days_from_civil(y: exp.Expression, m: exp.Expression, d: exp.Expression) -> exp.Expression:

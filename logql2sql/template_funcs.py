@@ -9,14 +9,24 @@ of sprig's math functions follow `spf13/cast` v1.10 (`ToInt64("0x10")` is 16, `"
 `"1e3"` is 0). `now` is the engine's clock (`get_current_timestamp()`), as sprig's is the
 wall clock when the line is formatted, not the query's time.
 
+`addf`/`subf`/`mulf`/`divf` compute in exact decimals as sprig does (`template_decimal`);
+`toDateInZone` reads times in the IANA zones Go and DuckDB's ICU agree on
+(`template_zones`), UTC for names Go cannot load; `b64dec` gives Go's decoder error text
+(`illegal base64 data at input byte 4`) as its value, as Loki does.
+
 Functions whose results SQL cannot reproduce exactly raise `UnsupportedInDialect`:
-`addf`/`subf`/`mulf`/`divf` (sprig computes them in arbitrary-precision decimals), `b64dec`
-(Go's decoder error texts), `toDateInZone` outside UTC, regexes that are not literals or
-can match the empty string (Go and RE2 place repeated empty matches differently), `$10`
-and above in replacements, and the builtins `index`, `slice`, `call`, `html`, `js`,
-`urlquery`, `print`, `println`. Three cases fail the query at run time instead of giving a
-different answer: `trunc`/`substr` of non-ASCII text (sprig slices bytes), printing JSON
-nested more than one level, and converting hexadecimal float strings.
+`toDateInZone` with a non-literal zone or a zone whose ICU offsets differ from Go's
+somewhere (e.g. `Europe/Oslo`), regexes that are not literals or can match the empty
+string (Go and RE2 place repeated empty matches differently), `$10` and above in
+replacements, methods of `time.Time` (`.Unix`), the builtins `index`, `slice`, `call`,
+`js`, and `print`/`println`/`urlquery`/`html` of values other than strings, numbers and
+bools. These fail the query at run time
+instead of giving a different answer: `trunc`/`substr` of non-ASCII text (sprig slices
+bytes), printing JSON nested more than one level, converting hexadecimal float strings,
+`b64dec` of text holding line breaks (Go skips them but counts them in its error offsets)
+or decoding to invalid UTF-8, and decimal math whose exact result needs more than 38
+digits (values ~20 orders of magnitude apart in `addf`/`subf` such as `subf 1 1e300`,
+`divf 1e300 1e-300`, products of three long coefficients).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from logql2sql.errors import UnsupportedInDialect
 from logql2sql.regex import compile_re2, group_names
 from logql2sql.sqlbuild import case, cast, col, fn, go_quote, lam, let, lit, num, try_cast
 from logql2sql.template_dates import NS, format_time, layout_chunks, parse_time, split_time
+from logql2sql.template_decimal import decimal_call
 from logql2sql.template_parse import (
     Bool,
     Chain,
@@ -56,6 +67,7 @@ from logql2sql.template_values import (
     json_string,
     json_type,
 )
+from logql2sql.template_zones import go_zone
 
 if TYPE_CHECKING:
     from logql2sql.templates import _Evaluator
@@ -90,6 +102,11 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
     "alignLeft": (("int", "string"), "string"),
     "alignRight": (("int", "string"), "string"),
     "b64enc": (("string",), "string"),
+    "b64dec": (("string",), "string"),
+    "print": (("any...",), "string"),
+    "println": (("any...",), "string"),
+    "urlquery": (("any...",), "string"),
+    "html": (("any...",), "string"),
     "urlencode": (("string",), "string"),
     "urldecode": (("string",), "string"),
     "regexReplaceAll": (("string", "string", "string"), "string"),
@@ -106,6 +123,10 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
     "max": (("any", "any..."), "int64"),
     "min": (("any", "any..."), "int64"),
     "maxf": (("any", "any..."), "float64"),
+    "addf": (("any...",), "float64"),
+    "subf": (("any", "any..."), "float64"),
+    "mulf": (("any", "any..."), "float64"),
+    "divf": (("any", "any..."), "float64"),
     "minf": (("any", "any..."), "float64"),
     "ceil": (("any",), "float64"),
     "floor": (("any",), "float64"),
@@ -128,19 +149,10 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
     "not": (("any",), "bool"),
 }
 UNSUPPORTED = {
-    "addf": "sprig computes it in decimal arithmetic",
-    "subf": "sprig computes it in decimal arithmetic",
-    "mulf": "sprig computes it in decimal arithmetic",
-    "divf": "sprig computes it in decimal arithmetic",
-    "b64dec": "Go's decoder error texts",
     "index": "",
     "slice": "",
     "call": "",
-    "html": "",
     "js": "",
-    "urlquery": "",
-    "print": "",
-    "println": "",
 }
 _EXPECTED = {"string": "string", "int": "integer", "float64": "float", "bool": "bool"}
 _NOW = "_now"
@@ -916,6 +928,13 @@ def _build() -> dict:
     string_fn("indent", lambda n, s: _indent(n, s))
     string_fn("nindent", lambda n, s: concat(lit("\n"), _indent(n, s)))
     string_fn("b64enc", lambda s: fn("to_base64", fn("encode", s)))
+    string_fn("b64dec", _b64dec)
+    F["print"] = lambda ev, v, cmd, dot: _s("string", _sprint(ev, v, False))
+    F["println"] = lambda ev, v, cmd, dot: _s("string", _sprint(ev, v, True))
+    F["urlquery"] = lambda ev, v, cmd, dot: _s(
+        "string", fn("replace", fn("url_encode", _sprint(ev, v, False)), lit("%20"), lit("+"))
+    )
+    F["html"] = lambda ev, v, cmd, dot: _s("string", _html(_sprint(ev, v, False)))
     string_fn("urlencode", lambda s: fn("replace", fn("url_encode", s), lit("%20"), lit("+")))
     string_fn(
         "alignLeft",
@@ -1135,6 +1154,18 @@ def _build() -> dict:
 
         return impl
 
+    def decimal_math(name):
+        def impl(ev, v, cmd, dot):
+            xs = [to_float64(ev, x) for x in v]
+            value, err = decimal_call(
+                name, xs, lambda m: ev.error_at(cmd, concat(lit(f"error calling {name}: "), m))
+            )
+            return _s("float64", value, err)
+
+        return impl
+
+    for name in ("addf", "subf", "mulf", "divf"):
+        F[name] = decimal_math(name)
     F["maxf"] = float_math("maxf")
     F["minf"] = float_math("minf")
     F["ceil"] = lambda ev, v, cmd, dot: _s("float64", fn("ceil", to_float64(ev, v[0])))
@@ -1250,9 +1281,16 @@ def _build() -> dict:
 
     def to_date_in_zone(ev, v, cmd, dot):
         layout, zone = _literal(v[0]), _literal(v[1])
-        if layout is None or zone not in ("UTC", "", "Local"):
-            raise ev.unsupported("template toDateInZone outside UTC")
-        return Val("time", parse_time(layout, v[2].sql, ev.dialect), zoned=_zoned(layout))
+        if layout is None:
+            raise ev.unsupported("template toDateInZone with a non-literal layout")
+        loc = None if zone is None else go_zone(zone)
+        if loc is None:
+            raise ev.unsupported(
+                "template toDateInZone with a zone other than a literal name Go and ICU agree on"
+            )
+        if loc == "UTC":
+            return Val("time", parse_time(layout, v[2].sql, ev.dialect), zoned=_zoned(layout))
+        return Val("time", parse_time(layout, v[2].sql, ev.dialect, loc), zoned=True)
 
     F["toDateInZone"] = to_date_in_zone
 
@@ -1350,6 +1388,65 @@ def _zoned(layout: str) -> bool:
     return any(k[0] in "-Z" or k == "MST" for k, _ in layout_chunks(layout) if k != "lit")
 
 
+def _b64dec(v: exp.Expression) -> exp.Expression:
+    """Loki's `base64Decode`: `=` padding added to a length of 2 or 3 modulo 4, then
+    `base64.StdEncoding.DecodeString`, whose error text is the value on failure
+    (`illegal base64 data at input byte 4`). Go skips line breaks and counts them in the
+    offsets; text holding them fails the query."""
+    size = fn("octet_length", fn("encode", v))
+    rest = exp.Mod(this=size, expression=num(4))
+    pad = fn("repeat", lit("="), exp.Sub(this=num(4), expression=rest.copy()))
+    padded = case(
+        (exp.In(this=rest.copy(), expressions=[num(2), num(3)]), concat(v.copy(), pad)),
+        default=v.copy(),
+    )
+    return bound(padded, "_b64", _b64dec_padded)
+
+
+def _b64dec_padded(p: exp.Expression) -> exp.Expression:
+    n = fn("octet_length", fn("encode", p))
+    i = fn("length", fn("regexp_extract", p.copy(), lit("^[A-Za-z0-9+/]*")))
+
+    def at(k: exp.Expression) -> exp.Expression:
+        return fn("substr", p.copy(), exp.Add(this=k, expression=num(1)), num(1))
+
+    def plus(k: int) -> exp.Expression:
+        return exp.Add(this=i.copy(), expression=num(k))
+
+    j = exp.Mod(this=i.copy(), expression=num(4))
+    offset = case(
+        (
+            exp.EQ(this=i.copy(), expression=n.copy()),
+            case(
+                (
+                    exp.EQ(this=exp.Mod(this=n.copy(), expression=num(4)), expression=num(1)),
+                    exp.Sub(this=n.copy(), expression=num(1)),
+                )
+            ),
+        ),
+        (exp.NEQ(this=at(i.copy()), expression=lit("=")), i.copy()),
+        (exp.LT(this=j, expression=num(2)), i.copy()),
+        (
+            exp.EQ(this=j.copy(), expression=num(2)),
+            case(
+                (exp.EQ(this=plus(1), expression=n.copy()), n.copy()),
+                (exp.NEQ(this=at(plus(1)), expression=lit("=")), i.copy()),
+                (exp.LT(this=plus(2), expression=n.copy()), plus(2)),
+            ),
+        ),
+        (exp.LT(this=plus(1), expression=n.copy()), plus(1)),
+    )
+    breaks = fn("regexp_matches", p.copy(), lit("[\\r\\n]"))
+    return case(
+        (breaks, fn("error", lit("template b64dec of text with line breaks is not supported"))),
+        (
+            exp.Is(this=offset, expression=exp.Null()),
+            fn("decode", fn("from_base64", p.copy())),
+        ),
+        default=concat(lit("illegal base64 data at input byte "), cast(offset.copy(), "VARCHAR")),
+    )
+
+
 def _indent(n: exp.Expression, s: exp.Expression) -> exp.Expression:
     pad = fn("repeat", lit(" "), n)
     return concat(pad, fn("replace", s, lit("\n"), concat(lit("\n"), pad.copy())))
@@ -1411,6 +1508,30 @@ def _printf(ev: _Evaluator, ident: Identifier, args: list[Node], dot, env, final
             extra += [lit(f"{prefix}{_go(v.kind)}="), _printf_value(ev, v, "v", "%v")]
         parts += [*extra, lit(")")]
     return Val("string", concat(*parts), first_error(*[v.err for v in values]))
+
+
+def _sprint(ev: _Evaluator, values: list[Val], line: bool) -> exp.Expression:
+    """`fmt.Sprint` (a space between operands where neither is a string) or `fmt.Sprintln`
+    (spaces between all, a newline at the end) of basic values, as the builtins `print`,
+    `println`, `urlquery` and `html` format their arguments."""
+    parts: list[exp.Expression] = []
+    for i, v in enumerate(values):
+        if v.kind not in ("string", "int", "int64", "float64", "bool"):
+            raise ev.unsupported(f"template print of a {_go(v.kind)} value")
+        if i and (line or (v.kind != "string" and values[i - 1].kind != "string")):
+            parts.append(lit(" "))
+        parts.append(_printf_value(ev, v, "v", "%v"))
+    if line:
+        parts.append(lit("\n"))
+    return concat(*parts) if parts else lit("")
+
+
+def _html(s: exp.Expression) -> exp.Expression:
+    """`template.HTMLEscapeString`: `&`, `'`, `<`, `>`, `"` as entities, NUL as U+FFFD."""
+    for old, new in (("&", "&amp;"), ("'", "&#39;"), ("<", "&lt;"), (">", "&gt;")):
+        s = fn("replace", s, lit(old), lit(new))
+    s = fn("replace", s, lit('"'), lit("&#34;"))
+    return fn("replace", s, fn("chr", num(0)), lit("\ufffd"))
 
 
 def _printf_value(ev: _Evaluator, v: Val, verb: str, spelled: str) -> exp.Expression:

@@ -337,6 +337,8 @@ class _Evaluator:
                     ),
                 )
                 v = Val("json", value, first_error(v.err, err), boxed=True)
+            elif v.kind == "time" and (name in _TIME_METHODS or name in ("wall", "ext", "loc")):
+                raise self.unsupported(f"template method or field {name} of a time.Time")
             else:
                 go = GO_TYPES.get(v.kind, v.kind)
                 return Val(
@@ -379,9 +381,19 @@ class _Evaluator:
             raise self.unsupported("printing and/or of values of different types")
         if v.kind == "time":
             if v.zoned:
-                raise self.unsupported("printing a time parsed with a zone offset")
+                raise self.unsupported("printing a time parsed with a zone offset or in a zone")
             return funcs.time_printed(v)
         raise self.unsupported(f"printing a template value of type {GO_TYPES.get(v.kind, v.kind)}")
+
+
+_TIME_METHODS = frozenset(
+    """Add AddDate After AppendBinary AppendFormat AppendText Before Clock Compare Date Day
+    Equal Format GoString GobDecode GobEncode Hour ISOWeek In IsDST IsZero Local Location
+    MarshalBinary MarshalJSON MarshalText Minute Month Nanosecond Round Second String Sub
+    Truncate UTC Unix UnixMicro UnixMilli UnixNano UnmarshalBinary UnmarshalJSON
+    UnmarshalText Weekday Year YearDay Zone ZoneBounds""".split()  # noqa: SIM905
+)
+"""Go's `time.Time` methods: `.Unix` on a time calls one (not lowered)."""
 
 
 def _when(
