@@ -3,7 +3,8 @@ hand-written DuckDB query computing the same result over the same Parquet chunks
 
 Run: `python bench/logql2sql_sql.py [--lines 10000000] [--repeat 2] [--only N] [--explain DIR]`
 (the default is the issue's full run, about 1.4 GB of raw lines over 24 h; `--lines 2000000`
-for a quicker one; `--only 1 --only 2` runs only those queries).
+for a quicker one; `--only 1 --only 2` runs only those queries; `--lake DIR` reuses a lake
+`bench/query.py --keep` built instead of building one).
 
 Data: loglake's seeded application-log generator (~140-byte logfmt lines; stream labels
 `app`, `env`, `namespace`, `pod` and the derived `service_name`), landed and flushed into
@@ -342,6 +343,7 @@ def main() -> None:
     parser.add_argument(
         "--only", type=int, action="append", help="run only query N (1-3; repeatable)"
     )
+    parser.add_argument("--lake", type=Path, help="reuse this lake (`bench/query.py --keep`)")
     args = parser.parse_args()
     cases = [c for i, c in enumerate(CASES, 1) if not args.only or i in args.only]
     if args.explain is not None:
@@ -349,10 +351,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="loglake-sqlbench-") as tmp:
         work = Path(tmp)
-        lake_dir = work / "lake"
+        lake_dir = args.lake or work / "lake"
         lake = Lake.open(load_settings(lake=str(lake_dir)))
-        raw = query_bench.build(lake, work / "raw.log", args.lines, args.streams, args.flush_mb)
-        (work / "raw.log").unlink()  # grep's copy: not used here
+        if args.lake is not None:
+            args.lines, raw = query_bench.lake_size(lake)
+        else:
+            raw = query_bench.build(lake, work / "raw.log", args.lines, args.streams, args.flush_mb)
+            (work / "raw.log").unlink()  # grep's copy: not used here
         files = query_bench.chunk_files(lake_dir)
         rows = []
         with Progress(console=console) as bar:

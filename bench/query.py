@@ -2,7 +2,10 @@
 next to `grep -F -c` over the raw text and hand-written DuckDB SQL on the same Parquet chunks.
 
 Run: `python bench/query.py [--lines 2000000] [--streams 100] [--repeat 2]`. The issue's
-full run is `--lines 10000000` (about 1.4 GB of raw lines, 24 h of data).
+full run is `--lines 10000000` (about 1.4 GB of raw lines, 24 h of data). `--lake DIR
+--text FILE` reuses a lake this script built (and the raw text it wrote, for grep) instead
+of building one: `--keep DIR` keeps the built lake as `DIR/lake` and its text as
+`DIR/raw.log`.
 
 Data: loglake's seeded application-log generator (~140-byte logfmt lines, labels `app`,
 `env`, `namespace`, `pod`) spread over 24 h, landed and flushed into chunks of a fresh
@@ -55,6 +58,7 @@ from loglake.lake import Lake  # noqa: E402
 from loglake.serverprocess import ServerProcess  # noqa: E402
 from storage import layout  # noqa: E402
 from storage.landing import write_landing  # noqa: E402
+from storage.snapshot import take_snapshot  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 TENANT = "fake"
@@ -120,6 +124,16 @@ def build(lake: Lake, text_path: Path, lines: int, streams: int, flush_mb: float
         land()
         lake.flush()
     return raw
+
+
+def lake_size(lake: Lake) -> tuple[int, int]:
+    """(lines, raw line bytes) of the tenant's entries over the day, from the manifest."""
+    snapshot = take_snapshot(lake.store, TENANT, START - 1, END)
+    refs = snapshot.chunk_refs()
+    lines = sum(refs.column("rows").to_pylist()) + snapshot.landing.num_rows
+    raw = sum(refs.column("bytes").to_pylist())
+    raw += sum(len(line) for line in snapshot.landing.column("line").to_pylist())
+    return lines, raw
 
 
 def chunk_files(lake_dir: Path) -> list[str]:
@@ -412,14 +426,25 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--flush-mb", type=float, default=128.0, help="raw MB per flush")
     parser.add_argument("--repeat", type=int, default=2, help="runs per query (least CPU)")
+    parser.add_argument("--lake", type=Path, help="reuse this lake (built by --keep)")
+    parser.add_argument("--text", type=Path, help="with --lake: its raw text, for grep")
+    parser.add_argument("--keep", type=Path, help="build the lake and text in this directory")
     args = parser.parse_args()
+    if (args.lake is None) != (args.text is None):
+        parser.error("--lake and --text go together")
 
     with tempfile.TemporaryDirectory(prefix="loglake-qbench-") as tmp:
         work = Path(tmp)
-        lake_dir = work / "lake"
-        lake = Lake.open(load_settings(lake=str(lake_dir)))
-        text_path = work / "raw.log"
-        raw = build(lake, text_path, args.lines, args.streams, args.flush_mb)
+        if args.lake is not None:
+            lake_dir, text_path = args.lake, args.text
+            lake = Lake.open(load_settings(lake=str(lake_dir)))
+            args.lines, raw = lake_size(lake)
+        else:
+            home = args.keep or work
+            home.mkdir(parents=True, exist_ok=True)
+            lake_dir, text_path = home / "lake", home / "raw.log"
+            lake = Lake.open(load_settings(lake=str(lake_dir)))
+            raw = build(lake, text_path, args.lines, args.streams, args.flush_mb)
         files = chunk_files(lake_dir)
         needle = pick_needle(text_path)
         settings = {

@@ -103,6 +103,13 @@ class Bounds:
     streams: str | None = None
     # With `streams`: the label names its maps hold, when known (other names are absent).
     stream_labels: frozenset[str] | None = None
+    # Every entry of `source` belongs to a stream that every selector of the query matches
+    # (the caller checked it when binding `source`): the selectors are not evaluated again,
+    # which spares each entry a lookup of its stream.
+    selected: bool = False
+    # False when every entry of `source` has empty structured metadata (the caller checked
+    # it when binding `source`): then metadata sets no pipeline error.
+    metadata: bool = True
 
 
 class Lowerer:
@@ -135,7 +142,7 @@ class Lowerer:
         """Entries of the selected streams with `lo < ts <= hi` (or `lo <= ts < hi`)."""
         labels = col("labels")
         conds: list[exp.Expression] = []
-        for m in log.matchers:
+        for m in () if self.b.selected else log.matchers:
             value = exp.Coalesce(this=get(labels, m.name), expressions=[lit("")])
             conds.append(string_match(value, m.op, m.value))
         if conds and self.b.streams is not None:
@@ -638,7 +645,9 @@ class Lowerer:
             if n not in staged:
                 first.append(value_of(n).as_(c, copy=False))
                 continue
-            known = exp.Coalesce(this=taken[n].copy(), expressions=[get(meta.copy(), n)])
+            known = taken[n].copy()
+            if self.b.metadata:
+                known = exp.Coalesce(this=known, expressions=[get(meta.copy(), n)])
             found, parts = logfmt_labels.first_layer(line.copy(), n, known)
             first += [
                 known.as_(f"{c}k", copy=False),
@@ -750,17 +759,18 @@ class Lowerer:
                     (unconverted, fn("map_concat", series, failed)), default=series.copy()
                 )
                 series = canonical(map_without(with_error, [unwrap.label]))
-        fail = self.fail(_error_message(error.copy(), series), "DOUBLE")
+        # Without metadata, only a converting filter or the unwrap can set an error state.
+        fails = self.b.metadata or labels_error or unwrap is not None or bool(extra)
+        whens = [(skipped, cast(exp.Null(), "DOUBLE"))] if skipped is not None else []
+        if fails:
+            fail = self.fail(_error_message(error.copy(), series), "DOUBLE")
+            whens.append((exp.NEQ(this=error.copy(), expression=lit("")), fail))
         samples = exp.select(
             col("ts", e),
             *[read[n].copy() for n in names],
-            case(
-                *([(skipped, cast(exp.Null(), "DOUBLE"))] if skipped is not None else []),
-                (exp.NEQ(this=error.copy(), expression=lit("")), fail),
-                default=value,
-            ).as_("value", copy=False),
+            (case(*whens, default=value) if whens else value).as_("value", copy=False),
         ).from_(entries.subquery(e, copy=False), copy=False)
-        if streams is not None and summed is not None:
+        if streams is not None and summed is not None and fails:
             failing = exp.and_(
                 exp.EQ(this=col("fingerprint", s), expression=col("fingerprint", e)),
                 exp.NEQ(this=error.copy(), expression=lit("")),

@@ -179,12 +179,15 @@ class Executor:
 def bound(query: logql2sql.QueryPlan, plan: Plan) -> logql2sql.QueryPlan:
     """`query` planned for what the binding found: with the label names of the streams
     relation, or without that relation when two of the read streams share a fingerprint
-    (a hash collision: then a fingerprint cannot stand for its labels)."""
+    (a hash collision: then a fingerprint cannot stand for its labels); without matching
+    the selectors again when every stream read matches them (`Plan.selected`), and without
+    the errors of structured metadata when no entry read has any (`Plan.metadata`)."""
+    found = {"selected": plan.selected, "metadata": plan.metadata}
     if query.params.streams is None:
-        return query
+        return query.with_params(**found)
     if plan.streams_unique:
-        return query.with_params(stream_labels=plan.stream_labels)
-    return query.with_params(streams=None)
+        return query.with_params(stream_labels=plan.stream_labels, **found)
+    return query.with_params(streams=None, **found)
 
 
 def runnable(

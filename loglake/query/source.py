@@ -11,7 +11,10 @@ Next to `logs` it registers `streams` (`fingerprint, labels`, one row per matchi
 which the compiled SQL can read instead of scanning every entry's label map: selectors are
 matched and label maps built once per stream. `Plan.streams_unique` tells whether the
 fingerprints name their label sets one to one (a 64-bit hash: a collision is possible in
-principle, and then the query must be compiled without `streams`).
+principle, and then the query must be compiled without `streams`). `Plan.selected` tells
+whether every stream `logs` holds in the range matches every selector (as when a selector
+names the chunks' partition label, or matches every stream): then the compiled SQL need not
+match them again per entry.
 
 For a multi-tenant query (`X-Scope-OrgID: a|b`) every tenant's rows gain the label
 `__tenant_id__`, as Loki adds it, so selectors can match on it and results show it.
@@ -55,6 +58,10 @@ class Plan:
     streams_unique: bool = True
     stream_labels: frozenset[str] = frozenset()
     """Label names of the streams relation's maps (single-tenant queries)."""
+    selected: bool = False
+    """Every stream of `logs` with entries in the range matches every selector."""
+    metadata: bool = True
+    """Some entry of `logs` may have structured metadata."""
 
     @property
     def lines(self) -> int:
@@ -108,7 +115,7 @@ def bind_logs(
     Chunks are listed newest first (`oldest_first`: oldest first), the order in which a
     backward (forward) log query wants them: its top-N filter then skips most row groups.
     """
-    plan = Plan()
+    plan = Plan(selected=True, metadata=False)
     multi = len(tenants) > 1
     parts: list[exp.Query] = []
     for tenant in tenants:
@@ -117,6 +124,11 @@ def bind_logs(
         refs = snapshot.chunk_refs(lo, hi)
         keys, chunk_streams = _chunk_keys(con, refs, predicate, lo, hi, plan, oldest_first)
         landing = _filter(con, snapshot.landing, predicate)
+        if plan.selected:
+            plan.selected = _all_selected(
+                con, refs, predicate, landing, selectors, tenant if multi else None, lo, hi
+            )
+        plan.metadata = plan.metadata or snapshot.metadata_in(keys) or _has_metadata(landing)
         if not multi:
             _register_streams(con, streams, chunk_streams, landing, plan)
         plan.landing_lines += landing.num_rows
@@ -178,6 +190,56 @@ def _chunk_keys(
     plan.chunk_lines += sum(r[2] for r in rows)
     plan.chunk_bytes += sum(r[3] for r in rows)
     return keys, found.cast(STREAMS_SCHEMA)
+
+
+def _all_selected(
+    con: duckdb.DuckDBPyConnection,
+    refs: pa.Table,
+    predicate: exp.Expression,
+    landing: pa.Table,
+    selectors: Sequence[Sequence[ast.Matcher]],
+    tenant: str | None,
+    lo: int,
+    hi: int,
+) -> bool:
+    """Whether each selector matches every stream that the chunks chosen by `predicate`
+    hold in `(lo, hi]` and every stream of the (already filtered) landing rows: the streams
+    a query of `logs` sees, whatever its pipeline (an entry outside the range is never
+    read)."""
+    if not selectors:
+        return True
+    every = [
+        exp.func("bool_and", matcher_predicate([m], tenant)).as_(f"s{i}")
+        for i, m in enumerate(selectors)
+    ]
+    in_range = exp.and_(
+        exp.GT(this=exp.column("max_ts"), expression=exp.Literal.number(lo)),
+        exp.LTE(this=exp.column("min_ts"), expression=exp.Literal.number(hi)),
+    )
+    for table in (refs, landing):
+        if table.num_rows == 0:
+            continue
+        name = f"_selected_{next(_counter)}"
+        con.register(name, table)
+        try:
+            query = exp.select(*(e.copy() for e in every)).from_(name)
+            if table is refs:
+                chosen = exp.select("chunk").from_(name).where(exp.and_(predicate, in_range))
+                query = query.where(exp.and_(in_range, exp.column("chunk").isin(query=chosen)))
+            row = con.execute(query.sql(dialect="duckdb")).fetchall()[0]
+        finally:
+            con.unregister(name)
+        if not all(v is None or v for v in row):
+            return False
+    return True
+
+
+def _has_metadata(table: pa.Table) -> bool:
+    """Whether any row of an entry table has structured metadata."""
+    if table.num_rows == 0:
+        return False
+    maps = table.column("structured_metadata").chunks
+    return any(m.offsets[-1].as_py() > m.offsets[0].as_py() for m in maps)
 
 
 def _register_streams(
