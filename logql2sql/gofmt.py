@@ -158,15 +158,19 @@ def model_duration(ns: int) -> str:
 _SI_SIZES = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
 
 
-def humanize_bytes(n: int) -> str:
-    """go-humanize's `Bytes(n)` without its space, as Loki prints a bytes label filter.
+def humanize_bytes(n: int, space: str = "") -> str:
+    """go-humanize's `Bytes(n)` (SI units), without its space unless `space` is given:
+    Loki prints a bytes label filter and rewrites detected byte fields without it, and its
+    byte-limit errors with it.
 
     >>> humanize_bytes(5), humanize_bytes(1000), humanize_bytes(20 * 1024), humanize_bytes(82854982)
     ('5B', '1.0kB', '20kB', '83MB')
+    >>> humanize_bytes(82_854_982, " ")
+    '83 MB'
     """
     if n < 10:
-        return f"{n}B"
+        return f"{n}{space}B"
     e = math.floor(math.log(float(n)) / math.log(1000.0))
     value = math.floor(float(n) / math.pow(1000.0, e) * 10 + 0.5) / 10
     number = f"{value:.1f}" if value < 10 else f"{value:.0f}"
-    return number + _SI_SIZES[e]
+    return number + space + _SI_SIZES[e]

@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import logql2sql
-from loglake.query import limits, params
+from loglake.query import params
 from loglake.query.errors import QueryError, parse_log_query
 from loglake.query.executor import Executor
 from loglake.query.params import Form
 from logql2sql import ast
 from logql2sql.errors import LogQLError
+from logql2sql.gofmt import humanize_bytes
 from logql2sql.lexical import BYTES_UNITS, parse_bytes, parse_duration
 
 ERROR_LABELS = frozenset({"__error__", "__error_details__", "__preserve_error__"})
@@ -84,16 +85,6 @@ def determine_type(value: str) -> str:
     if parse_bytes(value) is not None:
         return "bytes"
     return "string"
-
-
-def human_bytes(size: int) -> str:
-    """go-humanize's `Bytes` (SI units) with the space removed, as Loki rewrites byte
-    values so that they can be pasted into a query.
-
-    >>> human_bytes(5), human_bytes(5120), human_bytes(13_000_000)
-    ('5B', '5.1kB', '13MB')
-    """
-    return limits.human_bytes(size).replace(" ", "")
 
 
 def sanitize_key(key: str) -> str:
@@ -258,7 +249,7 @@ def field_values(entries: Iterable[Entry], name: str, limit: int) -> list[str]:
         for value in parsed.get(name, ([], None))[0]:
             size = parse_bytes(value)
             if size is not None and value.lower().endswith(_ALLOWED_BYTE_SUFFIXES):
-                value = human_bytes(size)
+                value = humanize_bytes(size)
             values.add(value)
     return sorted(values)
 

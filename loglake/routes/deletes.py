@@ -31,9 +31,9 @@ from fastapi.responses import JSONResponse, Response
 from loglake.config import Settings
 from loglake.ingest.errors import PushError
 from loglake.ops_config import parse_delete_query
-from loglake.query.limits import go_duration
 from loglake.server import error_response
 from logql2sql.errors import LogQLError
+from logql2sql.gofmt import go_duration
 from logql2sql.lexical import parse_duration
 from storage import delete_requests
 
