@@ -12,6 +12,7 @@ import functools
 from pathlib import Path
 
 import lark
+from lark.parsers.lalr_parser_state import ParserState
 
 from logql2sql.errors import ParseError
 from logql2sql.lexer import NO_LINE_TOKENS, LokiLexer, collecting_scan_errors
@@ -145,7 +146,7 @@ def _parse(text: str) -> lark.Tree:
         raise ParseError(_unexpected(tok.type, expected), line, col) from None
 
 
-def _expected_after_default_reductions(state, lookahead: str) -> set[str]:
+def _expected_after_default_reductions(state: ParserState, lookahead: str) -> set[str]:
     """The tokens Loki's parser names as expected when `lookahead` fails in `state`.
 
     goyacc reduces by a state's default reduction whatever the lookahead, so Loki notices
