@@ -169,11 +169,16 @@ def _expected_after_default_reductions(state: ParserState, lookahead: str) -> se
         if rule.expansion:
             del stack[-len(rule.expansion) :]
         if not stack or rule.origin.name not in table[stack[-1]]:
-            return set(table[state.position])
+            return _terminals(table[state.position])
         stack.append(table[stack[-1]][rule.origin.name][1])
         if lookahead in table[stack[-1]]:  # the token is taken after all: keep lark's view
-            return set(table[state.position])
-    return {name for name in table[stack[-1]] if name.isupper() or name == "$END"}
+            return _terminals(table[state.position])
+    return _terminals(table[stack[-1]])
+
+
+def _terminals(actions: dict) -> set[str]:
+    """The tokens among a state's actions (rule names, lower case, are gotos)."""
+    return {name for name in actions if name.isupper() or name == "$END"}
 
 
 # Loki's yacc token order, used to list expected tokens the way its messages do.

@@ -16,7 +16,7 @@ from lark import Token
 from logql2sql import ast
 from logql2sql.errors import ParseError
 from logql2sql.lexer import loki_duration
-from logql2sql.lexical import DurationSyntax, parse_bytes, parse_duration, parse_float, unquote
+from logql2sql.lexical import parse_bytes, parse_duration, parse_float, unquote
 
 _PUNCTUATION = {"LPAREN", "RPAREN", "LBRACE", "RBRACE", "COMMA", "PIPE"}
 
@@ -33,13 +33,6 @@ def _values(children: list[Any]) -> list[Any]:
 def _string(tok: Token) -> str:
     try:
         return unquote(str(tok))
-    except ParseError as err:
-        raise ParseError(err.msg, tok.line or 0, tok.column or 0) from None
-
-
-def _duration(tok: Token, *, syntax: DurationSyntax = "logql") -> int:
-    try:
-        return parse_duration(str(tok), syntax=syntax)
     except ParseError as err:
         raise ParseError(err.msg, tok.line or 0, tok.column or 0) from None
 
@@ -147,9 +140,8 @@ class ToAst(lark.Transformer):
 
     # ---- log ranges
     def _range(self, tok: Token) -> int:
-        # Loki reports range errors at line 0 (its lexer has moved past the bracket).
-        inner = Token("RANGE", str(tok)[1:-1], line=0, column=tok.column)
-        return _duration(inner, syntax="prometheus")
+        # `lexer.LokiLexer` ends the input at a range whose duration does not parse
+        return parse_duration(str(tok)[1:-1], syntax="prometheus")
 
     def log_range_range_first(self, c):
         selector, rng, offset, pipeline = c
