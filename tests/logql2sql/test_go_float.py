@@ -13,12 +13,13 @@ from tests.logql2sql.engine_cases import load_fixture
 S = 10**9
 
 
-def _run(query: str, values: list[str]) -> list[tuple]:
+def _run(query: str, values: list[str], **bounds) -> list[tuple]:
+    """`query` over one stream whose lines are `v=<value>`, one second apart."""
     con = duckdb.connect()
     entries = [[str((i + 1) * S), f"v={v}", {}] for i, v in enumerate(values)]
     load_fixture(con, [{"labels": {"app": "a"}, "entries": entries}])
-    sql = logql2sql.translate(query, start=0, end=60 * S, direction="forward", limit=100)
-    return con.execute(sql).fetchall()
+    bounds = bounds or {"start": 0, "end": 60 * S, "direction": "forward", "limit": 100}
+    return con.execute(logql2sql.translate(query, **bounds)).fetchall()
 
 
 @pytest.mark.parametrize(
@@ -49,10 +50,7 @@ def test_numeric_filter_parses_like_go(value: str, kept: bool, details: str | No
 
 
 def _unwrap_sum(query: str, values: list[str]) -> list[tuple]:
-    con = duckdb.connect()
-    entries = [[str((i + 1) * S), f"v={v}", {}] for i, v in enumerate(values)]
-    load_fixture(con, [{"labels": {"app": "a"}, "entries": entries}])
-    return con.execute(logql2sql.translate(query, start=60 * S, end=60 * S)).fetchall()
+    return _run(query, values, start=60 * S, end=60 * S)
 
 
 def test_unwrap_reads_underscores_and_fails_out_of_range_with_gos_words() -> None:
