@@ -57,7 +57,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from logql2sql import ast, clickhouse, spark
+from logql2sql import ast, clickhouse, spark, trino
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.format import format_expr
 from logql2sql.lower import Bounds, Lowerer
@@ -362,9 +362,8 @@ def _lower(expr: ast.Expr, bounds: Bounds, dialect: str) -> exp.Select:
         tree = _unshared(lowerer.log_query(expr))
     else:
         tree = _unshared(lowerer.metric(expr))
-    if dialect == "clickhouse":
-        return clickhouse.adapt(tree)
-    return spark.adapt(tree) if dialect == "spark" else tree
+    adapt = {"clickhouse": clickhouse.adapt, "spark": spark.adapt, "trino": trino.adapt}
+    return adapt[dialect](tree) if dialect in adapt else tree
 
 
 def _unshared(tree: exp.Select) -> exp.Select:

@@ -71,7 +71,8 @@ _RAISE = {"duckdb": "error", "trino": "fail", "spark": "raise_error", "clickhous
 
 # Spark cannot sort or compare maps, so a window partitioned by a label map, or a join on
 # label maps, uses their JSON text there (label maps are canonical: equal maps, equal text).
-_MAP_PARTITION_KEY = {"spark": "to_json"}
+# Trino cannot sort maps (its windows sort their partition keys): their sorted entries.
+_MAP_PARTITION_KEY = {"spark": "to_json", "trino": "entries"}
 
 # Range aggregations computed per step from every sample of the window (no partials).
 _PER_STEP = frozenset({"stdvar_over_time", "stddev_over_time", "quantile_over_time"})
@@ -132,6 +133,8 @@ class Lowerer:
     def partition_key(self, labels: exp.Expression) -> exp.Expression:
         """A label map as a window partition key in this dialect."""
         name = _MAP_PARTITION_KEY.get(self.dialect)
+        if name == "entries":
+            return fn("array_sort", fn("map_entries", labels))
         return labels if name is None else exp.Anonymous(this=name, expressions=[labels])
 
     # ------------------------------------------------------------ reading entries

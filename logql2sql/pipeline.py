@@ -360,6 +360,9 @@ def _is_json_object(line: exp.Expression) -> exp.Expression:
 # accepts text after the first JSON value (lines Loki marks `JSONParserErr` would parse),
 # rewrites numbers (`1.50` → `1.5`) and rejects duplicate keys.
 _NO_JSON = ("spark",)
+# `unpack` reads every key of the object in order; Trino's JSON objects lose the order and
+# all but one of duplicate keys.
+_NO_UNPACK = (*_NO_JSON, "trino")
 
 
 def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
@@ -437,7 +440,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
 
 
 def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
-    if dialect in _NO_JSON:
+    if dialect in _NO_UNPACK:
         raise UnsupportedInDialect("unpack parser", dialect)
     line = col("line")
     is_object = _is_json_object(line)
@@ -677,7 +680,7 @@ def conversion_error(conversion: str | None, raw: exp.Expression) -> exp.Express
 
 _GO_DIGITS = r"[0-9](?:_?[0-9])*"  # Go takes `_` between digits: `1_000` is 1000
 _GO_DECIMAL = rf"^[-+]?({_GO_DIGITS}(\.({_GO_DIGITS})?)?|\.{_GO_DIGITS})([eE][-+]?{_GO_DIGITS})?$"
-_GO_SPECIAL = r"^([-+]?(?i:inf|infinity)|(?i:nan))$"
+GO_SPECIAL = r"^([-+]?(?i:inf|infinity)|(?i:nan))$"
 _MAX_FLOAT64 = 1.7976931348623157e308
 
 
@@ -692,7 +695,7 @@ def go_float(value: exp.Expression) -> exp.Expression:
             fn("regexp_matches", value, lit(_GO_DECIMAL)),
             case((exp.LTE(this=exp.Abs(this=number), expression=num(_MAX_FLOAT64)), number)),
         ),
-        (fn("regexp_matches", value, lit(_GO_SPECIAL)), try_cast(value, "DOUBLE")),
+        (fn("regexp_matches", value, lit(GO_SPECIAL)), try_cast(value, "DOUBLE")),
     )
 
 
