@@ -172,11 +172,13 @@ def nanoseconds(raw: exp.Expression) -> exp.Expression:
     unit = fn("regexp_replace", p.copy(), lit(_NUMBER), lit(""))
 
     def per_unit(value) -> exp.Expression:
+        # A simple CASE names the unit once (a searched one would repeat it per suffix).
         whens = [
-            (exp.In(this=unit.copy(), expressions=[lit(s) for s in suffixes]), value(unit_ns))
+            exp.If(this=lit(suffix), true=value(unit_ns))
             for suffixes, unit_ns in _UNITS[:-1]
+            for suffix in suffixes
         ]
-        return case(*whens, default=value(_UNITS[-1][1]))
+        return exp.Case(this=unit.copy(), ifs=whens, default=value(_UNITS[-1][1]))
 
     whole = fn("ltrim", fn("split_part", number, lit("."), num(1)), lit("0"))
     fraction = fn("split_part", number.copy(), lit("."), num(2))

@@ -595,8 +595,9 @@ def go_bytes(value: exp.Expression) -> exp.Expression:
     """
     number = fn("replace", fn("regexp_extract", value, lit(_BYTES_NUMBER)), lit(","), lit(""))
     unit = _bytes_unit(value)
-    factor = case(
-        *[(exp.EQ(this=unit, expression=lit(u)), num(float(f))) for u, f in BYTES_UNITS.items()]
+    # A simple CASE names the unit once (a searched one would repeat it per unit).
+    factor = exp.Case(
+        this=unit, ifs=[exp.If(this=lit(u), true=num(float(f))) for u, f in BYTES_UNITS.items()]
     )
     valid = fn("regexp_full_match", number, lit(_GO_UNSIGNED_FLOAT))
     product = exp.Mul(this=try_cast(number, "DOUBLE"), expression=factor)
