@@ -65,7 +65,7 @@ import re
 from sqlglot import exp
 
 from logql2sql.errors import UnsupportedInDialect
-from logql2sql.sqlbuild import col, lam, lit, num
+from logql2sql.sqlbuild import col, lam, lit, num, rewrite_bottom_up
 
 DIALECT = "clickhouse"
 _LABEL_MAP = "Map(String, Nullable(String))"
@@ -552,14 +552,9 @@ def _under(node: exp.Expression, ancestor: exp.Expression | None) -> bool:
 def adapt(select: exp.Expression) -> exp.Expression:
     """The lowered query rewritten for ClickHouse (see the module docstring), in place.
 
-    Nodes are rewritten children first, so a rewrite sees its arguments already adapted.
+    Nodes are rewritten children first (`sqlbuild.rewrite_bottom_up`).
     """
-    for node in reversed(list(select.walk(bfs=False))):
-        new = _rewrite(node)
-        if new is not node:
-            if node is select:
-                return new
-            node.replace(new)
+    select = rewrite_bottom_up(select, _rewrite)
     for query in list(select.find_all(exp.Select)):
         _qualify(query)
     return select

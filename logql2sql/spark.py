@@ -32,7 +32,7 @@ import re
 from sqlglot import exp
 
 from logql2sql.errors import UnsupportedInDialect
-from logql2sql.sqlbuild import cast, col, fn, lam, lit, num
+from logql2sql.sqlbuild import cast, col, fn, lam, lit, num, rewrite_bottom_up
 
 DIALECT = "spark"
 
@@ -289,12 +289,6 @@ def _unquote(node: exp.Expression) -> exp.Expression:
 def adapt(select: exp.Expression) -> exp.Expression:
     """The lowered query rewritten for Spark (see the module docstring), in place.
 
-    Nodes are rewritten children first, so a rewrite sees its arguments already adapted.
+    Nodes are rewritten children first (`sqlbuild.rewrite_bottom_up`).
     """
-    for node in reversed(list(select.walk(bfs=False))):
-        new = _rewrite(_unquote(node))
-        if new is not node:
-            if node is select:
-                return new
-            node.replace(new)
-    return select
+    return rewrite_bottom_up(select, lambda node: _rewrite(_unquote(node)))

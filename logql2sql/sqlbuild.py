@@ -9,6 +9,7 @@ and label names only through `lit` too (they are map keys, never identifiers).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -235,3 +236,18 @@ def max_ignoring_nan(value: exp.Expression) -> exp.Expression:
         expression=exp.Where(this=exp.Not(this=fn("isnan", value.copy()))),
     )
     return exp.Coalesce(this=numbers, expressions=[exp.Max(this=value.copy())])
+
+
+def rewrite_bottom_up(
+    tree: exp.Expression, rewrite: Callable[[exp.Expression], exp.Expression]
+) -> exp.Expression:
+    """`tree` with every node replaced by `rewrite(node)`, in place, children first (so a
+    rewrite sees its arguments already rewritten): how the dialect adapters (`spark`,
+    `trino`, `clickhouse`) turn the lowered DuckDB-flavoured tree into their SQL."""
+    for node in reversed(list(tree.walk(bfs=False))):
+        new = rewrite(node)
+        if new is not node:
+            if node is tree:
+                return new
+            node.replace(new)
+    return tree

@@ -47,7 +47,7 @@ from sqlglot import exp
 from logql2sql.errors import UnsupportedInDialect
 from logql2sql.pipeline import GO_SPECIAL
 from logql2sql.spark import java_replacement
-from logql2sql.sqlbuild import cast, col, lam, lit, num
+from logql2sql.sqlbuild import cast, col, lam, lit, num, rewrite_bottom_up
 
 DIALECT = "trino"
 
@@ -420,14 +420,9 @@ def _lateral_unnests(select: exp.Select) -> None:
 def adapt(select: exp.Expression) -> exp.Expression:
     """The lowered query rewritten for Trino (see the module docstring), in place.
 
-    Nodes are rewritten children first, so a rewrite sees its arguments already adapted.
+    Nodes are rewritten children first (`sqlbuild.rewrite_bottom_up`).
     """
-    for node in reversed(list(select.walk(bfs=False))):
-        new = _rewrite(node)
-        if new is not node:
-            if node is select:
-                return new
-            node.replace(new)
+    select = rewrite_bottom_up(select, _rewrite)
     for query in list(select.find_all(exp.Select)):
         _lateral_unnests(query)
     return select
