@@ -39,6 +39,7 @@ from logql2sql.sqlbuild import (
     fn,
     get,
     go_quote,
+    item,
     lam,
     lit,
     map_set,
@@ -405,11 +406,24 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
             lit("_"),
             lit("g"),
         )
+        # Loki keeps a number's text as written (`1.50`, `1e2`); DuckDB prints a real
+        # number's value (`1.5`, `100.0`; integers print as written). A `json_tree` node's
+        # id is its index among the document's tokens (keys, values, `{` and `[`), so its
+        # text is the line's token `id + 1`, read only for real numbers; it must read as the
+        # node's value, else (a reader extension) DuckDB's text stays.
+        token = item(
+            _json_tokens(line.copy()), exp.Add(this=cast(col("id"), "BIGINT"), expression=num(1))
+        )
+        real = exp.EQ(this=col("type"), expression=lit("DOUBLE"))
+        aligned = exp.EQ(
+            this=try_cast(token.copy(), "DOUBLE"), expression=cast(col("value"), "DOUBLE")
+        )
         value = case(
             (
                 exp.EQ(this=col("type"), expression=lit("VARCHAR")),
                 exp.JSONExtractScalar(this=col("value"), expression=lit("$")),
             ),
+            (exp.and_(real, aligned, copy=False), token),
             default=cast(col("value"), "VARCHAR"),
         )
         ordered = exp.Order(expressions=[exp.Ordered(this=col("id"))])
@@ -420,8 +434,8 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
         )
         vals_q = (
             exp.select(fn("list", exp.Order(this=value, expressions=ordered.expressions)))
-            .from_(tree, copy=False)
-            .where(atomic, copy=False)
+            .from_(tree.copy(), copy=False)
+            .where(atomic.copy(), copy=False)
         )
         keys = exp.Coalesce(
             this=exp.Subquery(this=keys_q), expressions=[cast(array(), "VARCHAR[]")]
@@ -437,6 +451,18 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
             default=col("lbls"),
         )
     )
+
+
+# The tokens of a JSON text that are `json_tree` nodes or object keys, in document order.
+_JSON_TOKEN = (
+    r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?'
+    r"|true|false|null|[\[{]"
+)
+
+
+def _json_tokens(line: exp.Expression) -> exp.Expression:
+    """The tokens of a JSON text as written, in document order (see `_json`)."""
+    return fn("regexp_extract_all", line, lit(_JSON_TOKEN))
 
 
 def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:

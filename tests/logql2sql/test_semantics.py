@@ -219,3 +219,27 @@ def test_regex_matchers_let_dot_match_a_newline(matcher, count):
     streams = [_stream({"app": "a\nb", "x": "1"}, ["l"])]
     rows = _run(f'count_over_time({{x="1", {matcher}}}[1m])', streams)
     assert [r[2] for r in rows] == ([count] if count is not None else [])
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # Loki keeps a number's text as written; DuckDB's JSON functions print its value.
+        # Integers print as written, but for `-0`, which stays `0` (not Loki's `-0`).
+        (
+            '{"a": 1.50, "b": 1E+2, "c": -0, "d": 7}',
+            {"a": "1.50", "b": "1E+2", "c": "0", "d": "7"},
+        ),
+        # digits inside strings (and escaped quotes) are not number tokens
+        ('{"s": "x 2.0 \\" 3.0", "n": 0.250}', {"s": 'x 2.0 " 3.0', "n": "0.250"}),
+        # numbers in arrays count in document order although arrays are not extracted
+        ('{"l": [1.0, 2.50], "o": {"p": 3.10}}', {"o_p": "3.10"}),
+        ('{"t": true, "f": 1.0e-3}', {"t": "true", "f": "1.0e-3"}),
+    ],
+)
+def test_json_parser_keeps_number_text_as_written(line, expected):
+    con = duckdb.connect()
+    load_fixture(con, [_stream({"app": "a"}, [line])])
+    rows = con.execute(logql2sql.translate('{app="a"} | json', start=0, end=60 * S)).fetchall()
+    (labels,) = [dict(r[2]) for r in rows]
+    assert labels == {"app": "a", **expected}
