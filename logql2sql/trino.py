@@ -31,7 +31,8 @@ Ruby does: another `$`, other classes and escapes).
   `json_parse`; `json_valid` is whether `json_parse` succeeds; `json_type` is read from the
   first character of the value's JSON text (`json_format`) with DuckDB's type names;
   `json_extract_scalar` reads a JSON string's text, any other scalar's text as written.
-  A JSON value read as text is `json_format` (Trino refuses to cast objects to VARCHAR).
+  A JSON value read as text is a scalar's text as written (Loki's: `1.50` stays `1.50`)
+  or an object's `json_format` (Trino refuses to cast objects to VARCHAR).
 
 Constructs with no faithful Trino form raise `UnsupportedInDialect`: a single regex
 replacement that is not anchored, struct fields other than the pairs', `unpack`, `json_keys`
@@ -173,12 +174,14 @@ def _json_text(node: exp.Expression) -> exp.Expression:
 
 
 def _json_type(node: exp.JSONType) -> exp.Expression:
-    """DuckDB's `json_type(j)` name from the first character of `j`'s JSON text."""
+    """DuckDB's `json_type(j)` name from the first character of `j`'s JSON text (NULL for
+    no JSON, as DuckDB's)."""
     if node.expression is not None:
         raise UnsupportedInDialect("json_type with a path", DIALECT)
     text = call("json_format", node.this)
     head = call("substr", text, num(1), num(1))
-    ifs = [
+    ifs = [exp.If(this=exp.Is(this=head.copy(), expression=exp.Null()), true=exp.Null())]
+    ifs += [
         exp.If(this=exp.EQ(this=head.copy(), expression=lit(c)), true=lit(k))
         for c, k in _JSON_KINDS
     ]
@@ -205,7 +208,7 @@ def _json_scalar(node: exp.JSONExtractScalar) -> exp.Expression:
 
 
 def _big_int(node: exp.Literal) -> exp.Expression:
-    """An integer literal past BIGINT as a DECIMAL(38, 0) literal (Trino refuses it)."""
+    """An integer literal past BIGINT as a DECIMAL(38, 0) (Trino refuses such literals)."""
     return exp.Cast(this=lit(node.this), to=exp.DataType.build("DECIMAL(38, 0)"))
 
 
@@ -313,8 +316,6 @@ def _rewrite(node: exp.Expression) -> exp.Expression:  # noqa: C901 - one table 
         return exp.Not(
             this=exp.Is(this=call("try", call("json_parse", *args)), expression=exp.Null())
         )
-    if name in ("map_entries", "map_concat", "cardinality", "lag", "fail"):
-        return node
     if name in _UNSUPPORTED:
         raise UnsupportedInDialect(name, DIALECT)
     return node
@@ -382,13 +383,13 @@ def _lateral_unnests(select: exp.Select) -> None:
     """Move `UNNEST(list) AS t` from `select`'s list into a `CROSS JOIN UNNEST` (Trino reads
     UNNEST only as a relation). DuckDB unnests the rows the `FROM` and `WHERE` give, as
     the join does; beside an aggregation DuckDB would unnest after it, so that is refused."""
-    moved = False
-    for i, projection in enumerate(list(select.expressions)):
+    projections = list(select.expressions)
+    for i, projection in enumerate(projections):
         target = projection.this if isinstance(projection, exp.Alias) else projection
         if not isinstance(target, exp.Unnest):
             continue
         if select.args.get("group") or any(
-            isinstance(e, exp.AggFunc | exp.Window) for p in select.expressions for e in p.walk()
+            isinstance(e, exp.AggFunc | exp.Window) for p in projections for e in p.walk()
         ):
             raise UnsupportedInDialect("UNNEST beside an aggregation", DIALECT)
         alias = target.args.get("alias")
@@ -405,16 +406,12 @@ def _lateral_unnests(select: exp.Select) -> None:
                 this=exp.to_identifier(f"_u{i}"), columns=[exp.to_identifier(name)]
             ),
         )
-        select.expressions[i] = exp.column(name, table=f"_u{i}")
-        select.expressions[i].parent = select
-        source = select.args.get("from") or select.args.get("from_")
-        if source is None:
-            select.from_(relation, copy=False)
-        else:
+        projections[i] = exp.column(name, table=f"_u{i}")
+        if select.args.get("from") or select.args.get("from_"):
             select.join(relation, join_type="CROSS", copy=False)
-        moved = True
-    if moved:
-        select.set("expressions", list(select.expressions))
+        else:
+            select.from_(relation, copy=False)
+        select.set("expressions", projections)
 
 
 def adapt(select: exp.Expression) -> exp.Expression:
