@@ -104,7 +104,8 @@ def _series(node: exp.GenerateSeries) -> exp.Expression:
     `b` are computed once, bound as the lambda parameter `_r`). The form does not depend on
     the values: a query's times may be symbolic (`compile`'s translation cache)."""
     a, b = node.args["start"], node.args["end"]
-    s = node.args.get("step") or num(1)
+    # BIGINT: Trino types a literal below 2^31 INTEGER, whose products overflow.
+    s = cast(node.args.get("step") or num(1), "BIGINT")
     lo = exp.Bracket(this=col("_r"), expressions=[num(1)], offset=1)
     hi = exp.Bracket(this=col("_r"), expressions=[num(2)], offset=1)
     block = exp.Paren(this=exp.Mul(this=exp.Paren(this=s), expression=num(_SEQUENCE_LIMIT)))
