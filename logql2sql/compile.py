@@ -355,6 +355,10 @@ def _matchers(expr: ast.Expr) -> tuple[tuple[ast.Matcher, ...], ...]:
     return tuple(s.matchers for s in ast.log_selectors(expr))
 
 
+# Dialects whose SQL is the lowered (DuckDB-flavoured) tree rewritten by an adapter.
+_ADAPTERS = {"clickhouse": clickhouse.adapt, "spark": spark.adapt, "trino": trino.adapt}
+
+
 def _lower(expr: ast.Expr, bounds: Bounds, dialect: str) -> exp.Select:
     """A fresh sqlglot tree of `expr` (the passes before SQL generation)."""
     lowerer = Lowerer(bounds, dialect)
@@ -362,8 +366,8 @@ def _lower(expr: ast.Expr, bounds: Bounds, dialect: str) -> exp.Select:
         tree = _unshared(lowerer.log_query(expr))
     else:
         tree = _unshared(lowerer.metric(expr))
-    adapt = {"clickhouse": clickhouse.adapt, "spark": spark.adapt, "trino": trino.adapt}
-    return adapt[dialect](tree) if dialect in adapt else tree
+    adapt = _ADAPTERS.get(dialect)
+    return tree if adapt is None else adapt(tree)
 
 
 def _unshared(tree: exp.Select) -> exp.Select:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -72,7 +73,10 @@ _RAISE = {"duckdb": "error", "trino": "fail", "spark": "raise_error", "clickhous
 # Spark cannot sort or compare maps, so a window partitioned by a label map, or a join on
 # label maps, uses their JSON text there (label maps are canonical: equal maps, equal text).
 # Trino cannot sort maps (its windows sort their partition keys): their sorted entries.
-_MAP_PARTITION_KEY = {"spark": "to_json", "trino": "entries"}
+_MAP_PARTITION_KEY: dict[str, Callable[[exp.Expression], exp.Expression]] = {
+    "spark": lambda labels: fn("to_json", labels),
+    "trino": lambda labels: fn("array_sort", fn("map_entries", labels)),
+}
 
 # Range aggregations computed per step from every sample of the window (no partials).
 _PER_STEP = frozenset({"stdvar_over_time", "stddev_over_time", "quantile_over_time"})
@@ -132,10 +136,8 @@ class Lowerer:
 
     def partition_key(self, labels: exp.Expression) -> exp.Expression:
         """A label map as a window partition key in this dialect."""
-        name = _MAP_PARTITION_KEY.get(self.dialect)
-        if name == "entries":
-            return fn("array_sort", fn("map_entries", labels))
-        return labels if name is None else exp.Anonymous(this=name, expressions=[labels])
+        key = _MAP_PARTITION_KEY.get(self.dialect)
+        return labels if key is None else key(labels)
 
     # ------------------------------------------------------------ reading entries
 
