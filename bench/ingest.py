@@ -148,11 +148,12 @@ def push_all(server: ServerProcess, bodies: list[bytes], clients: int) -> tuple[
 
 
 TRADEOFFS = [
+    ("zstd 1, line PLAIN", 1, "PLAIN"),
     ("zstd 1, line DELTA_BYTE_ARRAY", 1, "DELTA_BYTE_ARRAY"),
-    ("zstd 3, line PLAIN", 3, "PLAIN"),
-    ("zstd 6, line PLAIN", 6, "PLAIN"),
+    ("zstd 3, line DELTA_LENGTH_BYTE_ARRAY", 3, "DELTA_LENGTH_BYTE_ARRAY"),
+    ("zstd 6, line DELTA_LENGTH_BYTE_ARRAY", 6, "DELTA_LENGTH_BYTE_ARRAY"),
     ("zstd 6, line DELTA_BYTE_ARRAY", 6, "DELTA_BYTE_ARRAY"),
-    ("zstd 9, line PLAIN", 9, "PLAIN"),
+    ("zstd 9, line DELTA_LENGTH_BYTE_ARRAY", 9, "DELTA_LENGTH_BYTE_ARRAY"),
 ]
 """Chunk settings compared with the default (`ChunkOptions()`) by `--tradeoffs`."""
 

@@ -78,18 +78,23 @@ class ChunkOptions:
     and levels that gain more (6: 10% smaller) cost 2.5–6× the encoding CPU
     (`bench/ingest.py --tradeoffs`).
 
-    `line_encoding` "PLAIN" is what every Parquet reader reads, vectorised ones included.
-    "DELTA_BYTE_ARRAY" stores the prefix a line shares with the one before it (sorted by
-    stream and time: `ts=2024-05-01T12:00:0…`, logfmt keys) as a length, so zstd sees fewer
-    bytes: about 4% smaller chunks for about the same flush CPU; DuckDB and pyarrow read it
-    as fast, but some engines' vectorised readers gained it only lately (Spark 3.3, Velox,
-    Iceberg), so it is opt-in (`bench/ingest.py --tradeoffs`).
+    `line_encoding` "DELTA_LENGTH_BYTE_ARRAY" (the default) stores all of a page's line
+    lengths first, delta-encoded, then the lines' bytes back to back. The chunk is as small
+    as with "PLAIN" (which interleaves a 4-byte length before every line) and flushes as
+    fast, and DuckDB scans it about 13% faster: a line-filter query is mostly this scan
+    (`bench/ingest.py --tradeoffs`, `bench/query.py`). It needs the same readers as `ts`'s
+    DELTA_BINARY_PACKED, which every chunk has always used (Spark's vectorised reader since
+    3.3, Trino, ClickHouse, DuckDB, pyarrow, Polars). "DELTA_BYTE_ARRAY" also stores the
+    prefix a line shares with the one before it (sorted by stream and time:
+    `ts=2024-05-01T12:00:0…`, logfmt keys) as a length: about 4% smaller chunks, but
+    scans about 15% slower than the default, so it is opt-in. "PLAIN" is the encoding of
+    readers that know no other.
     """
 
     partition_labels: tuple[str, ...] = ("service_name",)
     max_partition_values: int = 512
     compression_level: int = 1
-    line_encoding: str = "PLAIN"
+    line_encoding: str = "DELTA_LENGTH_BYTE_ARRAY"
     row_group_rows: int = ROW_GROUP_ROWS
     write_threads: int = 0
     """Chunks encoded at once (0: one per CPU); threads cut wall time, not CPU time."""

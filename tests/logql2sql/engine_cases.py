@@ -18,12 +18,12 @@ from unittest import mock
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import logql2sql
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.lower import Lowerer
+from storage.chunks import ChunkOptions, encode_chunk
 
 ENTRY_SCHEMA = pa.schema(
     [
@@ -90,8 +90,10 @@ def _fingerprint(labels: dict[str, str]) -> int:
 
 
 def write_fixture(path: Path, streams: list[dict]) -> None:
-    """The case's streams as one Parquet file with the lake's entry schema (what the Spark
-    and ClickHouse tests read)."""
+    """The case's streams as one Parquet file with the lake's entry schema, encoded as the
+    lake encodes its chunks (what the Spark and ClickHouse tests read): so these engines
+    are also shown to read real chunks. Rows are sorted by (fingerprint, ts), as chunks
+    declare; identical entries are kept (Loki's engine cases count them)."""
     cols: dict[str, list] = {n: [] for n in ENTRY_SCHEMA.names}
     for stream in streams:
         labels = sorted((k, v) for k, v in stream["labels"].items() if v != "")
@@ -102,7 +104,14 @@ def write_fixture(path: Path, streams: list[dict]) -> None:
             cols["line"].append(item[1])
             cols["labels"].append(labels)
             cols["structured_metadata"].append(sorted(meta.items()))
-    pq.write_table(pa.table(cols, schema=ENTRY_SCHEMA), path)
+    table = pa.table(cols, schema=ENTRY_SCHEMA).sort_by(
+        [("fingerprint", "ascending"), ("ts", "ascending")]
+    )
+    options = ChunkOptions()
+    encoded = encode_chunk(
+        table, options.compression_level, options.row_group_rows, options.line_encoding
+    )
+    path.write_bytes(encoded.to_pybytes())
 
 
 def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:

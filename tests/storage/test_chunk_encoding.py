@@ -57,7 +57,7 @@ def _line_encodings(path: str) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("encoding", ["DELTA_BYTE_ARRAY", "PLAIN"])
+@pytest.mark.parametrize("encoding", ["DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY", "PLAIN"])
 def test_line_encoding_is_standard_parquet_every_engine_reads(tmp_path, encoding) -> None:
     """Lines with long shared prefixes (sorted logfmt lines) come back byte for byte through
     pyarrow, DuckDB and Polars, whichever `line` encoding wrote them."""
@@ -78,7 +78,7 @@ def test_line_encoding_is_standard_parquet_every_engine_reads(tmp_path, encoding
 
 
 def test_delta_byte_array_makes_prefix_sharing_lines_smaller(tmp_path) -> None:
-    """What the opt-in encoding is for; PLAIN stays the default (see `ChunkOptions`)."""
+    """What the opt-in encoding is for (see `ChunkOptions`)."""
     store = ObjectStore(str(tmp_path))
     rng = np.random.default_rng(5)
     lines = [
@@ -91,9 +91,9 @@ def test_delta_byte_array_makes_prefix_sharing_lines_smaller(tmp_path) -> None:
         encoding: write_chunks(
             store, "t", "2024-05-01", table, ChunkOptions(line_encoding=encoding)
         )[1][0][1]
-        for encoding in ("DELTA_BYTE_ARRAY", "PLAIN")
+        for encoding in ("DELTA_BYTE_ARRAY", "DELTA_LENGTH_BYTE_ARRAY")
     }
-    assert sizes["DELTA_BYTE_ARRAY"] < sizes["PLAIN"]
+    assert sizes["DELTA_BYTE_ARRAY"] < sizes["DELTA_LENGTH_BYTE_ARRAY"]
 
 
 def test_one_day_round_skips_exactly_the_absorbed_landing_object(tmp_path) -> None:
@@ -149,11 +149,12 @@ def test_overlap_count_matches_a_pairwise_check(scale) -> None:
         assert overlapping_streams(refs) == _overlapping_pairwise(refs)
 
 
-def test_flush_writes_plain_lines_by_default(tmp_path) -> None:
-    """The default keeps `line` readable by every vectorised Parquet reader."""
+def test_flush_writes_delta_length_lines_by_default(tmp_path) -> None:
+    """The default `line` encoding is the one DuckDB scans fastest (see `ChunkOptions`)."""
     store = ObjectStore(str(tmp_path))
     write_landing(store, "t", entries(1, {"service_name": "a"}, [T0 + 1, T0 + 2]))
     flush(store)
     (key,) = manifest.load_latest(store, "t", "2024-05-01").chunk_keys()
     encodings = _line_encodings(store.path(key))
-    assert "PLAIN" in encodings and "DELTA_BYTE_ARRAY" not in encodings
+    assert "DELTA_LENGTH_BYTE_ARRAY" in encodings
+    assert not encodings & {"PLAIN", "DELTA_BYTE_ARRAY", "PLAIN_DICTIONARY", "RLE_DICTIONARY"}
