@@ -75,14 +75,19 @@ def arrow_binder(con: duckdb.DuckDBPyConnection) -> Bind:
 
 
 def entries_relation(
-    store: ObjectStore, snapshot: Snapshot, chunk_keys: list[str], landing: str
+    store: ObjectStore,
+    snapshot: Snapshot,
+    chunk_keys: list[str],
+    landing: str,
+    with_landing: bool = True,
 ) -> exp.Query:
     """A query over the snapshot's raw entries (chunks + landing), not yet deduplicated.
 
     `chunk_keys` are the chunks read (the executor passes the ones its streams and time
-    range need); `landing` names the bound landing rows. When the manifest records that
-    none of the chunks has structured metadata, the column is an empty map: the chunks'
-    metadata column is then never read.
+    range need); `landing` names the bound landing rows, read unless `with_landing` is
+    false (then `chunk_keys` must not be empty). When the manifest records that none of
+    the chunks has structured metadata, the column is an empty map: the chunks' metadata
+    column is then never read.
     """
     columns = [exp.column(c) for c in ENTRY_COLUMNS]
     parts: list[exp.Query] = []
@@ -94,7 +99,8 @@ def entries_relation(
             empty = exp.cast(exp.Anonymous(this="MAP"), "MAP(TEXT, TEXT)")
             read = [*columns[:-1], exp.alias_(empty, "structured_metadata")]
         parts.append(exp.select(*read).from_(exp.Table(this=scan)))
-    if snapshot.landing.num_rows or not parts:  # an empty landing still gives the columns
+    if with_landing and (snapshot.landing.num_rows or not parts):
+        # an empty landing still gives the columns
         parts.append(exp.select(*columns).from_(exp.to_identifier(landing)))
     query = parts[0]
     for part in parts[1:]:
@@ -202,17 +208,19 @@ def logs_query(
     registrations of `con`), once each.
 
     Entries where the snapshot's sources overlap (`Snapshot.overlaps`) are read once more,
-    from the chunks that hold them and landing, and deduplicated; every other entry is read
-    once, as it is.
+    from the chunks that hold them and landing, and deduplicated. The other entries of those
+    sources are read once, past a filter that leaves the overlapping ones out; the entries
+    of every other chunk (most of them: overlaps are a second at a flush boundary) are read
+    as they are, with no filter to evaluate per row.
     """
     keys = snapshot.chunk_keys() if chunk_keys is None else chunk_keys
     bind = bind or arrow_binder(con)
     landing = bind("landing", snapshot.landing)
-    raw = without_deleted(entries_relation(store, snapshot, keys, landing), snapshot)
     tenant = exp.alias_(exp.Literal.string(snapshot.tenant), "tenant")
     out_columns = [tenant, *(exp.column(c) for c in LOGS_COLUMNS[1:])]
     overlaps = snapshot.overlaps()
     if not overlaps:
+        raw = without_deleted(entries_relation(store, snapshot, keys, landing), snapshot)
         return exp.select(*out_columns).from_(
             exp.alias_(exp.paren(raw, copy=False), "raw", table=True, copy=False), copy=False
         )
@@ -233,20 +241,35 @@ def logs_query(
             )
         ),
     )
-    plain = exp.select(*out_columns).from_("raw").where(exp.not_(maybe_twice), copy=False)
-    deduped = (
-        exp.select(*(c.copy() for c in out_columns))
-        .from_(
-            exp.alias_(exp.paren(overlapping, copy=False), "overlapping", table=True, copy=False)
+    parts: list[exp.Query] = []
+    clean_keys = [k for k in keys if k not in involved]
+    if clean_keys:
+        clean = without_deleted(
+            entries_relation(store, snapshot, clean_keys, landing, with_landing=False), snapshot
         )
+        parts.append(
+            exp.select(*(c.copy() for c in out_columns)).from_(
+                exp.alias_(exp.paren(clean, copy=False), "clean", table=True, copy=False),
+                copy=False,
+            )
+        )
+    parts.append(
+        exp.select(*(c.copy() for c in out_columns))
+        .from_("overlapping")
+        .where(exp.not_(maybe_twice), copy=False)
+    )
+    parts.append(
+        exp.select(*(c.copy() for c in out_columns))
+        .from_("overlapping")
         .where(maybe_twice.copy(), copy=False)
         .distinct(exp.column("fingerprint"), exp.column("ts"), exp.column("line"))
     )
-    # `raw` inlined, not materialized: a materialized CTE would hold every entry of the
-    # range, lines included, in memory.
-    return exp.union(plain, deduped, distinct=False, copy=False).with_(
-        "raw", as_=raw, materialized=False, copy=False
-    )
+    union = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=False, copy=False)
+    # `overlapping` inlined, not materialized: a materialized CTE would hold every entry
+    # it reads, lines included, in memory.
+    return union.with_("overlapping", as_=overlapping, materialized=False, copy=False)
 
 
 def register_logs(
