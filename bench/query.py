@@ -285,7 +285,11 @@ class Row:
 def run_all(
     addr: str, pid: int, files: list[str], text_path: Path, needle: str, repeat: int
 ) -> list[Row]:
-    """Every query by every engine, answers cross-checked."""
+    """Every query by every engine, answers cross-checked.
+
+    The engines take turns within each of the `repeat` rounds (LogQL, SQL, grep, then
+    again), so that a slow spell of this noisy machine weighs on all three alike; each
+    engine's figure is its least CPU time over the rounds."""
     con = duckdb.connect()
     step_ns = STEP_S * 10**9
     common = {"files": files, "start": START, "end": END}
@@ -293,47 +297,44 @@ def run_all(
     with httpx.Client(base_url=addr, timeout=None) as client, Progress(console=console) as bar:
         task = bar.add_task("queries", total=4 * repeat)
 
-        def runs(fn: Callable[[], tuple[Measure, Any]]) -> tuple[Measure, Any]:
-            out = []
+        def rounds(
+            query: Callable[[], Any], hand: Callable[[], Any], term: str
+        ) -> tuple[tuple[Measure, Any], tuple[Measure, Any], tuple[Measure, Any]]:
+            logql_runs, sql_runs, grep_runs = [], [], []
             for _ in range(repeat):
-                out.append(fn())
+                logql_runs.append(via_server(pid, query))
+                sql_runs.append(in_process(hand))
+                grep_runs.append(via_grep(term, text_path))
                 bar.advance(task)
-            return best(out)
+            return best(logql_runs), best(sql_runs), best(grep_runs)
 
         for name, term in (("line filter", LINE_FILTER_TERM), ("needle", needle)):
             query = f'{{env=~".+"}} |= "{term}"'
-            lq, data = runs(
-                lambda q=query: via_server(
-                    pid, lambda: logql(client, q, limit=LINE_LIMIT, direction="backward")
-                )
+            (lq, data), (sq, found), (gq, count) = rounds(
+                lambda q=query: logql(client, q, limit=LINE_LIMIT, direction="backward"),
+                lambda t=term: sql(con, LOG_SQL, term=t, limit=LINE_LIMIT, **common),
+                term,
             )
-            sq, found = best(
-                [
-                    in_process(lambda t=term: sql(con, LOG_SQL, term=t, limit=LINE_LIMIT, **common))
-                    for _ in range(repeat)
-                ]
-            )
-            gq, count = best([via_grep(term, text_path) for _ in range(repeat)])
             want = min(count, LINE_LIMIT)
             assert entries(data) == len(found) == want, (name, entries(data), len(found), want)
             rows.append(Row(name, "filter", lq, sq, gq))
 
         level_query = 'sum by (level) (count_over_time({env=~".+"} | logfmt [1m]))'
-        lq, data = runs(lambda: via_server(pid, lambda: logql(client, level_query, step="60s")))
-        sq, found = best(
-            [in_process(lambda: sql(con, LEVEL_SQL, step=step_ns, **common)) for _ in range(repeat)]
+        (lq, data), (sq, found), (gq, _) = rounds(
+            lambda: logql(client, level_query, step="60s"),
+            lambda: sql(con, LEVEL_SQL, step=step_ns, **common),
+            "level=",
         )
-        gq, count = best([via_grep("level=", text_path) for _ in range(repeat)])
         total = sum(float(v) for s in data["result"] for _, v in s["values"])
         assert total == sum(r[2] for r in found), (total, sum(r[2] for r in found))
         rows.append(Row("sum by (level) count_over_time 1m", "metric", lq, sq, gq))
 
         topk_query = 'topk(10, sum by (pod) (rate({env=~".+"}[5m])))'
-        lq, data = runs(lambda: via_server(pid, lambda: logql(client, topk_query, step="60s")))
-        sq, found = best(
-            [in_process(lambda: sql(con, TOPK_SQL, step=step_ns, **common)) for _ in range(repeat)]
+        (lq, data), (sq, found), (gq, _) = rounds(
+            lambda: logql(client, topk_query, step="60s"),
+            lambda: sql(con, TOPK_SQL, step=step_ns, **common),
+            "pod",
         )
-        gq, _ = best([via_grep("pod", text_path) for _ in range(repeat)])
         points = sum(len(s["values"]) for s in data["result"])
         assert points == len(found), (points, len(found))
         rows.append(Row("topk(10, sum by (pod) rate 5m)", "metric", lq, sq, gq))
