@@ -406,15 +406,24 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
             lit("_"),
             lit("g"),
         )
-        # Loki keeps a number's text as written (`1.50`, `1e2`); DuckDB prints a real
-        # number's value (`1.5`, `100.0`; integers print as written). A `json_tree` node's
-        # id is its index among the document's tokens (keys, values, `{` and `[`), so its
-        # text is the line's token `id + 1`, read only for real numbers; it must read as the
-        # node's value, else (a reader extension) DuckDB's text stays.
+        # Loki keeps a number's text as written (`1.50`, `1e2`, `-0`); DuckDB prints a real
+        # number's value (`1.5`, `100.0`; integers print as written, but for `-0`: `0`). A
+        # `json_tree` node's id is its index among the document's tokens (keys, values,
+        # `{` and `[`), so its text is the line's token `id + 1`, read only for real numbers
+        # and for an integer 0 in a line that holds `-0`; it must read as the node's value,
+        # else (a reader extension) DuckDB's text stays.
         token = item(
             _json_tokens(line.copy()), exp.Add(this=cast(col("id"), "BIGINT"), expression=num(1))
         )
-        real = exp.EQ(this=col("type"), expression=lit("DOUBLE"))
+        negative_zero = exp.and_(
+            exp.In(this=col("type"), expressions=[lit("BIGINT"), lit("UBIGINT")]),
+            exp.EQ(this=cast(col("value"), "VARCHAR"), expression=lit("0")),
+            fn("contains", line.copy(), lit("-0")),
+            copy=False,
+        )
+        reprinted = exp.or_(
+            exp.EQ(this=col("type"), expression=lit("DOUBLE")), negative_zero, copy=False
+        )
         aligned = exp.EQ(
             this=try_cast(token.copy(), "DOUBLE"), expression=cast(col("value"), "DOUBLE")
         )
@@ -423,7 +432,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
                 exp.EQ(this=col("type"), expression=lit("VARCHAR")),
                 exp.JSONExtractScalar(this=col("value"), expression=lit("$")),
             ),
-            (exp.and_(real, aligned, copy=False), token),
+            (exp.and_(reprinted, aligned, copy=False), token),
             default=cast(col("value"), "VARCHAR"),
         )
         ordered = exp.Order(expressions=[exp.Ordered(this=col("id"))])

@@ -224,12 +224,13 @@ def test_regex_matchers_let_dot_match_a_newline(matcher, count):
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        # Loki keeps a number's text as written; DuckDB's JSON functions print its value.
-        # Integers print as written, but for `-0`, which stays `0` (not Loki's `-0`).
+        # Loki keeps a number's text as written; DuckDB's JSON functions print its value
+        # (integers as written, but for `-0`, which DuckDB prints `0`).
         (
-            '{"a": 1.50, "b": 1E+2, "c": -0, "d": 7}',
-            {"a": "1.50", "b": "1E+2", "c": "0", "d": "7"},
+            '{"a": 1.50, "b": 1E+2, "c": -0, "d": 7, "z": 0, "y": -0.0}',
+            {"a": "1.50", "b": "1E+2", "c": "-0", "d": "7", "z": "0", "y": "-0.0"},
         ),
+        ('{"z": 0, "n": -0}', {"z": "0", "n": "-0"}),
         # digits inside strings (and escaped quotes) are not number tokens
         ('{"s": "x 2.0 \\" 3.0", "n": 0.250}', {"s": 'x 2.0 " 3.0', "n": "0.250"}),
         # numbers in arrays count in document order although arrays are not extracted
