@@ -100,25 +100,21 @@ class ChunkOptions:
     """Chunks encoded at once (0: one per CPU); threads cut wall time, not CPU time."""
 
 
-def encode_chunk(
-    table: pa.Table,
-    compression_level: int,
-    row_group_rows: int,
-    line_encoding: str = ChunkOptions.line_encoding,
-) -> pa.Buffer:
-    """Serialise sorted entries as a Parquet chunk readable by any engine.
+def encode_chunk(table: pa.Table, options: ChunkOptions) -> pa.Buffer:
+    """Serialise sorted entries as a Parquet chunk readable by any engine, with the
+    compression level, row-group size and `line` encoding of `options`.
 
     `labels` may be a map with dictionary-encoded keys and values (`LabelDictionary`); the
     file still records `ENTRY_SCHEMA` as its Arrow schema."""
     encodings = {"ts": "DELTA_BINARY_PACKED"}
-    if line_encoding != "PLAIN":
-        encodings["line"] = line_encoding
+    if options.line_encoding != "PLAIN":
+        encodings["line"] = options.line_encoding
     sink = pa.BufferOutputStream(memory_pool=BULK_POOL)
     with pq.ParquetWriter(
         sink,
         table.schema,
         compression="zstd",
-        compression_level=compression_level,
+        compression_level=options.compression_level,
         use_dictionary=_DICTIONARY_COLUMNS,
         column_encoding=encodings,
         # Statistics where they prune (stream, time); min/max of lines or label maps cost
@@ -129,7 +125,7 @@ def encode_chunk(
         store_schema=False,
         memory_pool=BULK_POOL,
     ) as writer:
-        writer.write_table(table, row_group_size=row_group_rows)
+        writer.write_table(table, row_group_size=options.row_group_rows)
         writer.add_key_value_metadata(_ARROW_SCHEMA)
     return sink.getvalue()
 
@@ -399,9 +395,7 @@ class SortedRows:
             ],
             schema=_WRITE_SCHEMA,
         )
-        data = encode_chunk(
-            table, options.compression_level, options.row_group_rows, options.line_encoding
-        )
+        data = encode_chunk(table, options)
         put_chunk(store, key, data)
         firsts = np.flatnonzero(np.concatenate(([True], stream[1:] != stream[:-1])))
         refs = chunk_refs(

@@ -69,9 +69,7 @@ def write_replacement(
 ) -> tuple[pa.Table, int]:
     """Write sorted entries as one new chunk in partition folder `dirs`; (refs, bytes)."""
     key = layout.chunk_key(tenant, day, dirs)
-    data = encode_chunk(
-        table, options.compression_level, options.row_group_rows, options.line_encoding
-    )
+    data = encode_chunk(table, options)
     put_chunk(store, key, data)
     return stream_refs(key, table), data.size
 

@@ -107,11 +107,7 @@ def write_fixture(path: Path, streams: list[dict]) -> None:
     table = pa.table(cols, schema=ENTRY_SCHEMA).sort_by(
         [("fingerprint", "ascending"), ("ts", "ascending")]
     )
-    options = ChunkOptions()
-    encoded = encode_chunk(
-        table, options.compression_level, options.row_group_rows, options.line_encoding
-    )
-    path.write_bytes(encoded.to_pybytes())
+    path.write_bytes(encode_chunk(table, ChunkOptions()).to_pybytes())
 
 
 def load_fixture(con: duckdb.DuckDBPyConnection, streams: list[dict]) -> None:
