@@ -162,15 +162,18 @@ def delete_candidates(snapshot: Snapshot) -> exp.Expression:
     )
 
 
-def without_deleted(raw: exp.Query, snapshot: Snapshot) -> exp.Query:
+def without_deleted(
+    raw: exp.Query, snapshot: Snapshot, candidate: exp.Expression | None = None
+) -> exp.Query:
     """`raw` (a query over the snapshot with the entry columns) minus the entries its
-    delete requests select."""
+    delete requests select. `candidate` is the snapshot's `delete_candidates`, passed by a
+    caller that filters several relations of one snapshot (computed here when absent)."""
     if not snapshot.deletes:
         return raw
     # fixed names: a WITH inside each tenant's subquery scopes them
     entries, deleted = _ENTRIES, "_deleted_entries"
     columns = [exp.column(c) for c in ENTRY_COLUMNS]
-    candidate = delete_candidates(snapshot)
+    candidate = delete_candidates(snapshot) if candidate is None else candidate.copy()
     same_entry = exp.and_(
         *(
             exp.column(c, table=deleted).eq(exp.column(c, table=entries))
@@ -225,8 +228,11 @@ def logs_query(
             exp.alias_(exp.paren(raw, copy=False), "raw", table=True, copy=False), copy=False
         )
     involved = overlaps.chunks(snapshot.chunk_refs())
+    candidate = delete_candidates(snapshot) if snapshot.deletes else None
     overlapping = without_deleted(
-        entries_relation(store, snapshot, [k for k in keys if k in involved], landing), snapshot
+        entries_relation(store, snapshot, [k for k in keys if k in involved], landing),
+        snapshot,
+        candidate,
     )
     dup_name = bind("dup_streams", pa.table({"fingerprint": overlaps.fingerprints}))
     ts = exp.column("ts")
@@ -245,7 +251,9 @@ def logs_query(
     clean_keys = [k for k in keys if k not in involved]
     if clean_keys:
         clean = without_deleted(
-            entries_relation(store, snapshot, clean_keys, landing, with_landing=False), snapshot
+            entries_relation(store, snapshot, clean_keys, landing, with_landing=False),
+            snapshot,
+            candidate,
         )
         parts.append(
             exp.select(*(c.copy() for c in out_columns)).from_(
@@ -264,9 +272,7 @@ def logs_query(
         .where(maybe_twice.copy(), copy=False)
         .distinct(exp.column("fingerprint"), exp.column("ts"), exp.column("line"))
     )
-    union = parts[0]
-    for part in parts[1:]:
-        union = exp.union(union, part, distinct=False, copy=False)
+    union = exp.union(*parts, distinct=False, copy=False)
     # `overlapping` inlined, not materialized: a materialized CTE would hold every entry
     # it reads, lines included, in memory.
     return union.with_("overlapping", as_=overlapping, materialized=False, copy=False)
