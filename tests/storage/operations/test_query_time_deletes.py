@@ -232,3 +232,24 @@ def test_on_s3_requests_hide_lines_and_processing_removes_them(s3_lake) -> None:
     assert (result.landing_flushed, result.lines_deleted) == (1, deleted)
     assert query_rows(store, "t") == expected
     assert 3 not in set(chunk_rows(store, "t", DAY_KEY).column("fingerprint").to_pylist())
+
+
+def test_a_request_hides_lines_in_overlapping_and_in_clean_chunks(tmp_path: Path) -> None:
+    """The `logs` view reads chunks that may hold a duplicate apart from the others
+    (`storage.duck.logs_query`); a request's lines stay hidden in both, and a line pushed
+    twice into the overlap is still returned once."""
+    store = ObjectStore(str(tmp_path))
+    api, db = STREAMS[1], STREAMS[3]
+    first = [(1, T0 + i * MS, f"api {i} {'drop' if i % 2 else 'keep'}") for i in range(6)]
+    again = [(1, T0 + i * MS, f"api {i} {'drop' if i % 2 else 'keep'}") for i in range(4, 10)]
+    other = [(3, T0 + HOUR + i * MS, f"db {i} {'drop' if i % 2 else 'keep'}") for i in range(6)]
+    for fp, labels, rows in ((1, api, first), (1, api, again), (3, db, other)):
+        write_landing(store, "t", entries(fp, labels, [r[1] for r in rows], [r[2] for r in rows]))
+        flush(store)
+    snapshot = take_snapshot(store, "t")
+    involved = snapshot.overlaps().chunks(snapshot.chunk_refs())
+    assert 0 < len(involved) < len(snapshot.chunk_keys())  # overlapping and clean chunks
+    query = '{env="prod"} |= "drop"'
+    add(store, "t", query, T0, T0 + DAY)
+    expected = sorted({r for r in first + again + other if "drop" not in r[2]})
+    assert query_rows(store, "t") == expected
