@@ -18,9 +18,9 @@ Functions whose results SQL cannot reproduce exactly raise `UnsupportedInDialect
 `toDateInZone` with a non-literal zone or a zone whose ICU offsets differ from Go's
 somewhere (e.g. `Europe/Oslo`), regexes that are not literals or can match the empty
 string (Go and RE2 place repeated empty matches differently), `$10` and above in
-replacements, methods of `time.Time` (`.Unix`), the builtins `index`, `slice`, `call`,
-`js`, and `print`/`println`/`urlquery`/`html` of values other than strings, numbers and
-bools. These fail the query at run time
+replacements, methods of `time.Time` (`.Unix`), and `print`/`println`/`urlquery`/`html`/`js`
+of values other than strings, numbers and bools. Go's builtins `index`, `slice`, `call` and
+`js` are lowered in `template_builtins`. These fail the query at run time
 instead of giving a different answer: `trunc`/`substr` of non-ASCII text (sprig slices
 bytes), printing JSON nested more than one level, converting hexadecimal float strings,
 `b64dec` of text holding line breaks (Go skips them but counts them in its error offsets)
@@ -37,9 +37,11 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from logql2sql import template_builtins as builtins
 from logql2sql.errors import UnsupportedInDialect
 from logql2sql.regex import compile_re2, group_names
 from logql2sql.sqlbuild import case, cast, col, fn, go_quote, lam, let, lit, num, try_cast
+from logql2sql.template_builtins import INT_KINDS
 from logql2sql.template_dates import NS, format_time, layout_chunks, parse_time, split_time
 from logql2sql.template_decimal import decimal_call
 from logql2sql.template_parse import (
@@ -146,13 +148,11 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
     "unixEpochNanos": (("time",), "string"),
     "unixToTime": (("string",), "time"),
     "len": (("any",), "int"),
+    "index": (("any", "any..."), "string"),
+    "slice": (("any", "any..."), "string"),
+    "call": (("any", "any..."), "string"),
+    "js": (("any...",), "string"),
     "not": (("any",), "bool"),
-}
-UNSUPPORTED = {
-    "index": "",
-    "slice": "",
-    "call": "",
-    "js": "",
 }
 _EXPECTED = {"string": "string", "int": "integer", "float64": "float", "bool": "bool"}
 _NOW = "_now"
@@ -292,9 +292,6 @@ def call(
 ) -> Val:
     """Go's `evalFunction`/`evalCall` for function `ident`."""
     name = ident.name
-    if name in UNSUPPORTED:
-        reason = UNSUPPORTED[name]
-        raise ev.unsupported(f"template function {name}" + (f" ({reason})" if reason else ""))
     if name in ("and", "or"):
         return _and_or(ev, name, cmd, args, dot, env, final)
     if name in ("eq", "ne", "lt", "le", "gt", "ge"):
@@ -381,6 +378,8 @@ def _compare(ev, name, cmd, args, dot, env, final) -> Val:
         ordered = name not in ("eq", "ne")
         if ordered and (k1 in ("nil", "bool") or (k1 == k2 and k2 == "bool")):
             return _compare_error(ev, cmd, name, errs, "invalid type for comparison")
+        if {k1, k2} == {"int", "uint"}:  # Go compares signed and unsigned by value
+            k2 = k1
         if k1 != k2:
             if ordered and k2 in ("nil", "bool"):
                 return _compare_error(ev, cmd, name, errs, "invalid type for comparison")
@@ -408,14 +407,14 @@ def _compare_error(ev, cmd, name, errs, message) -> Val:
 
 
 def _basic(kind: str) -> str:
-    return {"int64": "int"}.get(kind, kind)
+    return {"int64": "int", "uint8": "uint"}.get(kind, kind)
 
 
 def truth(v: Val) -> exp.Expression:
     """Go's `isTrue`: non-zero, non-empty, true; nil is false; a time always true."""
     if v.kind == "string":
         return exp.NEQ(this=v.sql, expression=lit(""))
-    if v.kind in ("int", "int64", "float64"):
+    if v.kind in (*INT_KINDS, "float64"):
         return exp.NEQ(this=v.sql, expression=num(0))
     if v.kind == "bool":
         return exp.Coalesce(this=v.sql, expressions=[exp.false()])
@@ -536,7 +535,7 @@ def _uses_now(e: exp.Expression) -> bool:
 def to_int64(ev: _Evaluator, v: Val) -> exp.Expression:
     """`cast.ToInt64`: strings by `strconv.ParseInt(s, 0, 0)` after dropping a `.0…` tail,
     floats truncated, bools 1/0, nil 0, anything unparsable 0."""
-    if v.kind in ("int", "int64"):
+    if v.kind in INT_KINDS:
         return v.sql
     if v.kind == "float64":
         return _trunc_int(v.sql)
@@ -634,7 +633,7 @@ def to_float64(ev: _Evaluator, v: Val) -> exp.Expression:
     """`cast.ToFloat64`: strings by `strconv.ParseFloat` (decimal forms), else 0."""
     if v.kind == "float64":
         return v.sql
-    if v.kind in ("int", "int64"):
+    if v.kind in INT_KINDS:
         return cast(v.sql, "DOUBLE")
     if v.kind == "bool":
         return case((v.sql, num(1.0)), default=num(0.0))
@@ -1225,6 +1224,10 @@ def _build() -> dict:
         return _s("int", num(0), ev.error_at(cmd, f"error calling len: len of type {_go(x.kind)}"))
 
     F["len"] = len_
+    F["index"] = lambda ev, v, cmd, dot: builtins.index(ev, v, cmd)
+    F["slice"] = lambda ev, v, cmd, dot: builtins.slice_(ev, v, cmd)
+    F["call"] = lambda ev, v, cmd, dot: builtins.call(ev, v, cmd)
+    F["js"] = lambda ev, v, cmd, dot: _s("string", builtins.js_escape(_sprint(ev, v, False)))
     F["not"] = lambda ev, v, cmd, dot: _s("bool", exp.Not(this=truth(v[0])))
 
     def default(ev, v, cmd, dot):
@@ -1471,7 +1474,7 @@ def _printf(ev: _Evaluator, ident: Identifier, args: list[Node], dot, env, final
     fmt = args[0].value
     values = [arg(ev, a, "any", dot, env) for a in args[1:]] + ([final] if final else [])
     for v in values:
-        if v.kind not in ("string", "int", "int64", "float64", "bool"):
+        if v.kind not in ("string", *INT_KINDS, "float64", "bool"):
             raise ev.unsupported(f"printf of a {_go(v.kind)} value")
     parts: list[exp.Expression] = []
     pos = used = 0
@@ -1516,7 +1519,7 @@ def _sprint(ev: _Evaluator, values: list[Val], line: bool) -> exp.Expression:
     `println`, `urlquery` and `html` format their arguments."""
     parts: list[exp.Expression] = []
     for i, v in enumerate(values):
-        if v.kind not in ("string", "int", "int64", "float64", "bool"):
+        if v.kind not in ("string", *INT_KINDS, "float64", "bool"):
             raise ev.unsupported(f"template print of a {_go(v.kind)} value")
         if i and (line or (v.kind != "string" and values[i - 1].kind != "string")):
             parts.append(lit(" "))
@@ -1537,7 +1540,7 @@ def _html(s: exp.Expression) -> exp.Expression:
 def _printf_value(ev: _Evaluator, v: Val, verb: str, spelled: str) -> exp.Expression:
     if v.kind == "string" and verb in "sv":
         return v.sql
-    if v.kind in ("int", "int64") and verb in "dv":
+    if v.kind in INT_KINDS and verb in "dv":
         return cast(v.sql, "VARCHAR")
     if v.kind == "float64" and verb == "v":
         return format_float(v.sql)

@@ -838,30 +838,42 @@ _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v
 
 
 def _unquote(text: str) -> str:
-    """Go's `strconv.Unquote` of a lexed string or raw string."""
+    """Go's `strconv.Unquote` of a lexed string or raw string.
+
+    `\\x` and octal escapes are bytes, as in Go (`"\\xc3\\xa9"` is `é`); text whose
+    bytes are not UTF-8 has no SQL string, so it is refused."""
     if text[0] == "`":
         return text[1:-1].replace("\r", "")
-    out, i, body = [], 0, text[1:-1]
+    out, i, body = bytearray(), 0, text[1:-1]
     while i < len(body):
         ch = body[i]
         if ch != "\\":
-            out.append(ch)
+            out += ch.encode()
             i += 1
             continue
         nxt = body[i + 1]
         if nxt in _ESCAPES:
-            out.append(_ESCAPES[nxt])
+            out += _ESCAPES[nxt].encode()
             i += 2
         elif nxt in "\\\"'":
-            out.append(nxt)
+            out += nxt.encode()
             i += 2
-        elif nxt in "xuU":
-            n = {"x": 2, "u": 4, "U": 8}[nxt]
-            out.append(chr(int(body[i + 2 : i + 2 + n], 16)))
+        elif nxt == "x":
+            out.append(int(body[i + 2 : i + 4], 16))
+            i += 4
+        elif nxt in "uU":
+            n = 4 if nxt == "u" else 8
+            rune = int(body[i + 2 : i + 2 + n], 16)
+            if 0xD800 <= rune <= 0xDFFF or rune > 0x10FFFF:  # not `utf8.ValidRune`
+                raise TemplateSyntaxError("invalid syntax")
+            out += chr(rune).encode()
             i += 2 + n
         elif nxt in "01234567":
-            out.append(chr(int(body[i + 1 : i + 4], 8)))
+            out.append(int(body[i + 1 : i + 4], 8))
             i += 4
         else:
             raise TemplateSyntaxError("invalid syntax")
-    return "".join(out)
+    try:
+        return out.decode()
+    except UnicodeDecodeError:
+        raise UnsupportedInDialect("template string that is not UTF-8", "any") from None

@@ -367,7 +367,7 @@ class _Evaluator:
         """`fmt.Fprint` of a value, as an action prints it."""
         if v.kind == "string":
             return v.sql
-        if v.kind in ("int", "int64"):
+        if v.kind in funcs.INT_KINDS:
             return cast(v.sql, "VARCHAR")
         if v.kind == "float64":
             return format_float(v.sql)

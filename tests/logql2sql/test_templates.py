@@ -635,7 +635,6 @@ def test_label_template_execution_errors_name_the_label_template():
 @pytest.mark.parametrize(
     ("template", "construct"),
     [
-        ("{{ index .a 1 }}", "template function index"),
         ('{{ toDateInZone "2006" "Europe/Oslo" .a }}', "toDateInZone with a zone other than"),
         ('{{ toDateInZone "2006" .a .a }}', "toDateInZone with a zone other than"),
         ('{{ count "a*" .a }}', "regex that can match the empty string"),
