@@ -221,6 +221,10 @@ def validate(ev: _Evaluator, v: Val, typ: str, at: Node) -> Val:
         return v
     if v.kind == "truth":
         raise ev.unsupported(f"template and/or of values of different types as {_go(typ)}")
+    if typ == "int" and v.int_kind is not None:  # an int or an int64, depending on the row
+        wrong = exp.NEQ(this=v.int_kind, expression=lit("int"))
+        message = "wrong type for value; expected int; got int64"
+        return Val("int", v.sql, first_error(v.err, case((wrong, ev.error_at(at, message)))))
     if v.kind == "nil":
         return Val(
             typ,

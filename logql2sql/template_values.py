@@ -42,6 +42,7 @@ class Val:
     err: exp.Expression | None = None
     zoned: bool = False  # a time Go keeps in a parsed zone (it prints that zone)
     boxed: bool = False  # a JSON value read from a map or list (Go's nil there is an error)
+    int_kind: exp.Expression | None = None  # per row 'int' or 'int64': a variable assigned both
 
 
 _OPERATORS = (exp.Binary, exp.Not, exp.Neg, exp.Between, exp.In, exp.Is)

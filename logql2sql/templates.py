@@ -16,6 +16,10 @@ raise `UnsupportedInDialect` naming them (see `template_funcs`); DuckDB is the d
 runs templates beyond text, label fields, `__line__` and `ToUpper`/`ToLower`/`TrimPrefix`/
 `default`/`printf`, which every dialect takes. Decoded JSON with a key given twice reads
 the first value where Go keeps the last.
+
+A variable assigned (`$x = …`) in a part of an `if`/`with` holds, after it, the value of the
+part each row took; assignments in `range` (a loop-carried value) and of values of
+different types (but for Go's `int` and `int64`) are refused.
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ def lower_template(template: str, dialect: str, label: str | None = None) -> Ren
     if dialect != "duckdb":
         _check_portable(nodes, dialect)
     ev = _Evaluator(template, name, dialect)
-    text, err = ev.nodes(nodes, Val("labels", col("lbls")), {"$": Val("labels", col("lbls"))})
+    text, err, _ = ev.nodes(nodes, Val("labels", col("lbls")), {"$": Val("labels", col("lbls"))})
     return Rendered(parenthesize(text), parenthesize(err) if err is not None else None)
 
 
@@ -113,6 +117,26 @@ def _check_portable(nodes: tuple[Node, ...], dialect: str) -> None:
                     isinstance(a, Field) and len(a.names) == 1
                 ):
                     raise UnsupportedInDialect(f"template operand {node_string(a)}", dialect)
+
+
+class _Scope(dict):
+    """The variables visible in a node list (a dict from `$name` to its value), which of
+    them it declared, and the values it assigned (`$x = …`) to variables declared outside."""
+
+    def __init__(self, outer: dict[str, Val]) -> None:
+        super().__init__(outer)
+        self.declared: set[str] = set()
+        self.assigned: dict[str, Val] = {}
+
+    def declare(self, name: str, value: Val) -> None:
+        self[name] = value
+        self.declared.add(name)
+
+    def assign(self, name: str, value: Val) -> None:
+        """Go's `setVar`: the innermost variable of that name takes the value."""
+        self[name] = value
+        if name not in self.declared:
+            self.assigned[name] = value
 
 
 class _Evaluator:
@@ -143,44 +167,78 @@ class _Evaluator:
 
     def nodes(
         self, nodes: tuple[Node, ...], dot: Val, env: dict[str, Val]
-    ) -> tuple[exp.Expression, exp.Expression | None]:
-        """The output of a node list and its first error; `env` gains declared variables."""
-        env = dict(env)
+    ) -> tuple[exp.Expression, exp.Expression | None, dict[str, Val]]:
+        """The output of a node list, its first error, and the values it assigned to
+        variables of `env` (its own declarations end with it)."""
+        scope = _Scope(env)
         parts: list[exp.Expression] = []
         errs: list[exp.Expression | None] = []
         for n in nodes:
             if isinstance(n, Text):
                 parts.append(lit(n.text))
             elif isinstance(n, Action):
-                v = self.pipe(n.pipe, dot, env)
+                v = self.pipe(n.pipe, dot, scope)
                 errs.append(v.err)
                 if not n.pipe.decls:
                     parts.append(self.printed(v, n))
             elif isinstance(n, Branch):
-                text, err = self.branch(n, dot, env)
+                text, err, assigned = self.branch(n, dot, scope)
                 parts.append(text)
                 errs.append(err)
+                for name, value in assigned.items():
+                    scope.assign(name, value)
             else:
                 raise self.unsupported(f"template node {type(n).__name__}")
-        return concat(*parts), first_error(*errs)
+        return concat(*parts), first_error(*errs), scope.assigned
 
     def branch(
         self, n: Branch, dot: Val, env: dict[str, Val]
-    ) -> tuple[exp.Expression, exp.Expression | None]:
-        env = dict(env)
+    ) -> tuple[exp.Expression, exp.Expression | None, dict[str, Val]]:
+        """An `if`/`with`/`range`: its output, first error and assignments to variables of
+        `env`. A variable assigned in one part only keeps its value in the other."""
+        scope = _Scope(env)
         if n.kind == "range":
-            return self.range_(n, dot, env)
-        v = self.pipe(n.pipe, dot, env)
+            text, err = self.range_(n, dot, scope)
+            return text, err, scope.assigned
+        v = self.pipe(n.pipe, dot, scope)
         truth = funcs.truth(v)
         body_dot = v if n.kind == "with" else dot
-        body, body_err = self.nodes(n.body, body_dot, env)
-        other, other_err = self.nodes(n.orelse or (), dot, env)
+        body, body_err, body_set = self.nodes(n.body, body_dot, scope)
+        other, other_err, other_set = self.nodes(n.orelse or (), dot, scope)
         text = case((truth, body), default=other)
         err = first_error(
             v.err,
             _when(truth.copy(), body_err, other_err),
         )
-        return text, err
+        for name in sorted(body_set.keys() | other_set.keys()):
+            then, otherwise = body_set.get(name, scope[name]), other_set.get(name, scope[name])
+            scope.assign(name, self.either(truth, then, otherwise))
+        return text, err, scope.assigned
+
+    def either(self, cond: exp.Expression, then: Val, otherwise: Val) -> Val:
+        """The value of a variable assigned in a branch: `then` where `cond` holds."""
+        if then is otherwise:
+            return then
+        sql = case((cond.copy(), then.sql), default=otherwise.sql)
+        err = _when(cond.copy(), then.err, otherwise.err)
+        ints = ("int", "int64")
+        mixed = then.kind != otherwise.kind or then.int_kind is not None
+        if (
+            then.kind in ints
+            and otherwise.kind in ints
+            and (mixed or otherwise.int_kind is not None)
+        ):
+            # Go keeps each value's own type: only a parameter of type int tells them apart
+            kinds = [
+                v.int_kind if v.int_kind is not None else lit(v.kind) for v in (then, otherwise)
+            ]
+            return Val("int64", sql, err, int_kind=case((cond.copy(), kinds[0]), default=kinds[1]))
+        if (then.kind, then.zoned) != (otherwise.kind, otherwise.zoned) or "truth" in (
+            then.kind,
+            otherwise.kind,
+        ):
+            raise self.unsupported("template variable assigned values of different types")
+        return Val(then.kind, sql, err, then.zoned)
 
     def range_(
         self, n: Branch, dot: Val, env: dict[str, Val]
@@ -188,6 +246,8 @@ class _Evaluator:
         """`range` over a decoded JSON value: array elements in order (`$i, $v`), object
         values by sorted key (`$k, $v`); the else part for nil and empty ones; Go's error
         for anything else."""
+        if n.pipe.assign:
+            raise self.unsupported("template variable assignment in range")
         v = self.pipe(n.pipe, dot, env, declare=False)
         if v.kind != "json":
             raise self.unsupported(f"template range over {GO_TYPES.get(v.kind, v.kind)}")
@@ -216,9 +276,11 @@ class _Evaluator:
         if decls:
             arr_env[decls[-1]] = arr_elem
             obj_env[decls[-1]] = obj_elem
-        arr_text, arr_err = self.nodes(n.body, arr_elem, arr_env)
-        obj_text, obj_err = self.nodes(n.body, obj_elem, obj_env)
-        other, other_err = self.nodes(n.orelse or (), dot, env)
+        arr_text, arr_err, arr_set = self.nodes(n.body, arr_elem, arr_env)
+        obj_text, obj_err, obj_set = self.nodes(n.body, obj_elem, obj_env)
+        other, other_err, other_set = self.nodes(n.orelse or (), dot, env)
+        if arr_set or obj_set or other_set:
+            raise self.unsupported("template variable assignment in range")
 
         def over(items: exp.Expression, params: list[str], body: exp.Expression | None):
             if body is None:
@@ -262,8 +324,8 @@ class _Evaluator:
     # ---------------------------------------------------------------- pipelines
 
     def pipe(self, p: Pipe, dot: Val, env: dict[str, Val], declare: bool = True) -> Val:
-        if p.assign:
-            raise self.unsupported("template variable assignment")
+        if p.assign and not isinstance(env, _Scope):
+            raise self.unsupported("template variable assignment in a parenthesized pipeline")
         value: Val | None = None
         for c in p.commands:
             value = self.command(c, dot, env, value)
@@ -271,7 +333,12 @@ class _Evaluator:
         if value.boxed:
             value = replace(value, boxed=False)
         if declare and p.decls:
-            env[p.decls[-1]] = value
+            if p.assign:
+                env.assign(p.decls[-1], value)
+            elif isinstance(env, _Scope):
+                env.declare(p.decls[-1], value)
+            else:
+                env[p.decls[-1]] = value
         return value
 
     def command(self, c: Command, dot: Val, env: dict[str, Val], final: Val | None) -> Val:

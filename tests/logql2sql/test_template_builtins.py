@@ -1,6 +1,7 @@
-"""Go's `index`, `slice`, `call` and `js` builtins in `line_format`/`label_format` templates.
+"""Go's `index`, `slice`, `call` and `js` builtins, and variable assignment (`$x = …`), in
+`line_format`/`label_format` templates.
 
-Every expectation in `GO_BUILTIN_CASES` was produced by Go 1.26's `text/template` with
+Every expectation in `GO_BUILTIN_CASES` and `GO_ASSIGNMENT_CASES` was produced by Go 1.26's `text/template` with
 `missingkey=zero`, `fromJson` as sprig's and sprig v3.3.0's `add`/`trunc`, over the labels of
 `test_templates.LABELS`, outside the repository; the tests execute the lowered SQL on one row
 and compare the output or Go's execution error. `RUN_TIME_REFUSALS` are the cases whose Go
@@ -593,6 +594,61 @@ GO_BUILTIN_CASES = [
     ('{{ slice "héllo" 0 3 }}|{{ slice "héllo" 1 3 }}|{{ slice "héllo" 3 }}', ("ok", "hé|é|llo")),
 ]
 
+GO_ASSIGNMENT_CASES = [
+    ("{{ $x := 1 }}{{ $x = 2 }}{{ $x }}", ("ok", "2")),
+    (
+        '{{ $l := "info" }}{{ if eq .a "Hello World" }}{{ $l = "HW" }}{{ end }}{{ $l }}',
+        ("ok", "HW"),
+    ),
+    ('{{ $l := "info" }}{{ if eq .a "nope" }}{{ $l = "HW" }}{{ end }}{{ $l }}', ("ok", "info")),
+    (
+        '{{ $l := "info" }}{{ if eq .a "nope" }}{{ $l = "A" }}{{ else if .n }}{{ $l = "B" }}{{ else }}{{ $l = "C" }}{{ end }}{{ $l }}',
+        ("ok", "B"),
+    ),
+    (
+        '{{ $l := "info" }}{{ if .e }}{{ $l = "A" }}{{ else if .missing }}{{ $l = "B" }}{{ else }}{{ $l = "C" }}{{ end }}{{ $l }}',
+        ("ok", "C"),
+    ),
+    ("{{ $x := 1 }}{{ if true }}{{ $x := 2 }}{{ $x = 3 }}{{ $x }}{{ end }}{{ $x }}", ("ok", "31")),
+    ("{{ $x := 1 }}{{ if true }}{{ $x = 5 }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }}", ("ok", "25")),
+    ("{{ $x := .a }}{{ with .n }}{{ $x = . }}{{ end }}{{ $x }}", ("ok", "42")),
+    (
+        '{{ $x := .a }}{{ with .e }}{{ $x = . }}{{ else }}{{ $x = "else" }}{{ end }}{{ $x }}',
+        ("ok", "else"),
+    ),
+    (
+        "{{ $x := 0 }}{{ if .n }}{{ $x = div 1 0 }}{{ end }}{{ $x }}",
+        (
+            "err",
+            'template: line:1:32: executing "line" at <div 1 0>: error calling div: runtime error: integer divide by zero',
+        ),
+    ),
+    ("{{ $x := 0 }}{{ if .e }}{{ $x = div 1 0 }}{{ end }}{{ $x }}", ("ok", "0")),
+    ('{{ $x := "a" }}{{ if $x = .n }}{{ $x }}{{ end }}|{{ $x }}', ("ok", "42|42")),
+    (
+        '{{ $x := "a" }}{{ if true }}{{ if true }}{{ $x = "deep" }}{{ end }}{{ end }}{{ $x }}',
+        ("ok", "deep"),
+    ),
+    ('{{ $x := "a" }}{{ $y := $x }}{{ $x = "b" }}{{ $y }}{{ $x }}', ("ok", "ab")),
+    (
+        "{{ $n := 0 }}{{ if .n }}{{ $n = add $n 1 }}{{ end }}{{ if .a }}{{ $n = add $n 1 }}{{ end }}{{ $n }}",
+        ("ok", "2"),
+    ),
+    (
+        "{{ $x := 0 }}{{ if .n }}{{ $x = add 1 1 }}{{ end }}{{ trunc $x .a }}",
+        (
+            "err",
+            'template: line:1:60: executing "line" at <$x>: wrong type for value; expected int; got int64',
+        ),
+    ),
+    ("{{ $x := 0 }}{{ if .e }}{{ $x = add 1 1 }}{{ end }}[{{ trunc $x .a }}]", ("ok", "[]")),
+    (
+        "{{ $x := 3 }}{{ if .e }}{{ $x = add 1 1 }}{{ else if .n }}{{ $x = 5 }}{{ end }}{{ trunc $x .a }}|{{ $x }}",
+        ("ok", "Hello|5"),
+    ),
+    ("{{ $x := add 0 0 }}{{ if .n }}{{ $x = add 1 1 }}{{ end }}{{ $x }}", ("ok", "2")),
+]
+
 RUN_TIME_REFUSALS = [
     ('{{ index (fromJson .j) "x" 0 }}', "template index of a decoded JSON string is not supported"),
     (
@@ -632,6 +688,25 @@ RUN_TIME_REFUSALS = [
 def test_builtins_render_as_go_renders_them(template, expected):
     text, error = _render(template)
     assert (("err", error) if error is not None else ("ok", text)) == expected
+
+
+@pytest.mark.parametrize(("template", "expected"), GO_ASSIGNMENT_CASES)
+def test_assignments_in_branches_render_as_go_renders_them(template, expected):
+    text, error = _render(template)
+    assert (("err", error) if error is not None else ("ok", text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "construct"),
+    [
+        ('{{ $x := 1 }}{{ if .n }}{{ $x = "s" }}{{ end }}{{ $x }}', "values of different types"),
+        ("{{ $x := 1 }}{{ range fromJson .ja }}{{ $x = 2 }}{{ end }}", "assignment in range"),
+        ("{{ $x := 1 }}{{ ($x = 2) }}", "assignment in a parenthesized pipeline"),
+    ],
+)
+def test_assignments_without_exact_sql_are_refused(template, construct):
+    with pytest.raises(UnsupportedInDialect, match=construct):
+        lower_template(template, "duckdb")
 
 
 @pytest.mark.parametrize(("template", "message"), RUN_TIME_REFUSALS)

@@ -642,7 +642,6 @@ def test_label_template_execution_errors_name_the_label_template():
         ("{{ now }}", "printing `now`"),
         ('{{ toDate "Jan 2006" .a }}', "toDate layout element 'Jan'"),
         ("{{ 'a' }}", "character constant"),
-        ("{{ $x := 1 }}{{ $x = 2 }}", "variable assignment"),
         ('{{ and .a (eq .a "x") }}', "printing and/or of values of different types"),
         ('{{ printf "%x" 1 }}', "printf verb '%x'"),
         ("{{ range .a }}x{{ end }}", "range over string"),
@@ -669,10 +668,15 @@ def test_date_of_a_non_time_formats_the_current_time():
     assert _render('{{ date "2006" .a }}')[0] in (str(this_year), str(this_year + 1))
 
 
+TEXT = st.characters(exclude_characters="{}", exclude_categories=("Cs",))
+"""Template text: a lone surrogate is no UTF-8, so no query holds one (`st.text()`'s own
+alphabet, used for label values, already leaves them out)."""
+
+
 @given(
     st.lists(
         st.one_of(
-            st.text(st.characters(exclude_characters="{}"), max_size=5).map(lambda t: ("t", t)),
+            st.text(TEXT, max_size=5).map(lambda t: ("t", t)),
             st.sampled_from(["a", "b", "missing", "x_1"]).map(lambda n: ("f", n)),
         ),
         max_size=6,
