@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot.expressions as exp
 
 import logql2sql
 from storage.delete_requests import DeleteRequest
 from storage.objectstore import ObjectStore
+from storage.overlaps import Overlaps, repeated
 from storage.selection import labels_mask
 from storage.snapshot import Snapshot
 
@@ -210,8 +215,9 @@ def logs_query(
     rows and the list of overlapping streams are bound with `bind` (default: Arrow
     registrations of `con`), once each.
 
-    Entries where the snapshot's sources overlap (`Snapshot.overlaps`) are read once more,
-    from the chunks that hold them and landing, and deduplicated. The other entries of those
+    Entries where the snapshot's sources overlap (`Snapshot.overlaps`, narrowed by
+    `repeated_keys` to the keys that occur twice) are read once more, from the chunks that
+    hold them and landing, and deduplicated. The other entries of those
     sources are read once, past a filter that leaves the overlapping ones out; the entries
     of every other chunk (most of them: overlaps are a second at a flush boundary) are read
     as they are, with no filter to evaluate per row.
@@ -221,7 +227,7 @@ def logs_query(
     landing = bind("landing", snapshot.landing)
     tenant = exp.alias_(exp.Literal.string(snapshot.tenant), "tenant")
     out_columns = [tenant, *(exp.column(c) for c in LOGS_COLUMNS[1:])]
-    overlaps = snapshot.overlaps()
+    overlaps = repeated_keys(con, store, snapshot, snapshot.overlaps(), keys)
     if not overlaps:
         raw = without_deleted(entries_relation(store, snapshot, keys, landing), snapshot)
         return exp.select(*out_columns).from_(
@@ -276,6 +282,89 @@ def logs_query(
     # `overlapping` inlined, not materialized: a materialized CTE would hold every entry
     # it reads, lines included, in memory.
     return union.with_("overlapping", as_=overlapping, materialized=False, copy=False)
+
+
+SCAN_LIMIT_ROWS = 4_000_000
+"""Above this many entries of overlapping streams in the chunks read, `repeated_keys`
+keeps the overlaps as they are rather than count their keys."""
+
+_CACHE_SIZE = 64
+_key_counts: OrderedDict[tuple, pa.Table] = OrderedDict()
+_key_counts_lock = threading.Lock()
+
+
+def repeated_keys(
+    con: duckdb.DuckDBPyConnection,
+    store: ObjectStore,
+    snapshot: Snapshot,
+    overlaps: Overlaps,
+    keys: list[str],
+) -> Overlaps:
+    """`overlaps` narrowed to the (stream, ts) keys that occur more than once in the chunks
+    `keys` and the landing rows (`storage.overlaps.repeated`): empty when no entry can be
+    read twice, which spares the read its deduplication.
+
+    The counts of a set of chunks are cached (chunks never change once written), so the
+    queries of one manifest version count them once."""
+    if not overlaps:
+        return overlaps
+    refs = snapshot.chunk_refs()
+    involved = overlaps.chunks(refs)
+    read = sorted(k for k in keys if k in involved)
+    if read:
+        streams = refs.filter(pc.is_in(refs.column("chunk"), pa.array(read, pa.string())))
+        streams = streams.filter(pc.is_in(streams.column("fingerprint"), overlaps.fingerprints))
+        if pc.sum(streams.column("rows")).as_py() > SCAN_LIMIT_ROWS:
+            return overlaps
+    counts = [_chunk_key_counts(con, tuple(store.duckdb_path(k) for k in read), overlaps)]
+    landing = snapshot.landing
+    if landing.num_rows:
+        fingerprint, ts = landing.column("fingerprint"), landing.column("ts")
+        inside = landing.filter(overlaps.contains(fingerprint, ts))
+        ones = pa.array(np.ones(inside.num_rows, dtype=np.int64))
+        counts.append(
+            pa.table(
+                {"fingerprint": inside.column("fingerprint"), "ts": inside.column("ts"), "n": ones}
+            )
+        )
+    return repeated(pa.concat_tables(counts, promote_options="permissive"))
+
+
+def _chunk_key_counts(
+    con: duckdb.DuckDBPyConnection, paths: tuple[str, ...], overlaps: Overlaps
+) -> pa.Table:
+    """(fingerprint, ts, n) of the chunks' entries in `overlaps` (cached)."""
+    if not paths:
+        return pa.table(
+            {
+                "fingerprint": pa.array([], pa.int64()),
+                "ts": pa.array([], pa.int64()),
+                "n": pa.array([], pa.int64()),
+            }
+        )
+    cache_key = (paths, tuple(overlaps.fingerprints.to_pylist()), overlaps.spans)
+    with _key_counts_lock:
+        if cache_key in _key_counts:
+            _key_counts.move_to_end(cache_key)
+            return _key_counts[cache_key]
+    files = exp.Array(expressions=[exp.Literal.string(p) for p in paths])
+    ts = exp.column("ts")
+    in_span = exp.or_(
+        *(ts.between(exp.Literal.number(lo), exp.Literal.number(hi)) for lo, hi in overlaps.spans)
+    )
+    fingerprints = [exp.Literal.number(f) for f in cache_key[1]]
+    query = (
+        exp.select("fingerprint", "ts", exp.alias_(exp.Count(this=exp.Star()), "n"))
+        .from_(exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[files])))
+        .where(exp.and_(exp.column("fingerprint").isin(*fingerprints), in_span))
+        .group_by("fingerprint", "ts")
+    )
+    counts = con.sql(query.sql(dialect="duckdb")).to_arrow_table()
+    with _key_counts_lock:
+        _key_counts[cache_key] = counts
+        while len(_key_counts) > _CACHE_SIZE:
+            _key_counts.popitem(last=False)
+    return counts
 
 
 def register_logs(

@@ -10,6 +10,11 @@ Streams written in order overlap only where a flush cut a push in flight — a s
 flush boundary — so the spans cover a tiny share of the rows. They are merged across
 streams and their count is bounded (`MAX_SPANS`, closing the narrowest gaps first), which
 keeps the read's predicate small; a wider span only deduplicates more rows than needed.
+
+Two sources overlapping in time still rarely share an entry: that needs the same stream and
+nanosecond twice. `repeated` narrows overlaps to the (stream, ts) keys that do occur more
+than once among the entries in them (`storage.duck` counts those keys, reading only two
+integer columns); most often none does, and the read needs no deduplication at all.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 MAX_SPANS = 32
 """At most this many time spans in the deduplication predicate."""
@@ -34,6 +40,13 @@ class Overlaps:
 
     def __bool__(self) -> bool:
         return bool(self.spans)
+
+    def contains(self, fingerprint: pa.Array, ts: pa.Array) -> pa.Array:
+        """Which entries (their fingerprints and timestamps) lie in these overlaps."""
+        in_span = pa.array(np.zeros(len(ts), dtype=bool))
+        for lo, hi in self.spans:
+            in_span = pc.or_(in_span, pc.and_(pc.greater_equal(ts, lo), pc.less_equal(ts, hi)))
+        return pc.and_(pc.is_in(fingerprint, value_set=self.fingerprints), in_span)
 
     def chunks(self, refs: pa.Table) -> set[str]:
         """Keys of the chunks (of manifest refs `refs`) that can hold such an entry."""
@@ -69,6 +82,22 @@ def find_overlaps(ranges: pa.Table, max_spans: int = MAX_SPANS) -> Overlaps:
         return Overlaps(pa.array([], pa.int64()), ())
     fingerprints = frame.get_column("fingerprint").unique().sort().to_arrow()
     return Overlaps(fingerprints, _merge(frame.select("lo", "hi").sort("lo"), max_spans))
+
+
+def repeated(keys: pa.Table, max_spans: int = MAX_SPANS) -> Overlaps:
+    """The overlaps of the entries whose key occurs more than once, from rows
+    (fingerprint, ts, n): how many entries of a source hold that key."""
+    frame = (
+        pl.from_arrow(keys.select(["fingerprint", "ts", "n"]))
+        .group_by(["fingerprint", "ts"])
+        .agg(pl.col("n").sum())
+        .filter(pl.col("n") > 1)
+    )
+    if frame.height == 0:
+        return Overlaps(pa.array([], pa.int64()), ())
+    fingerprints = frame.get_column("fingerprint").unique().sort().to_arrow()
+    points = frame.select(pl.col("ts").alias("lo"), pl.col("ts").alias("hi")).sort("lo")
+    return Overlaps(fingerprints, _merge(points, max_spans))
 
 
 def _merge(spans: pl.DataFrame, max_spans: int) -> tuple[tuple[int, int], ...]:

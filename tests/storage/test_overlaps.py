@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from storage import duck
 from storage.flush import flush
 from storage.landing import write_landing
 from storage.objectstore import ObjectStore
-from storage.overlaps import find_overlaps
+from storage.overlaps import find_overlaps, repeated
 from storage.snapshot import take_snapshot
 from tests.storage.helpers import T0, entries, query_rows
 
@@ -92,6 +94,76 @@ def test_duplicates_at_both_ends_of_a_span_come_back_once(tmp_path) -> None:
     assert sorted(query_rows(store)) == expected
 
 
+def test_repeated_keys_narrow_overlaps_to_their_streams_and_times() -> None:
+    counts = pa.table(
+        {
+            "fingerprint": pa.array([1, 1, 2, 2, 3], pa.int64()),
+            "ts": pa.array([10, 20, 10, 10, 30], pa.int64()),
+            "n": pa.array([1, 1, 1, 1, 2], pa.int64()),
+        }
+    )
+    narrowed = repeated(counts)
+    assert narrowed.fingerprints.to_pylist() == [2, 3]
+    assert narrowed.spans == ((10, 10), (30, 30))
+    assert not repeated(counts.slice(0, 2))
+
+
+def _logs_sql(store: ObjectStore) -> str:
+    con = duck.connect(store)
+    try:
+        return duck.logs_query(con, store, take_snapshot(store, "t")).sql(dialect="duckdb")
+    finally:
+        con.close()
+
+
+def test_sources_overlapping_in_time_but_sharing_no_entry_key_are_read_as_they_are(
+    tmp_path,
+) -> None:
+    store = ObjectStore(str(tmp_path))
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0, T0 + 10], ["a", "b"]))
+    flush(store)
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0 + 5, T0 + 15], ["c", "d"]))
+    assert take_snapshot(store, "t").overlaps()  # landing meets the chunk on [T0+5, T0+10]
+    assert "DISTINCT" not in _logs_sql(store)
+    flush(store)
+    assert take_snapshot(store, "t").overlaps()
+    assert "DISTINCT" not in _logs_sql(store)
+    assert query_rows(store) == [
+        (1, T0, "a"),
+        (1, T0 + 5, "c"),
+        (1, T0 + 10, "b"),
+        (1, T0 + 15, "d"),
+    ]
+
+
+def test_a_shared_key_deduplicates_only_its_stream_and_time(tmp_path) -> None:
+    store = ObjectStore(str(tmp_path))
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0, T0 + 10], ["a", "b"]))
+    flush(store)
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0 + 5, T0 + 10], ["c", "b"]))
+    snapshot = take_snapshot(store, "t")
+    con = duck.connect(store)
+    narrowed = duck.repeated_keys(con, store, snapshot, snapshot.overlaps(), snapshot.chunk_keys())
+    assert narrowed.spans == ((T0 + 10, T0 + 10),)
+    assert query_rows(store) == [(1, T0, "a"), (1, T0 + 5, "c"), (1, T0 + 10, "b")]
+
+
+def test_overlaps_too_large_to_count_are_deduplicated_as_they_are(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(duck, "SCAN_LIMIT_ROWS", 0)
+    store = ObjectStore(str(tmp_path))
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0, T0 + 10], ["a", "b"]))
+    flush(store)
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0 + 5, T0 + 15], ["c", "d"]))
+    flush(store)
+    assert "DISTINCT" in _logs_sql(store)
+    assert query_rows(store) == [
+        (1, T0, "a"),
+        (1, T0 + 5, "c"),
+        (1, T0 + 10, "b"),
+        (1, T0 + 15, "d"),
+    ]
+
+
 batch = st.tuples(
     st.integers(1, 3),  # stream
     st.lists(st.tuples(st.integers(0, 20), st.sampled_from(["a", "b"])), min_size=1, max_size=8),
@@ -105,11 +177,16 @@ batch = st.tuples(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(batches=st.lists(batch, min_size=1, max_size=6))
-def test_every_entry_comes_back_exactly_once(tmp_path_factory, batches) -> None:
+@pytest.mark.parametrize("scan_limit", [duck.SCAN_LIMIT_ROWS, 0])
+def test_every_entry_comes_back_exactly_once(
+    tmp_path_factory, monkeypatch, scan_limit, batches
+) -> None:
     """Pushes of overlapping, repeated entries, flushed at random points: the logs relation
     holds each distinct (stream, ts, line) once, whatever chunks and landing hold. Streams
     1 and 3 share a partition folder, stream 2 has its own: so a flush writes chunks that
-    hold overlapping entries next to chunks that hold none (read without a filter)."""
+    hold overlapping entries next to chunks that hold none (read without a filter). With
+    a scan limit of 0 the overlaps are deduplicated whole, without counting their keys."""
+    monkeypatch.setattr(duck, "SCAN_LIMIT_ROWS", scan_limit)
     store = ObjectStore(str(tmp_path_factory.mktemp("lake")))
     pushed: set[tuple[int, int, str]] = set()
     for stream, points, flush_after in batches:
