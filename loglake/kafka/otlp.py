@@ -7,7 +7,7 @@ Main interface: `decode_otlp_json(value, default_ts_ns)` yields
 
 - **Labels**: the resource attributes Loki indexes by default
   (`default_resource_attributes_as_index_labels`: `service.name`, `service.namespace`,
-  `service.instance.id`, `deployment.environment`, `cloud.region`,
+  `service.instance.id`, `deployment.environment`, `deployment.environment.name`, `cloud.region`,
   `cloud.availability_zone`, `container.name`, `k8s.cluster.name`, `k8s.namespace.name`,
   `k8s.pod.name`, `k8s.container.name`, and the `k8s.*.name` of deployments, replicasets,
   statefulsets, daemonsets, cronjobs and jobs), names normalised as Loki does (every
@@ -33,6 +33,7 @@ INDEX_LABEL_ATTRIBUTES = frozenset(
         "cloud.region",
         "container.name",
         "deployment.environment",
+        "deployment.environment.name",
         "k8s.cluster.name",
         "k8s.container.name",
         "k8s.cronjob.name",

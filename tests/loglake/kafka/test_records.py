@@ -101,6 +101,36 @@ def test_otlp_non_string_bodies_are_json_and_observed_time_is_the_fallback():
     ]
 
 
+def test_otlp_resource_attributes_loki_indexes_by_default_become_labels():
+    def attr(key: str, value: str) -> dict:
+        return {"key": key, "value": {"stringValue": value}}
+
+    batch = {
+        "resourceLogs": [
+            {
+                "resource": {
+                    "attributes": [
+                        attr("deployment.environment.name", "prod"),
+                        attr("service.name", "api"),
+                        attr("host.name", "h1"),
+                    ]
+                },
+                "scopeLogs": [
+                    {"logRecords": [{"timeUnixNano": "5", "body": {"stringValue": "x"}}]}
+                ],
+            }
+        ]
+    }
+    assert list(decode_otlp_json(json.dumps(batch), default_ts_ns=NOW)) == [
+        (
+            {"deployment_environment_name": "prod", "service_name": "api"},
+            5,
+            "x",
+            (("host_name", "h1"),),
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
