@@ -27,29 +27,30 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-INDEX_LABEL_ATTRIBUTES = frozenset(
-    {
-        "cloud.availability_zone",
-        "cloud.region",
-        "container.name",
-        "deployment.environment",
-        "deployment.environment.name",
-        "k8s.cluster.name",
-        "k8s.container.name",
-        "k8s.cronjob.name",
-        "k8s.daemonset.name",
-        "k8s.deployment.name",
-        "k8s.job.name",
-        "k8s.namespace.name",
-        "k8s.pod.name",
-        "k8s.replicaset.name",
-        "k8s.statefulset.name",
-        "service.instance.id",
-        "service.name",
-        "service.namespace",
-    }
+LOKI_DEFAULT_INDEX_ATTRIBUTES = (
+    "service.name",
+    "service.namespace",
+    "service.instance.id",
+    "deployment.environment",
+    "deployment.environment.name",
+    "cloud.region",
+    "cloud.availability_zone",
+    "k8s.cluster.name",
+    "k8s.namespace.name",
+    "k8s.pod.name",
+    "k8s.container.name",
+    "container.name",
+    "k8s.replicaset.name",
+    "k8s.deployment.name",
+    "k8s.statefulset.name",
+    "k8s.daemonset.name",
+    "k8s.cronjob.name",
+    "k8s.job.name",
 )
-"""Loki's default resource attributes stored as index labels (Loki docs, OTLP ingestion)."""
+"""Loki's `default_resource_attributes_as_index_labels`, in its order (Loki docs, OTLP
+ingestion; `/drilldown-limits` publishes them)."""
+INDEX_LABEL_ATTRIBUTES = frozenset(LOKI_DEFAULT_INDEX_ATTRIBUTES)
+"""The resource attributes stored as index labels."""
 
 _NOT_LABEL_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 

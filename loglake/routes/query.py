@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MultiDict
 
 import logql2sql
-from loglake.query import api, encode, params, sqlapi
+from loglake.query import api, drilldown, encode, params, sqlapi
 from loglake.query.errors import QueryError
 from loglake.query.executor import Executor
 from loglake.query.tail import tailing
@@ -184,8 +184,19 @@ def register(app: FastAPI) -> None:
     async def buildinfo() -> Response:
         return _json(BUILD_INFO)
 
+    async def drilldown_limits(request: Request) -> Response:
+        """The tenant's limits as Logs Drilldown reads them (`loglake.query.drilldown`)."""
+        settings = request.app.state.settings
+        org_id = request.headers.get("X-Scope-OrgID")
+        try:
+            body = drilldown.drilldown_limits(settings, org_id, BUILD_INFO["version"])
+        except QueryError as exc:
+            return error_response(exc.status, exc.message)
+        return Response(body, media_type="application/json")
+
     add_route(app, "/format_query", format_query)
     add_route(app, "/status/buildinfo", buildinfo, ("GET",))
+    add_route(app, "/drilldown-limits", drilldown_limits, ("GET",))
 
 
 async def _sql_text(request: Request) -> str:

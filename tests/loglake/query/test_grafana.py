@@ -135,7 +135,13 @@ def _check_matrix(data: dict, expect: dict) -> None:
 
 def _check(body: Any, expect: dict) -> None:
     kind = expect["kind"]
-    if kind in ("detected_fields", "detected_values", "index_stats", "detected_labels"):
+    if kind in (
+        "detected_fields",
+        "detected_values",
+        "index_stats",
+        "detected_labels",
+        "drilldown_limits",
+    ):
         assert "data" not in body  # Grafana reads these at the top level
     else:
         assert body["status"] == "success"
@@ -178,6 +184,10 @@ def _check(body: Any, expect: dict) -> None:
     elif kind == "detected_labels":
         found = {d["label"]: d["cardinality"] for d in body["detectedLabels"]}
         assert found.get("app") == len({s["stream"]["app"] for s in PUSHED})
+    elif kind == "drilldown_limits":
+        assert body["pattern_ingester_enabled"] is False  # Drilldown hides its Patterns tab
+        assert body["limits"]["max_entries_limit_per_query"] == 5000
+        assert body["limits"]["max_query_length"] == "30d1h"
     elif kind == "volume":
         assert data["resultType"] == "vector"
         got = {r["metric"][expect["label"]] for r in data["result"]}
