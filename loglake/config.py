@@ -43,6 +43,27 @@ DEFAULT_DISCOVER_SERVICE_NAME = (
 )
 """Loki 3's default `discover_service_name` list, in its order of preference."""
 
+DEFAULT_LEVEL_FIELDS = (
+    "level",
+    "LEVEL",
+    "Level",
+    "log.level",
+    "severity",
+    "SEVERITY",
+    "Severity",
+    "SeverityText",
+    "lvl",
+    "LVL",
+    "Lvl",
+    "severity_text",
+    "Severity_Text",
+    "SEVERITY_TEXT",
+)
+"""Loki's default `log_level_fields`: where `detected_level` discovery looks for a level."""
+
+DEFAULT_JSON_MAX_DEPTH = 2
+"""Loki's default `log_level_from_json_max_depth`."""
+
 _BYTES_UNITS = {
     "": 1,
     "b": 1,
@@ -151,6 +172,11 @@ class Limits(_Section):
     max_structured_metadata_size: ByteSize = 64 * 1024
     max_structured_metadata_entries_count: int = 128
     discover_service_name: tuple[str, ...] = DEFAULT_DISCOVER_SERVICE_NAME
+    # Loki's default is true; off here by default, as adding `detected_level` to every entry
+    # costs push and flush throughput (see the README).
+    discover_log_levels: bool = False
+    log_level_fields: tuple[str, ...] = DEFAULT_LEVEL_FIELDS
+    log_level_from_json_max_depth: int = DEFAULT_JSON_MAX_DEPTH
     max_query_series: int = 500
     max_entries_limit_per_query: int = 5000
     query_timeout: Duration = parse_duration_ns("1m")

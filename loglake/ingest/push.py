@@ -48,6 +48,7 @@ from loglake.ingest.labels import (
     is_valid_label_name,
     resolve_stream,
 )
+from loglake.ingest.levels import LEVEL_LABEL, discover_levels
 from storage.landing import ROW_SCHEMA
 from storage.schema import LABELS_TYPE, STREAMS_SCHEMA, with_labels
 
@@ -100,7 +101,7 @@ SM_TOO_MANY_REASON = "structured_metadata_too_many"
 INVALID_UTF8_REASON = "invalid_utf8"
 
 # Structured metadata Loki leaves out of sizes (util.ExcludedStructuredMetadataLabels).
-_EXCLUDED_METADATA = frozenset({"detected_level"})
+_EXCLUDED_METADATA = frozenset({LEVEL_LABEL})
 # Loki lets a stream have these internal labels; everything else starting with __ is reserved.
 _ALLOWED_RESERVED = frozenset({"__name__", *INTERNAL_STREAM_LABELS})
 
@@ -237,6 +238,16 @@ def _empty_maps(rows: int) -> pa.MapArray:
     )
 
 
+def _level_maps(levels: pa.Array) -> pa.MapArray:
+    """Maps holding one `detected_level` entry where `levels` has a value, else empty."""
+    has = pc.is_valid(levels)
+    counts = pc.cast(has, pa.int32())
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(counts)])
+    values = levels.filter(has)
+    keys = pa.repeat(pa.scalar(LEVEL_LABEL), len(values))
+    return pa.MapArray.from_arrays(offsets, keys, values, type=LABELS_TYPE)
+
+
 def _as_utf8(lines: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """Lines as a string array (invalid ones blanked) and a mask of the lines that are not
     UTF-8, or None when all are."""
@@ -358,7 +369,13 @@ def _build_rows(
         ):
             present = [i for i, (start, end) in enumerate(spans(batch)) if start < end]
             fingerprints = batch.per_row([labels.fingerprint for labels in resolved])
-            _set_rows(result, resolved, present, fingerprints, ts, lines, lengths, None, None)
+            levels = None
+            if _discovers_levels(limits):
+                per_row = batch.per_row(range(len(resolved)))
+                levels, _ = _levels(limits, lines, per_row, resolved, None)
+            _set_rows(
+                result, resolved, present, fingerprints, ts, lines, lengths, None, None, levels
+            )
             return
 
     row_streams = batch.per_row(range(len(resolved)))
@@ -432,8 +449,45 @@ def _build_rows(
         return
     present = pc.unique(row_streams).to_pylist()
     fingerprints = pc.take(pa.array([r.fingerprint for r in resolved], pa.int64()), row_streams)
+    levels, metadata_all = _levels(limits, lines, row_streams, resolved, metadata_all)
     _set_rows(
-        result, resolved, present, fingerprints, ts, lines, lengths, metadata_all, metadata_sizes
+        result,
+        resolved,
+        present,
+        fingerprints,
+        ts,
+        lines,
+        lengths,
+        metadata_all,
+        metadata_sizes,
+        levels,
+    )
+
+
+def _discovers_levels(limits: Limits) -> bool:
+    """Whether the tenant's entries get `detected_level`: Loki adds it only where structured
+    metadata is allowed."""
+    return limits.discover_log_levels and limits.allow_structured_metadata
+
+
+def _levels(
+    limits: Limits,
+    lines: pa.Array,
+    row_streams: pa.Array,
+    resolved: list[ResolvedStream],
+    metadata_all: list[Metadata] | None,
+) -> tuple[pa.Array | None, list[Metadata] | None]:
+    """The `detected_level` of each accepted entry (null: none added) and its metadata with
+    an existing `detected_level` normalised, when the tenant discovers levels."""
+    if not _discovers_levels(limits):
+        return None, metadata_all
+    return discover_levels(
+        lines,
+        row_streams,
+        [stream.labels for stream in resolved],
+        metadata_all,
+        limits.log_level_fields,
+        limits.log_level_from_json_max_depth,
     )
 
 
@@ -447,13 +501,25 @@ def _set_rows(
     lengths: pa.Array,
     metadata_all: list[Metadata] | None,
     metadata_sizes: list[int] | None,
+    levels: pa.Array | None,
 ) -> None:
-    """Store the accepted rows (and the streams `present` among them) in `result`."""
+    """Store the accepted rows (and the streams `present` among them) in `result`, with
+    `levels` (when not None) appended to their structured metadata as `detected_level`."""
     count = len(ts)
-    if metadata_all is None:
+    if metadata_all is None and levels is None:
         metadata = _empty_maps(count)
-    else:
+    elif metadata_all is None:
+        metadata = _level_maps(levels)
+    elif levels is None:
         metadata = pa.array([list(pairs) for pairs in metadata_all], LABELS_TYPE)
+    else:
+        metadata = pa.array(
+            [
+                [*pairs, (LEVEL_LABEL, level)] if level is not None else list(pairs)
+                for pairs, level in zip(metadata_all, levels.to_pylist(), strict=True)
+            ],
+            LABELS_TYPE,
+        )
     result.rows = pa.Table.from_arrays([fingerprints, ts, lines, metadata], schema=ROW_SCHEMA)
     result.stream_labels = pa.Table.from_arrays(
         [

@@ -4,9 +4,9 @@ reads to size its time picker and line limit and to decide which tabs to show.
 Loki answers with the tenant's limits (`limits_config` with the tenant's overrides) as JSON,
 cut to the fields of its default `tenant_limits_allow_publish` list, next to
 `pattern_ingester_enabled` and its version. The values are loglake's where loglake has the
-setting; for the rest they say what loglake does, in Loki's words: no log-level discovery
-at ingestion (`discover_log_levels: false`, where Loki's default is true), no pattern
-ingester, no aggregated metrics, and no limit on query lookback or range (Loki's defaults).
+setting (log-level discovery at ingestion among them); for the rest they say what loglake
+does, in Loki's words: no pattern ingester, no aggregated metrics, and no limit on query
+lookback or range (Loki's defaults).
 Durations print as Prometheus' `model.Duration` does (`30d1h`), byte sizes as Loki's
 `flagext.ByteSize` (`0B`, `150GB`), and the body as Go's `json.Encoder` writes it: keys
 sorted, `<`, `>` and `&` escaped, a newline at the end.
@@ -26,23 +26,6 @@ from loglake.ingest.errors import PushError
 from loglake.ingest.labels import validate_tenant_id
 from loglake.kafka.otlp import LOKI_DEFAULT_INDEX_ATTRIBUTES
 from loglake.query.errors import QueryError
-
-LOG_LEVEL_FIELDS = (
-    "level",
-    "LEVEL",
-    "Level",
-    "log.level",
-    "severity",
-    "SEVERITY",
-    "Severity",
-    "SeverityText",
-    "lvl",
-    "LVL",
-    "Lvl",
-    "severity_text",
-    "Severity_Text",
-)
-"""Loki's default `log_level_fields`."""
 
 VOLUME_MAX_SERIES = 1000
 """Loki's default `volume_max_series`."""
@@ -116,9 +99,9 @@ def header_tenant(org_id: str | None) -> str:
 def published_limits(limits: Limits) -> dict[str, Any]:
     """The fields of Loki's default publish allowlist, valued for `limits`."""
     published: dict[str, Any] = {
-        "discover_log_levels": False,
+        "discover_log_levels": limits.discover_log_levels,
         "discover_service_name": list(limits.discover_service_name),
-        "log_level_fields": list(LOG_LEVEL_FIELDS),
+        "log_level_fields": list(limits.log_level_fields),
         "max_entries_limit_per_query": limits.max_entries_limit_per_query,
         "max_line_size_truncate": limits.max_line_size_truncate,
         "max_query_bytes_read": byte_size(limits.max_query_bytes_read),

@@ -76,6 +76,7 @@ def test_default_limits_are_published_as_loki_publishes_them(api: Api) -> None:
             "Lvl",
             "severity_text",
             "Severity_Text",
+            "SEVERITY_TEXT",
         ],
         "max_entries_limit_per_query": 5000,
         "max_line_size_truncate": False,
