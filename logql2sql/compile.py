@@ -60,6 +60,7 @@ from sqlglot import exp
 from logql2sql import ast, clickhouse, spark, trino
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.format import format_expr
+from logql2sql.gcpause import collector_paused
 from logql2sql.lower import Bounds, Lowerer
 from logql2sql.parse import parse_tree
 from logql2sql.stages import check_stages
@@ -206,7 +207,7 @@ def compile_plan(p: QueryPlan, *, cache: bool = True) -> CompiledQuery:
     if shape is not None and shape.template is not None:
         sql = shape.template.bind(start=bounds.start, end=bounds.end)
     else:
-        sql = _lower(p.expr, bounds, p.dialect).sql(dialect=p.dialect, copy=False)
+        sql = _sql(p.expr, bounds, p.dialect)
     return CompiledQuery(
         expr=p.expr,
         kind=p.kind,
@@ -318,7 +319,7 @@ def _shape(query: str | ast.Expr, dialect: str, key: Bounds) -> _Shape:
     slots = Slots(avoid="\0".join([text, *(str(v) for v in dataclasses.astuple(key))]))
     bounds = dataclasses.replace(key, start=slots.start, end=slots.end)
     try:
-        sql = _lower(expr, bounds, dialect).sql(dialect=dialect, copy=False)
+        sql = _sql(expr, bounds, dialect)
         template: Template | None = Template.of(sql, slots)
     except NotSymbolic:
         template = None
@@ -370,6 +371,13 @@ def _lower(expr: ast.Expr, bounds: Bounds, dialect: str) -> exp.Select:
     return tree if adapt is None else adapt(tree)
 
 
+def _sql(expr: ast.Expr, bounds: Bounds, dialect: str) -> str:
+    """The SQL text of `expr`: lowered and printed with the cyclic collector paused (see
+    `gcpause`)."""
+    with collector_paused():
+        return _lower(expr, bounds, dialect).sql(dialect=dialect, copy=False)
+
+
 def _unshared(tree: exp.Select) -> exp.Select:
     """`tree` with every node that sits in more than one place copied, in place.
 
@@ -378,35 +386,53 @@ def _unshared(tree: exp.Select) -> exp.Select:
     generators read `parent` (e.g. to parenthesise a JSON arrow), so printing such a tree
     gives other text than printing its copy (which rebuilds every position). Copying only
     the misplaced nodes gives the same tree as a full copy at a fraction of the cost.
+
+    Identifiers and literals hold no nodes, so they are checked where they hang and not
+    visited; a list is rebuilt only when one of its members is out of place.
     """
+    expr, leaves = exp.Expr, _LEAVES
     stack: list[exp.Expr] = [tree]
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack.pop()
+        node = pop()
         for key, value in node.args.items():
-            if isinstance(value, list):
-                if any(
-                    isinstance(c, exp.Expr)
-                    and (c.parent is not node or c.arg_key != key or c.index != i)
-                    for i, c in enumerate(value)
-                ):
-                    seen: set[int] = set()
-                    fixed = []
-                    for c in value:
-                        if isinstance(c, exp.Expr) and (
-                            c.parent is not node or c.arg_key != key or id(c) in seen
-                        ):
-                            c = c.copy()
-                        seen.add(id(c))
-                        fixed.append(c)
-                    node.set(key, fixed)
-                    value = fixed
-                stack.extend(c for c in value if isinstance(c, exp.Expr))
-            elif isinstance(value, exp.Expr):
+            if value is None or value.__class__ in _SCALARS:
+                continue
+            if value.__class__ is list:
+                for i, c in enumerate(value):
+                    if isinstance(c, expr) and (
+                        c.parent is not node or c.arg_key != key or c.index != i
+                    ):
+                        value = _placed(node, key, value)
+                        break
+                for c in value:
+                    if isinstance(c, expr) and c.__class__ not in leaves:
+                        push(c)
+            elif isinstance(value, expr):
                 if value.parent is not node or value.arg_key != key:
                     value = value.copy()
                     node.set(key, value)
-                stack.append(value)
+                if value.__class__ not in leaves:
+                    push(value)
     return tree
+
+
+_LEAVES = frozenset({exp.Identifier, exp.Literal})
+_SCALARS = frozenset({str, bool, int})
+
+
+def _placed(node: exp.Expr, key: str, members: list) -> list:
+    """`node`'s list `key` set anew from `members`, copying those placed elsewhere or
+    listed twice."""
+    seen: set[int] = set()
+    fixed = []
+    for c in members:
+        if isinstance(c, exp.Expr) and (c.parent is not node or c.arg_key != key or id(c) in seen):
+            c = c.copy()
+        seen.add(id(c))
+        fixed.append(c)
+    node.set(key, fixed)
+    return fixed
 
 
 def translate(query: str | ast.Expr, *, dialect: str = "duckdb", **kwargs) -> str:

@@ -44,7 +44,10 @@ def num(value: float | int | Symbol) -> exp.Expression:
 
 @functools.lru_cache(maxsize=256)
 def _table(name: str) -> exp.Table:
-    return exp.to_table(name)
+    parsed = exp.to_table(name)
+    for node in parsed.walk():
+        node._meta = None  # the parser's source positions: copying them costs, nothing reads them
+    return parsed
 
 
 def table(name: str) -> exp.Table:
@@ -54,7 +57,9 @@ def table(name: str) -> exp.Table:
 
 def col(name: str, table: str | None = None) -> exp.Column:
     """A column reference."""
-    return exp.Column(this=ident(name), table=ident(table) if table is not None else None)
+    if table is None:  # an absent argument, not a None one: half the construction cost
+        return exp.Column(this=ident(name))
+    return exp.Column(this=ident(name), table=ident(table))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,24 +72,55 @@ def ident(name: str) -> exp.Identifier:
     return exp.Identifier(this=name, quoted=_quoted(name))
 
 
+@functools.cache
+def _builder(name: str) -> Callable | None:
+    """DuckDB's parser's builder of the function `name` (None: an anonymous function)."""
+    return _DUCKDB.parser_class.FUNCTIONS.get(name.upper())
+
+
+_WITH_DIALECT: set[str] = set()
+"""Names whose builder takes the dialect (sqlglot finds out by a TypeError each call)."""
+
+
 def fn(name: str, *args: exp.Expression) -> exp.Expression:
-    """A function call by its DuckDB name."""
-    return exp.func(name, *args, dialect=_DUCKDB, copy=False)
+    """A function call by its DuckDB name: the node `exp.func(name, *args, dialect="duckdb")`
+    builds, with the builder looked up once per name (`exp.func` resolves it on every call,
+    a fifth of a cold translation's lowering)."""
+    build = _builder(name)
+    if not args or not all(isinstance(a, exp.Expression) for a in args):
+        return exp.func(name, *args, dialect=_DUCKDB, copy=False)
+    if build is None:
+        return exp.Anonymous(this=name, expressions=list(args))
+    if name not in _WITH_DIALECT:
+        try:
+            return build(list(args))
+        except TypeError:
+            _WITH_DIALECT.add(name)
+    return build(list(args), dialect=_DUCKDB)
 
 
 @functools.cache
+def _data_type_args(name: str) -> tuple[exp.DataType, dict | None]:
+    """The type `name` in DuckDB's spelling, and its arguments when it holds no nodes (a
+    fresh node built from them costs a third of a copy)."""
+    built = exp.DataType.build(name, dialect=_DUCKDB)
+    flat = not any(isinstance(v, (exp.Expr, list)) for v in built.args.values())
+    return built, dict(built.args) if flat else None
+
+
 def _data_type(name: str) -> exp.DataType:
-    return exp.DataType.build(name, dialect=_DUCKDB)
+    built, args = _data_type_args(name)
+    return built.copy() if args is None else exp.DataType(**args)
 
 
 def cast(value: exp.Expression, to: str) -> exp.Cast:
     """`CAST(value AS to)`, `to` in DuckDB's spelling."""
-    return exp.Cast(this=value, to=_data_type(to).copy())
+    return exp.Cast(this=value, to=_data_type(to))
 
 
 def try_cast(value: exp.Expression, to: str) -> exp.TryCast:
     """`TRY_CAST(value AS to)` (NULL where the cast fails), `to` in DuckDB's spelling."""
-    return exp.TryCast(this=value, to=_data_type(to).copy(), safe=True)
+    return exp.TryCast(this=value, to=_data_type(to), safe=True)
 
 
 def lam(params: list[str], body: exp.Expression) -> exp.Lambda:

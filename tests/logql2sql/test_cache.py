@@ -288,3 +288,55 @@ def test_engine_corpus_queries_are_cached():
         assert logql2sql.compile(query, **params).sql == fresh.sql, query
         checked += 1
     assert checked > 60
+
+
+def _misplaced(tree: exp.Expr) -> list[str]:
+    """Positions whose node names another parent, key or index, or sits twice in the tree."""
+    seen: set[int] = set()
+    bad = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            bad.append(f"{node.key} twice")
+        seen.add(id(node))
+        for key, value in node.args.items():
+            members = value if isinstance(value, list) else [value]
+            for i, c in enumerate(members):
+                if not isinstance(c, exp.Expr):
+                    continue
+                index = i if isinstance(value, list) else None
+                if c.parent is not node or c.arg_key != key or c.index != index:
+                    bad.append(f"{c.key} under {node.key}.{key}[{index}]")
+                stack.append(c)
+    return bad
+
+
+def test_unshared_places_every_node_once():
+    """Shared subtrees, a node listed twice, and shared leaves (identifiers and literals,
+    which `_unshared` checks where they hang without visiting) all end up in one place."""
+    shared = exp.column("line")
+    leaf = exp.Literal.string("$.a")
+    ident = exp.to_identifier("x")
+    arrow = exp.JSONExtract(this=shared, expression=leaf)
+    tree = exp.select(
+        exp.JSONExtractScalar(this=arrow, expression=leaf),
+        exp.Cast(this=arrow, to=exp.DataType.build("TEXT")),
+        exp.Coalesce(this=shared, expressions=[leaf, leaf, exp.Column(this=ident)]),
+        exp.Array(expressions=[arrow, exp.Column(this=ident)]),
+    )
+    reference = tree.copy().sql(dialect="duckdb")
+    assert _misplaced(tree)
+    _unshared(tree)
+    assert _misplaced(tree) == []
+    assert tree.sql(dialect="duckdb", copy=False) == reference
+
+
+def test_lowered_trees_have_every_node_in_place():
+    for query in [
+        'sum by (level) (count_over_time({app="api"} | logfmt [1m]))',
+        'topk(5, sum by (path) (rate({app="api"} | json | status >= 500 [5m])))',
+        '{app="api"} | json user="u.id" | line_format "{{.user}} {{ __line__ | ToUpper }}"',
+    ]:
+        tree = logql2sql.translate_expression(query, start=600 * S, end=3600 * S, step=60 * S)
+        assert _misplaced(tree) == [], query
