@@ -1,4 +1,6 @@
-"""DuckDB over the lake: connections that never download extensions, and the `logs` view.
+"""DuckDB over the lake: connections that never download extensions (`connect`: a database
+of its own; `query_connection`: a connection of the process's shared one), and the `logs`
+view.
 
 `register_logs` binds a pinned `Snapshot` as a relation with the columns
 (tenant, labels, fingerprint, ts, line, structured_metadata): the snapshot's chunk files
@@ -18,8 +20,10 @@ relation (LogQL, `/api/v1/sql`, `loglake sql`, exports, models) sees the same re
 
 from __future__ import annotations
 
+import atexit
 import functools
 import itertools
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -60,6 +64,48 @@ def connect(
     con.execute("SET enable_progress_bar = false")  # results, not progress, on the terminal
     if store is not None:
         store.register_duckdb(con)
+    return con
+
+
+_shared_lock = threading.Lock()
+_shared: dict[tuple[int, int | None], tuple[duckdb.DuckDBPyConnection, object]] = {}
+
+
+def _forget_shared() -> None:
+    _shared.clear()  # a forked child must not use its parent's engine threads
+
+
+def _close_shared() -> None:
+    with _shared_lock:
+        for con, _ in _shared.values():
+            con.close()
+        _shared.clear()
+
+
+os.register_at_fork(after_in_child=_forget_shared)
+atexit.register(_close_shared)  # closed before the interpreter tears the engine down
+
+
+def query_connection(
+    store: ObjectStore | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection of this process's shared in-memory database (one per S3 filesystem and
+    thread count), as `connect` configures one: close it when done.
+
+    Opening a database costs about 20 ms of CPU, as much as a small query; a connection of
+    an open one costs microseconds. What a query path creates stays its own: registered
+    Arrow tables and temporary views belong to the connection (`bind_logs` makes `logs` a
+    temporary view), so queries running at once never see each other's relations. Paths
+    that lock the engine down (`/api/v1/sql`) or set database-wide options use `connect`.
+    """
+    fs = store.fs if store is not None and store.is_s3 else None
+    key = (id(fs), threads)
+    with _shared_lock:
+        entry = _shared.get(key)
+        if entry is None:  # the filesystem is kept with it, so that its id keys nothing else
+            entry = _shared[key] = (connect(store if fs is not None else None, threads), fs)
+        con = entry[0].cursor()
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

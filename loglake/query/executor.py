@@ -157,7 +157,7 @@ class Executor:
         query: logql2sql.CompiledQuery | logql2sql.QueryPlan,
         limits: QueryLimits,
     ) -> tuple[pa.Table, Plan]:
-        con = duck.connect(self.lake.store, threads=self.threads)
+        con = duck.query_connection(self.lake.store, threads=self.threads)
         try:
             with deadline(con, limits.query_timeout, _engine_error):
                 lo, hi = query.read_range

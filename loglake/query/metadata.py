@@ -48,7 +48,7 @@ def streams(
     end: int,
 ) -> list[StreamInfo]:
     """Streams of the tenants matching any selector (all streams when none) in range."""
-    con = duck.connect()
+    con = duck.query_connection()
     out: dict[tuple, dict] = {}
     try:
         for tenant in tenants:
@@ -152,7 +152,7 @@ def volume(
     Returns `(labels, [(bucket end ns, bytes), …])` sorted by total volume, largest first.
     """
     names = list(target_labels) or list(dict.fromkeys(m.name for m in matchers))
-    con = duck.connect(store)
+    con = duck.query_connection(store)
     try:
         bind_logs(con, store, tenants, [tuple(matchers)], start - 1, end)
         labels = exp.column("labels")

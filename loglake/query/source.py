@@ -142,7 +142,13 @@ def bind_logs(
     union = parts[0]
     for part in parts[1:]:
         union = exp.union(union, part, distinct=False)
-    view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=union)
+    view = exp.Create(  # temporary: the connection's own, when its database is shared
+        this=exp.to_table(name),
+        kind="VIEW",
+        replace=True,
+        expression=union,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
     con.execute(view.sql(dialect="duckdb"))
     return plan
 

@@ -1,0 +1,78 @@
+"""Query paths take connections of one shared in-memory DuckDB database per process
+(`duck.query_connection`): each query's `logs` view and registered tables stay its own,
+even while queries of other tenants run at the same time."""
+
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+
+from storage import duck
+from tests.loglake.query.conftest import BASE, Api
+
+S = 10**9
+
+
+def test_connections_share_a_database_but_not_their_relations():
+    first, second = duck.query_connection(), duck.query_connection()
+    try:
+        first.execute("CREATE OR REPLACE TEMPORARY VIEW logs AS SELECT 1 AS v")
+        second.execute("CREATE OR REPLACE TEMPORARY VIEW logs AS SELECT 2 AS v")
+        first.register("_t", pa.table({"x": [1]}))
+        assert first.sql("SELECT v FROM logs").fetchall() == [(1,)]
+        assert second.sql("SELECT v FROM logs").fetchall() == [(2,)]
+        assert second.sql(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = '_t'"
+        ).fetchall() == [(0,)]
+        assert second.sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    finally:
+        first.close()
+        second.close()
+    third = duck.query_connection()  # closing a connection leaves the database open
+    assert third.sql("SELECT 42").fetchall() == [(42,)]
+    third.close()
+
+
+def test_concurrent_queries_of_two_tenants_each_see_their_own(make_api) -> None:
+    api: Api = make_api(auth_enabled=True)
+    for tenant in ("alpha", "beta"):
+        api.push(
+            [
+                {
+                    "stream": {"app": "api", "owner": tenant},
+                    "values": [(BASE + i * S, f"{tenant} line {i}") for i in range(1, 21)],
+                }
+            ],
+            tenant=tenant,
+        )
+    api.flush()
+    seen: dict[str, set[str]] = {"alpha": set(), "beta": set()}
+    failures: list[str] = []
+    start = threading.Barrier(4)
+
+    def query(tenant: str) -> None:
+        start.wait(10)
+        for _ in range(5):
+            r = api.get(
+                "query_range",
+                tenant=tenant,
+                query='{app="api"}',
+                start=BASE,
+                end=BASE + 60 * S,
+                limit=100,
+            )
+            if r.status_code != 200:
+                failures.append(r.text)
+                continue
+            for stream in r.json()["data"]["result"]:
+                seen[tenant].add(stream["stream"]["owner"])
+                seen[tenant].update(line.split()[0] for _, line in stream["values"])
+
+    threads = [threading.Thread(target=query, args=(t,)) for t in ("alpha", "beta") * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert seen == {"alpha": {"alpha"}, "beta": {"beta"}}
