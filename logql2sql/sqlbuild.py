@@ -84,8 +84,8 @@ _WITH_DIALECT: set[str] = set()
 
 def fn(name: str, *args: exp.Expression) -> exp.Expression:
     """A function call by its DuckDB name: the node `exp.func(name, *args, dialect="duckdb")`
-    builds, with the builder looked up once per name (`exp.func` resolves it on every call,
-    a fifth of a cold translation's lowering)."""
+    builds, with the builder looked up once per name (`exp.func` resolves it, and tries the
+    builder without the dialect, on every call: twice the cost of the node itself)."""
     build = _builder(name)
     if not args or not all(isinstance(a, exp.Expression) for a in args):
         return exp.func(name, *args, dialect=_DUCKDB, copy=False)
