@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
@@ -122,11 +123,13 @@ def bind_logs(
         snapshot = take_snapshot(store, tenant, lo, hi)
         predicate = matcher_predicate(selectors, tenant if multi else None)
         refs = snapshot.chunk_refs(lo, hi)
-        keys, chunk_streams = _chunk_keys(con, refs, predicate, lo, hi, plan, oldest_first)
+        keys, chunk_streams, chunks_selected = _chunk_keys(
+            con, refs, predicate, selectors, tenant if multi else None, lo, hi, plan, oldest_first
+        )
         landing = _filter(con, snapshot.landing, predicate)
         if plan.selected:
-            plan.selected = _all_selected(
-                con, refs, predicate, landing, selectors, tenant if multi else None, lo, hi
+            plan.selected = chunks_selected and _all_selected(
+                con, landing, selectors, tenant if multi else None
             )
         plan.metadata = plan.metadata or snapshot.metadata_in(keys) or _has_metadata(landing)
         if not multi:
@@ -157,20 +160,25 @@ def _chunk_keys(
     con: duckdb.DuckDBPyConnection,
     refs: pa.Table,
     predicate: exp.Expression,
+    selectors: Sequence[Sequence[ast.Matcher]],
+    tenant: str | None,
     lo: int,
     hi: int,
     plan: Plan,
     oldest_first: bool,
-) -> tuple[list[str], pa.Table]:
-    """The chunks to read, in reading order, and their matching streams (`fingerprint,
-    labels`)."""
+) -> tuple[list[str], pa.Table, bool]:
+    """The chunks to read, in reading order; their matching streams (`fingerprint,
+    labels`); and whether each selector matches every stream those chunks hold in
+    `(lo, hi]` (see `_all_selected`).
+
+    One pass of the engine over the references in range evaluates the predicate and each
+    selector; the rest is array work (a query costs milliseconds of fixed overhead)."""
     if refs.num_rows == 0:
-        return [], STREAMS_SCHEMA.empty_table()
+        return [], STREAMS_SCHEMA.empty_table(), True
     name = f"_refs_{next(_counter)}"
     con.register(name, refs)
     try:
         in_range = exp.and_(
-            predicate.copy(),
             exp.GT(this=exp.column("max_ts"), expression=exp.Literal.number(lo)),
             exp.LTE(this=exp.column("min_ts"), expression=exp.Literal.number(hi)),
         )
@@ -179,65 +187,67 @@ def _chunk_keys(
             if oldest_first
             else exp.Ordered(this=exp.column("max_ts"), desc=True)
         )
-        picked = (
-            exp.select("chunk", "fingerprint", "rows", "bytes")
+        flags = [
+            exp.alias_(matcher_predicate([m], tenant), f"_s{i}") for i, m in enumerate(selectors)
+        ]
+        query = (
+            exp.select(
+                "chunk",
+                "fingerprint",
+                "rows",
+                "bytes",
+                "labels",
+                exp.alias_(exp.func("coalesce", predicate.copy(), exp.false()), "_picked"),
+                *flags,
+            )
             .from_(name)
             .where(in_range)
             .order_by(order)
         )
-        rows = con.execute(picked.sql(dialect="duckdb")).fetchall()
-        streams = exp.select("fingerprint", "labels").distinct().from_(name).where(in_range)
-        found = con.sql(streams.sql(dialect="duckdb")).to_arrow_table()
+        found = con.sql(query.sql(dialect="duckdb")).to_arrow_table()
     finally:
         con.unregister(name)
-    keys = list(dict.fromkeys(r[0] for r in rows))
+    picked = found.filter(found.column("_picked"))
+    keys = list(dict.fromkeys(picked.column("chunk").to_pylist()))
+    fingerprints = picked.column("fingerprint").to_numpy()
+    _, first = np.unique(fingerprints, return_index=True)
     plan.chunks += len(keys)
-    plan.streams += len({r[1] for r in rows})
-    plan.chunk_lines += sum(r[2] for r in rows)
-    plan.chunk_bytes += sum(r[3] for r in rows)
-    return keys, found.cast(STREAMS_SCHEMA)
+    plan.streams += len(first)
+    plan.chunk_lines += int(pc.sum(picked.column("rows")).as_py() or 0)
+    plan.chunk_bytes += int(pc.sum(picked.column("bytes")).as_py() or 0)
+    streams = picked.select(["fingerprint", "labels"]).take(np.sort(first))
+    chosen = pa.array(keys, found.column("chunk").type)
+    read = found.filter(pc.is_in(found.column("chunk"), value_set=chosen))
+    selected = all(
+        pc.all(read.column(f"_s{i}")).as_py() is not False for i in range(len(selectors))
+    )
+    return keys, streams.cast(STREAMS_SCHEMA), selected
 
 
 def _all_selected(
     con: duckdb.DuckDBPyConnection,
-    refs: pa.Table,
-    predicate: exp.Expression,
     landing: pa.Table,
     selectors: Sequence[Sequence[ast.Matcher]],
     tenant: str | None,
-    lo: int,
-    hi: int,
 ) -> bool:
-    """Whether each selector matches every stream that the chunks chosen by `predicate`
-    hold in `(lo, hi]` and every stream of the (already filtered) landing rows: the streams
-    a query of `logs` sees, whatever its pipeline (an entry outside the range is never
-    read)."""
-    if not selectors:
+    """Whether each selector matches every stream of the (already filtered) landing rows.
+
+    With the chunks' answer (`_chunk_keys`: every stream the chosen chunks hold in
+    `(lo, hi]`), this says whether each selector matches every stream a query of `logs`
+    sees, whatever its pipeline (an entry outside the range is never read)."""
+    if not selectors or landing.num_rows == 0:
         return True
     every = [
         exp.func("bool_and", matcher_predicate([m], tenant)).as_(f"s{i}")
         for i, m in enumerate(selectors)
     ]
-    in_range = exp.and_(
-        exp.GT(this=exp.column("max_ts"), expression=exp.Literal.number(lo)),
-        exp.LTE(this=exp.column("min_ts"), expression=exp.Literal.number(hi)),
-    )
-    for table in (refs, landing):
-        if table.num_rows == 0:
-            continue
-        name = f"_selected_{next(_counter)}"
-        con.register(name, table)
-        try:
-            query = exp.select(*(e.copy() for e in every)).from_(name)
-            if table is refs:
-                chosen = exp.select("chunk").from_(name).where(exp.and_(predicate, in_range))
-                query = query.where(exp.and_(in_range, exp.column("chunk").isin(query=chosen)))
-            row = con.execute(query.sql(dialect="duckdb")).fetchall()[0]
-        finally:
-            con.unregister(name)
-        if not all(v is None or v for v in row):
-            return False
-    return True
+    name = f"_selected_{next(_counter)}"
+    con.register(name, landing)
+    try:
+        row = con.execute(exp.select(*every).from_(name).sql(dialect="duckdb")).fetchall()[0]
+    finally:
+        con.unregister(name)
+    return all(v is None or v for v in row)
 
 
 def _has_metadata(table: pa.Table) -> bool:
