@@ -21,6 +21,7 @@ relation (LogQL, `/api/v1/sql`, `loglake sql`, exports, models) sees the same re
 from __future__ import annotations
 
 import atexit
+import ctypes
 import functools
 import itertools
 import os
@@ -72,7 +73,18 @@ _shared: dict[tuple[int, int | None], tuple[duckdb.DuckDBPyConnection, object]] 
 
 
 def _forget_shared() -> None:
-    _shared.clear()  # a forked child must not use its parent's engine threads
+    """In a forked child: start without the parent's databases, and never release them.
+
+    Their engine threads do not exist in the child and their locks may be held, so closing
+    or freeing them there crashes the child: a `Popen` with a `preexec_fn` runs this hook
+    before it execs (a segmentation fault), and a child that exits through the interpreter
+    frees what modules hold (an abort). The parent's table gets one more reference, which
+    nothing ever drops; the child's own queries open a database of their own.
+    """
+    global _shared, _shared_lock
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(_shared))
+    _shared = {}
+    _shared_lock = threading.Lock()  # another thread of the parent may have held it
 
 
 def _close_shared() -> None:

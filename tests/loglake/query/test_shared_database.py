@@ -4,6 +4,9 @@ even while queries of other tenants run at the same time."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pyarrow as pa
@@ -32,6 +35,47 @@ def test_connections_share_a_database_but_not_their_relations():
     third = duck.query_connection()  # closing a connection leaves the database open
     assert third.sql("SELECT 42").fetchall() == [(42,)]
     third.close()
+
+
+def test_a_process_started_with_a_preexec_fn_survives_the_shared_database():
+    # Popen with a preexec_fn runs the at-fork hooks in the child before it execs (Spark's
+    # gateway is started so); freeing the parent's engine there killed the child.
+    con = duck.query_connection()
+    assert con.sql("SELECT 1").fetchall() == [(1,)]
+    con.close()
+    done = subprocess.run(
+        [sys.executable, "-c", "print('child ran')"],
+        preexec_fn=lambda: None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, "child ran\n")
+
+
+def test_a_forked_child_queries_its_own_database_and_exits_cleanly():
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from storage import duck
+        con = duck.query_connection()
+        con.sql("SELECT 1").fetchall()
+        con.close()
+        pid = os.fork()
+        if pid == 0:
+            child = duck.query_connection()
+            print(child.sql("SELECT 2").fetchall(), flush=True)
+            child.close()
+            sys.exit(0)  # through the interpreter's teardown, which frees module globals
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[(2,)]", "0"], (done.stdout, done.stderr)
 
 
 def test_concurrent_queries_of_two_tenants_each_see_their_own(make_api) -> None:
