@@ -104,6 +104,8 @@ def _data_type_args(name: str) -> tuple[exp.DataType, dict | None]:
     """The type `name` in DuckDB's spelling, and its arguments when it holds no nodes (a
     fresh node built from them costs a third of a copy)."""
     built = exp.DataType.build(name, dialect=_DUCKDB)
+    for node in built.walk():
+        node._meta = None  # the parser's source positions (in `DECIMAL(18, 9)`): see _table
     flat = not any(isinstance(v, (exp.Expr, list)) for v in built.args.values())
     return built, dict(built.args) if flat else None
 
