@@ -1,13 +1,14 @@
 """Settings: one typed object loaded from a YAML file whose sections reuse Loki's names.
 
-A Loki operator recognises the file: `auth_enabled`, `server`, `limits_config` and a
-`runtime_config` file with per-tenant `overrides`, all with Loki's names and defaults.
+A Loki operator recognises the file: `auth_enabled`, `server`, `querier`, `limits_config`
+and a `runtime_config` file with per-tenant `overrides`, all with Loki's names and defaults.
 loglake's own settings live in `storage` (where the lake is) and `lake` (how it is laid out).
 
     auth_enabled: false
     server: {http_listen_address: 127.0.0.1, http_listen_port: 3100}
     storage: {lake: s3://logs/prod, s3: {endpoint: http://127.0.0.1:9000, region: us-east-1}}
     lake: {partition_labels: [service_name], flush_interval: 30s}
+    querier: {max_concurrent: 4}
     limits_config: {ingestion_rate_mb: 8, max_line_size: 256KB}
     runtime_config: {file: overrides.yaml}   # overrides: {tenant-a: {ingestion_rate_mb: 16}}
 """
@@ -237,6 +238,13 @@ class CompactorConfig(_Section):
     compaction_compression_level: int = 1
 
 
+class QuerierConfig(_Section):
+    """Loki's `querier` block (the key loglake uses): how many queries run at once in a
+    process; more wait for a slot, and the wait is their stats' `queueTime`."""
+
+    max_concurrent: int = Field(4, ge=1)
+
+
 class RuntimeConfig(_Section):
     """Loki's `runtime_config`: a file of per-tenant `overrides`."""
 
@@ -252,6 +260,7 @@ class Settings(_Section):
     storage: StorageConfig = StorageConfig()
     lake: LakeConfig = LakeConfig()
     compactor: CompactorConfig = CompactorConfig()
+    querier: QuerierConfig = QuerierConfig()
     limits_config: Limits = Limits()
     runtime_config: RuntimeConfig = RuntimeConfig()
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -14,7 +14,8 @@ parsers and structured metadata; `limit` counts entries across all streams; `int
 thins entries as Loki does). Metric queries return a `vector` (instant), a `matrix`
 (range) or a `scalar` (instant literal). Results and series are sorted by labels, vector
 results by value for a top-level `sort`/`sort_desc`. At most `max_concurrent` queries run
-at once; the others queue (their wait is the stats' `queueTime`).
+at once (Loki's `querier.max_concurrent`, from the lake's settings unless given); the others
+queue (their wait is the stats' `queueTime`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ from loglake.query.stats import build_stats
 from logql2sql import ast
 from logql2sql.errors import LogQLError
 from storage import duck
-
-DEFAULT_MAX_CONCURRENT = 4  # Loki's querier `max_concurrent`
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,13 @@ class Executor:
     def __init__(
         self,
         lake: Lake,
-        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        max_concurrent: int | None = None,
         threads: int | None = None,
     ) -> None:
         self.lake = lake
         self.threads = threads
-        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self.max_concurrent = max_concurrent or lake.settings.querier.max_concurrent
+        self._slots = threading.BoundedSemaphore(self.max_concurrent)
 
     def limits(self, tenants: Sequence[str]) -> QueryLimits:
         """The limits a query of these tenants runs under."""
