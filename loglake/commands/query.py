@@ -1,4 +1,5 @@
-"""logcli-like query commands: `query`, `instant-query`, `labels`, `series`, `translate`.
+"""logcli-like query commands: `query` (and `query --tail`), `instant-query`, `labels`,
+`series`, `translate`.
 
 Each asks a server (`--addr`, with `--org-id`) through Loki's HTTP API, or, without
 `--addr`, answers directly from a lake (`--lake`) with the same executor the server uses;
@@ -87,10 +88,39 @@ def _run(path: str, form: dict[str, Any], addr, org_id, lake, config) -> Any:
         raise typer.Exit(1) from exc
 
 
+def _tail(query, addr, org_id, lake, config, from_, since, limit, delay_for, output) -> None:
+    """`query --tail`: follow through a server or on the lake (see `loglake.livetail`)."""
+    from loglake.cli import _settings, console
+    from loglake.lake import Lake
+    from loglake.livetail import TailFailed, follow_lake, follow_server, tail_form
+
+    if output not in OUTPUTS:
+        raise typer.BadParameter(f"--output must be one of {', '.join(OUTPUTS)}")
+    try:
+        form = tail_form(query, limit, from_, since, delay_for)
+        if addr:
+            follow_server(addr, org_id, form, output)
+        else:
+            follow_lake(Lake.open(_settings(config, lake)), org_id, form, output)
+    except TailFailed as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
 def _rfc3339(ns: int) -> str:
     moment = datetime.fromtimestamp(ns // 10**9, tz=UTC)
     frac = f"{ns % 10**9:09d}".rstrip("0")
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
+
+
+def format_entry(ts: int, line: str, labels: dict[str, str], output: str) -> str:
+    """One log entry as logcli prints it: `default`, `raw` or `jsonl`."""
+    if output == "raw":
+        return line
+    if output == "jsonl":
+        record = {"labels": labels, "line": line, "timestamp": _rfc3339(ts)}
+        return json.dumps(record, ensure_ascii=False)
+    return f"{_rfc3339(ts)} {labels_text(labels)} {line}"
 
 
 def print_result(data: dict[str, Any], output: str, forward: bool = False) -> None:
@@ -105,13 +135,7 @@ def print_result(data: dict[str, Any], output: str, forward: bool = False) -> No
         ]
         entries.sort(key=lambda e: e[0], reverse=not forward)
         for ts, line, labels in entries:
-            if output == "raw":
-                sys.stdout.write(line + "\n")
-            elif output == "jsonl":
-                record = {"labels": labels, "line": line, "timestamp": _rfc3339(ts)}
-                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-            else:
-                sys.stdout.write(f"{_rfc3339(ts)} {labels_text(labels)} {line}\n")
+            sys.stdout.write(format_entry(ts, line, labels, output) + "\n")
         return
     if kind == "scalar":
         sys.stdout.write(f"{data['result'][1]}\n")
@@ -149,8 +173,20 @@ def register(app: typer.Typer) -> None:
         interval: Annotated[str | None, typer.Option(help="Log query sampling interval.")] = None,
         forward: Annotated[bool, typer.Option("--forward", help="Oldest first.")] = False,
         output: OutputOpt = "default",
+        tail: Annotated[
+            bool, typer.Option("--tail", "-t", help="Follow new entries until interrupted.")
+        ] = False,
+        delay_for: Annotated[
+            int,
+            typer.Option(
+                "--delay-for", help="With --tail: seconds to wait for late entries (0-5)."
+            ),
+        ] = 0,
     ) -> None:
-        """A range query, as `logcli query`."""
+        """A range query, as `logcli query`; with --tail, a live tail of a log query."""
+        if tail:
+            _tail(query, addr, org_id, lake, config, from_, since, limit, delay_for, output)
+            return
         form = {
             "query": query,
             "start": from_,

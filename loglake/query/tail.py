@@ -4,18 +4,24 @@
 least `delay_for` old, as Loki's `delay_for` lets late entries arrive first) and yields
 them as Loki's `streams`. A push is visible as soon as it is acknowledged (landing), so a
 tail sees new entries within about a second.
+
+`stream_tail` serves one websocket: it sends the batches and, as Loki's handler reads the
+client's side, watches for the client going away, so a tail whose client left stops
+polling even when no entry comes to fail a send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from loglake.query.errors import parse_log_query
+from loglake.query.errors import QueryError, parse_log_query
 from loglake.query.executor import Executor, QueryRequest
 from loglake.query.params import TailQuery
 
@@ -41,3 +47,37 @@ async def tailing(
                 continue
             cursor = end
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def stream_tail(
+    websocket: WebSocket, executor: Executor, tenants: Sequence[str], tail: TailQuery
+) -> None:
+    """Send `{"streams": …}` messages on an accepted `websocket` until the client leaves; a
+    query the tailer cannot run closes it with 1011 and the error text, as Loki does."""
+
+    async def send() -> None:
+        async for streams in tailing(executor, tenants, tail):
+            await websocket.send_json({"streams": streams})
+
+    async def client_gone() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass  # a client's own messages mean nothing to a tail
+
+    sending, watching = asyncio.create_task(send()), asyncio.create_task(client_gone())
+    try:
+        await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sending, watching):
+            task.cancel()
+        outcome = await asyncio.gather(sending, watching, return_exceptions=True)
+    failed = outcome[0]
+    if isinstance(failed, QueryError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(code=1011, reason=_close_reason(failed.message))
+    elif isinstance(failed, Exception) and not isinstance(failed, WebSocketDisconnect):
+        raise failed
+
+
+def _close_reason(message: str) -> str:
+    """`message` cut to what a close frame holds (123 bytes of UTF-8, whole characters)."""
+    return message.encode()[:123].decode(errors="ignore")

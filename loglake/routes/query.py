@@ -11,7 +11,6 @@ query frontend aligns them; log queries are not.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pyarrow as pa
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MultiDict
@@ -28,7 +27,7 @@ import logql2sql
 from loglake.query import api, drilldown, encode, params, sqlapi
 from loglake.query.errors import QueryError
 from loglake.query.executor import Executor
-from loglake.query.tail import tailing
+from loglake.query.tail import stream_tail
 from loglake.query.tenants import query_tenants
 from loglake.server import error_response
 from logql2sql.errors import LogQLError
@@ -125,24 +124,23 @@ def register(app: FastAPI) -> None:
 
     @app.websocket(PREFIX + "/tail")
     async def tail(websocket: WebSocket) -> None:
-        """Loki's live tail: new entries of a log query, streamed as they become visible."""
+        """Loki's live tail: new entries of a log query, streamed as they become visible.
+
+        As Loki's handler: bad parameters or tenants are refused before the upgrade with
+        Loki's status (400; 401 without a tenant when auth is on) and error text; a query
+        the tailer cannot run closes the socket with 1011 (internal error) and the text as
+        the reason."""
         try:
+            tenants = _tenants(websocket)  # first: the auth middleware runs before Loki's handler
             form = MultiDict(list(websocket.query_params.multi_items()))
-            tenants = _tenants(websocket)
+            request = params.tail_query(form, time.time_ns())
             if len(tenants) != 1:
                 raise QueryError("multiple org IDs present")
-            request = params.tail_query(form, time.time_ns())
         except QueryError as exc:
-            await websocket.close(code=1008, reason=exc.message[:120])
+            await websocket.send_denial_response(error_response(exc.status, exc.message))
             return
         await websocket.accept()
-        executor = _executor(websocket)
-        try:
-            async for streams in tailing(executor, tenants, request):
-                await websocket.send_json({"streams": streams})
-        except (WebSocketDisconnect, QueryError):
-            with contextlib.suppress(RuntimeError):
-                await websocket.close()
+        await stream_tail(websocket, _executor(websocket), tenants, request)
 
     async def format_query(request: Request) -> Response:
         form = await _form(request)
