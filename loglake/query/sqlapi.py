@@ -11,6 +11,7 @@ under the tenant's `query_timeout` (DuckDB interrupted) and a row cap.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,17 +101,34 @@ def run_sql(lake: Lake, tenant: str, query: str, max_rows: int = MAX_ROWS) -> Sq
 
 
 def json_rows(table: pa.Table) -> list[list[object]]:
-    """Rows as JSON-ready lists: maps become objects, non-finite floats strings as Loki
-    prints them (`NaN`, `+Inf`, `-Inf`)."""
-    maps = {i for i, f in enumerate(table.schema) if pa.types.is_map(f.type)}
-    out = []
-    for row in zip(*(c.to_pylist() for c in table.columns), strict=True):
-        values: list[object] = []
-        for i, v in enumerate(row):
-            if i in maps and v is not None:
-                v = dict(v)
-            elif isinstance(v, float) and not math.isfinite(v):
-                v = "NaN" if math.isnan(v) else ("+Inf" if v > 0 else "-Inf")
-            values.append(v)
-        out.append(values)
-    return out
+    """Rows as JSON-ready lists, at any depth: maps become objects (a key that is not a
+    string becomes its JSON text), structs objects, non-finite floats strings as Loki prints
+    them (`NaN`, `+Inf`, `-Inf`)."""
+    columns = [[_jsonable(v, c.type) for v in c.to_pylist()] for c in table.columns]
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _jsonable(value: object, type_: pa.DataType) -> object:
+    """`value` (as `to_pylist` gives it for `type_`) made JSON-ready; see `json_rows`."""
+    if value is None:
+        return None
+    if pa.types.is_dictionary(type_):
+        return _jsonable(value, type_.value_type)
+    if pa.types.is_map(type_):
+        return {_key(_jsonable(k, type_.key_type)): _jsonable(v, type_.item_type) for k, v in value}
+    if pa.types.is_struct(type_):
+        return {f.name: _jsonable(value[f.name], f.type) for f in type_}
+    if (
+        pa.types.is_list(type_)
+        or pa.types.is_large_list(type_)
+        or pa.types.is_fixed_size_list(type_)
+    ):
+        return [_jsonable(v, type_.value_type) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    return value
+
+
+def _key(key: object) -> str:
+    """A JSON object key: strings as they are, anything else as its JSON text."""
+    return key if isinstance(key, str) else json.dumps(key, default=str, ensure_ascii=False)

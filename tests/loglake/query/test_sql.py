@@ -104,3 +104,28 @@ def test_sql_reads_built_models_of_the_tenant(two_tenants: Api) -> None:
     assert r.json()["data"]["rows"] == [[want]]
     other = _sql(two_tenants, "SELECT count(*) FROM flows_by_verdict", tenant="two")
     assert other.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "row"),
+    [
+        (
+            "SELECT [CAST('NaN' AS DOUBLE), 1.5, CAST('-inf' AS DOUBLE)] AS v",
+            [["NaN", 1.5, "-Inf"]],
+        ),
+        ("SELECT {'x': CAST('inf' AS DOUBLE), 'y': NULL} AS v", [{"x": "+Inf", "y": None}]),
+        ("SELECT MAP([[1, 2]], ['pair']) AS v", [{"[1, 2]": "pair"}]),
+        ("SELECT MAP([7], [CAST('nan' AS DOUBLE)]) AS v", [{"7": "NaN"}]),
+        ("SELECT [MAP(['k'], [1]), MAP([], [])] AS v", [[{"k": 1}, {}]]),
+        (
+            "SELECT [labels] AS v FROM logs WHERE line = 'one 0'",
+            [[{"app": "a", "service_name": "a"}]],
+        ),
+    ],
+)
+def test_nested_values_become_json_at_any_depth(two_tenants: Api, query: str, row: list) -> None:
+    """Maps are objects and non-finite floats Loki's strings wherever they sit (inside a
+    list, struct or map), never a server error."""
+    r = _sql(two_tenants, query)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["rows"] == [row]
