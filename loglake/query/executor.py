@@ -40,6 +40,9 @@ from logql2sql import ast
 from logql2sql.errors import LogQLError
 from storage import duck
 
+_ALL_ENTRIES = 2**62
+"""The SQL limit of a log query thinned by `interval`: every entry in range is read."""
+
 
 @dataclass(frozen=True)
 class QueryRequest:
@@ -95,15 +98,11 @@ class Executor:
         if not tenants:
             raise QueryError("no org id", 401)
         try:
-            planned = logql2sql.plan(
-                request.query,
-                start=request.end if request.instant else request.start,
-                end=request.end,
-                step=request.step,
-                limit=request.limit,
-                direction=request.direction,
-                streams=STREAMS if len(tenants) == 1 else None,
-            )
+            planned = self._plan(tenants, request, request.limit)
+            if planned.kind == "log" and request.interval > 0:
+                # Loki counts the limit in the entries kept after thinning (`_streams`),
+                # so the SQL must not cut the entries before it
+                planned = self._plan(tenants, request, _ALL_ENTRIES)
         except LogQLError as exc:
             raise QueryError(str(exc)) from None
         limits = self.limits(tenants)
@@ -137,6 +136,18 @@ class Executor:
         returned = len(result) if result_type != "scalar" else 1
         stats = build_stats(plan, exec_ns=exec_ns, queue_ns=queue_ns, entries_returned=returned)
         return QueryResult(result_type, result, stats)
+
+    @staticmethod
+    def _plan(tenants: Sequence[str], request: QueryRequest, limit: int) -> logql2sql.QueryPlan:
+        return logql2sql.plan(
+            request.query,
+            start=request.end if request.instant else request.start,
+            end=request.end,
+            step=request.step,
+            limit=limit,
+            direction=request.direction,
+            streams=STREAMS if len(tenants) == 1 else None,
+        )
 
     def execute(
         self,
@@ -221,7 +232,9 @@ def _label_pairs(value: Any) -> list[tuple[str, str]]:
 
 
 def _streams(table: pa.Table, request: QueryRequest) -> list[dict[str, Any]]:
-    """Entries grouped per label set, streams sorted by labels, entries in `direction`."""
+    """Entries grouped per label set, streams sorted by labels, entries in `direction`;
+    with an `interval`, an entry is kept only at least that long after (forward) or before
+    (backward) the last kept one, across streams, until `limit` are kept (Loki's engine)."""
     forward = request.direction == "forward"
     ts_col = table.column("ts").to_pylist()
     lines = table.column("line").to_pylist()
@@ -230,13 +243,18 @@ def _streams(table: pa.Table, request: QueryRequest) -> list[dict[str, Any]]:
     order = sorted(range(len(ts_col)), key=lambda i: ts_col[i], reverse=not forward)
     streams: dict[tuple[tuple[str, str], ...], list[list[str]]] = {}
     last: int | None = None
+    kept = 0
     for i in order:
         ts = ts_col[i]
-        if request.interval > 0 and last is not None:
-            if forward and ts < last + request.interval:
+        if request.interval > 0:
+            if last is not None and (
+                (forward and ts < last + request.interval)
+                or (not forward and ts > last - request.interval)
+            ):
                 continue
-            if not forward and ts > last - request.interval:
-                continue
+            if kept == request.limit:
+                break  # the limit counts kept entries, as in Loki's engine
+            kept += 1
         last = ts
         key = tuple(_label_pairs(labels[i]))
         streams.setdefault(key, []).append([str(ts), lines[i]])

@@ -4,6 +4,7 @@ lake (`--lake`): both print the same answers, computed here from what was pushed
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -87,8 +88,52 @@ def test_labels_series_and_errors(target: list[str]) -> None:
     assert bad.exit_code == 1 and "limit must be a positive value" in bad.output
 
 
+@pytest.mark.parametrize("dialect", ["duckdb", "trino", "spark", "clickhouse"])
+def test_translate_prints_the_dialects_sql(dialect: str) -> None:
+    """The printed SQL is one statement of that dialect, the library's translation for the
+    window ending now (its times differ run to run; everything else is the same)."""
+    import re
+
+    import sqlglot
+
+    import logql2sql
+
+    query = 'count_over_time({app="a"}[1m])'
+    out = invoke("translate", query, "--dialect", dialect, "--step", "60s").strip()
+    sqlglot.parse_one(out, read=dialect)
+    now = time.time_ns()
+    expected = logql2sql.translate(
+        query, dialect=dialect, start=now - 3600 * S, end=now, step=60 * S, limit=100
+    )
+    assert re.sub(r"\d+", "N", out) == re.sub(r"\d+", "N", expected)
+
+
 def test_translate(tmp_path: Path) -> None:
     out = invoke("translate", 'count_over_time({app="a"}[1m])', "--dialect", "trino")
     assert "SELECT" in out and "app" in out
     bad = runner.invoke(app, ["translate", "{"])
     assert bad.exit_code == 1 and "parse error" in bad.output
+
+
+def test_org_id_picks_the_tenant_on_a_server_and_on_the_lake(tmp_path: Path) -> None:
+    """`--org-id` is the tenant header against a server with auth, and the tenant read on a
+    lake; `--since` bounds the range from now."""
+    lake = str(tmp_path / "lake")
+    settings = load_settings(lake=lake)
+    settings.auth_enabled = True
+    now = time.time_ns()
+    with ThreadServer(create_app(settings)) as served:
+        for tenant in ("t1", "t2"):
+            with PushClient(served.url, tenant) as client:
+                client.push({'{app="org"}': [(now - 120 * S, f"old of {tenant}")]})
+                client.push({'{app="org"}': [(now - 10 * S, f"new of {tenant}")]})
+        for target in (["--addr", served.url], ["--lake", lake]):
+            for tenant in ("t1", "t2"):
+                out = invoke("query", '{app="org"}', *target, "--org-id", tenant, "-o", "raw")
+                assert out.split("\n")[:2] == [f"new of {tenant}", f"old of {tenant}"]
+                recent = invoke(
+                    "query", '{app="org"}', *target, "--org-id", tenant, "--since", "1m"
+                )
+                assert f"new of {tenant}" in recent and "old of" not in recent
+        refused = runner.invoke(app, ["query", '{app="org"}', "--addr", served.url])
+        assert refused.exit_code == 1 and "no org id" in refused.output
