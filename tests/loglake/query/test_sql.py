@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pytest
 
@@ -129,3 +131,18 @@ def test_nested_values_become_json_at_any_depth(two_tenants: Api, query: str, ro
     r = _sql(two_tenants, query)
     assert r.status_code == 200, r.text
     assert r.json()["data"]["rows"] == [row]
+
+
+def test_a_running_query_is_interrupted_at_query_timeout(make_api) -> None:
+    """DuckDB itself is interrupted mid-query (a join of 10^10 rows, minutes of work): the
+    answer is Loki's 504 in about the timeout, and the next query runs normally."""
+    api = make_api(query_timeout="300ms")
+    api.push([{"stream": {"app": "a"}, "values": [(BASE + S, "x")]}])
+    started = time.monotonic()
+    slow = _sql(api, "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b", "fake")
+    assert slow.status_code == 504, slow.text
+    assert slow.text.startswith("request timed out, decrease the duration of the request")
+    assert time.monotonic() - started < 60
+    ok = _sql(api, "SELECT count(*) AS n FROM logs", "fake")
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["data"]["rows"] == [[1]]
