@@ -1,7 +1,8 @@
 """Writing query results: a rich table on the terminal, or CSV / JSON / Parquet files.
 
 Map columns (labels, structured metadata) are shown as `{name="value", …}` in tables and
-CSV, and as JSON objects in JSON output, the way Loki prints label sets.
+CSV, the way Loki prints label sets; JSON output converts values as the SQL API does
+(`loglake.jsonvalues`: maps as objects at any depth, non-finite floats as Loki's strings).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
+
+from loglake.jsonvalues import json_columns
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -41,13 +44,9 @@ def _flatten_maps(table: pa.Table) -> pa.Table:
 
 
 def _json_rows(table: pa.Table) -> list[dict[str, Any]]:
-    rows = table.to_pylist()
-    maps = [f.name for f in table.schema if _is_map(f.type)]
-    for row in rows:
-        for name in maps:
-            if row[name] is not None:
-                row[name] = dict(row[name])
-    return rows
+    """Rows as objects, their values converted as every JSON answer is (`jsonvalues`)."""
+    names = table.column_names
+    return [dict(zip(names, row, strict=True)) for row in zip(*json_columns(table), strict=True)]
 
 
 def write_result(

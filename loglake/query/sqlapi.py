@@ -11,8 +11,6 @@ under the tenant's `query_timeout` (DuckDB interrupted) and a row cap.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from loglake.jsonvalues import json_columns
 from loglake.lake import Lake
 from loglake.models import register_model_views
 from loglake.query.errors import QueryError, deadline
@@ -101,34 +100,6 @@ def run_sql(lake: Lake, tenant: str, query: str, max_rows: int = MAX_ROWS) -> Sq
 
 
 def json_rows(table: pa.Table) -> list[list[object]]:
-    """Rows as JSON-ready lists, at any depth: maps become objects (a key that is not a
-    string becomes its JSON text), structs objects, non-finite floats strings as Loki prints
-    them (`NaN`, `+Inf`, `-Inf`)."""
-    columns = [[_jsonable(v, c.type) for v in c.to_pylist()] for c in table.columns]
-    return [list(row) for row in zip(*columns, strict=True)]
-
-
-def _jsonable(value: object, type_: pa.DataType) -> object:
-    """`value` (as `to_pylist` gives it for `type_`) made JSON-ready; see `json_rows`."""
-    if value is None:
-        return None
-    if pa.types.is_dictionary(type_):
-        return _jsonable(value, type_.value_type)
-    if pa.types.is_map(type_):
-        return {_key(_jsonable(k, type_.key_type)): _jsonable(v, type_.item_type) for k, v in value}
-    if pa.types.is_struct(type_):
-        return {f.name: _jsonable(value[f.name], f.type) for f in type_}
-    if (
-        pa.types.is_list(type_)
-        or pa.types.is_large_list(type_)
-        or pa.types.is_fixed_size_list(type_)
-    ):
-        return [_jsonable(v, type_.value_type) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-    return value
-
-
-def _key(key: object) -> str:
-    """A JSON object key: strings as they are, anything else as its JSON text."""
-    return key if isinstance(key, str) else json.dumps(key, default=str, ensure_ascii=False)
+    """Rows as JSON-ready lists (`loglake.jsonvalues`: maps and structs as objects at any
+    depth, non-finite floats as Loki's strings)."""
+    return [list(row) for row in zip(*json_columns(table), strict=True)]

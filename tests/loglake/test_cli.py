@@ -81,6 +81,19 @@ def test_push_raw_file_with_timestamps_then_flush_and_sql(start_server, tmp_path
         str(json_path),
     )
     assert json.loads(json_path.read_text()) == [{"n": 3}]
+    nested = (
+        "SELECT [labels] AS l, [CAST('NaN' AS DOUBLE)] AS f, MAP([1], ['one']) AS m "
+        "FROM logs LIMIT 1"
+    )
+    invoke("sql", nested, "--lake", lake, "--format", "json", "--output", str(json_path))
+    # strict JSON (no bare NaN), maps as objects at any depth, as the SQL API answers
+    assert json.loads(json_path.read_text(), parse_constant=_not_json) == [
+        {
+            "l": [{"env": "dev", "job": "app", "service_name": "app"}],
+            "f": ["NaN"],
+            "m": {"1": "one"},
+        }
+    ]
 
     parquet_path = tmp_path / "out.parquet"
     invoke(
@@ -220,3 +233,7 @@ def test_sql_refuses_an_invalid_tenant(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "tenant ID '../other' contains unsupported character '/'" in result.output
+
+
+def _not_json(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
