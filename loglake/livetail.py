@@ -101,14 +101,10 @@ def follow_lake(lake: Any, org_id: str | None, form: dict, output: str) -> None:
     from loglake.query.executor import Executor
     from loglake.query.params import form_of, tail_query
     from loglake.query.tail import tailing
-    from loglake.query.tenants import query_tenants
+    from loglake.query.tenants import lake_tenants, single_tenant
 
     try:
-        tenants = query_tenants(
-            org_id, auth_enabled=bool(org_id), no_auth_tenant=lake.settings.no_auth_tenant
-        )
-        if len(tenants) != 1:
-            raise QueryError("multiple org IDs present")
+        tenants = [single_tenant(lake_tenants(org_id, lake.settings.no_auth_tenant))]
         request = tail_query(form_of({k: str(v) for k, v in form.items()}), time.time_ns())
     except QueryError as exc:
         raise TailFailed(exc.message) from None

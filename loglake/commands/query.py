@@ -62,13 +62,11 @@ def _call(
     from loglake.query.errors import QueryError
     from loglake.query.executor import Executor
     from loglake.query.params import form_of
-    from loglake.query.tenants import query_tenants
+    from loglake.query.tenants import lake_tenants
 
     settings = _settings(config, lake)
     try:
-        tenants = query_tenants(
-            org_id, auth_enabled=bool(org_id), no_auth_tenant=settings.no_auth_tenant
-        )
+        tenants = lake_tenants(org_id, settings.no_auth_tenant)
         executor = Executor(Lake.open(settings))
         form = form_of({k: str(v) for k, v in form.items()})
         return api.handle(path, form, tenants, time.time_ns(), executor)

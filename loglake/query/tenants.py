@@ -30,3 +30,17 @@ def query_tenants(org_id: str | None, *, auth_enabled: bool, no_auth_tenant: str
             raise QueryError(str(exc), exc.status) from None
         tenants.add(tenant)
     return sorted(tenants)
+
+
+def lake_tenants(org_id: str | None, no_auth_tenant: str) -> list[str]:
+    """Tenants of a query that reads a lake directly (the CLI without `--addr`): those of
+    `--org-id`, else the no-auth tenant."""
+    return query_tenants(org_id, auth_enabled=bool(org_id), no_auth_tenant=no_auth_tenant)
+
+
+def single_tenant(tenants: list[str]) -> str:
+    """The one tenant of a request that cannot span several (tail, SQL), as Loki refuses
+    them: 400 `multiple org IDs present`."""
+    if len(tenants) != 1:
+        raise QueryError("multiple org IDs present")
+    return tenants[0]

@@ -28,7 +28,7 @@ from loglake.query import api, drilldown, encode, params, sqlapi
 from loglake.query.errors import QueryError
 from loglake.query.executor import Executor
 from loglake.query.tail import stream_tail
-from loglake.query.tenants import query_tenants
+from loglake.query.tenants import query_tenants, single_tenant
 from loglake.server import error_response
 from logql2sql.errors import LogQLError
 
@@ -134,8 +134,7 @@ def register(app: FastAPI) -> None:
             tenants = _tenants(websocket)  # first: the auth middleware runs before Loki's handler
             form = MultiDict(list(websocket.query_params.multi_items()))
             request = params.tail_query(form, time.time_ns())
-            if len(tenants) != 1:
-                raise QueryError("multiple org IDs present")
+            tenants = [single_tenant(tenants)]
         except QueryError as exc:
             await websocket.send_denial_response(error_response(exc.status, exc.message))
             return
@@ -154,12 +153,10 @@ def register(app: FastAPI) -> None:
     async def sql(request: Request) -> Response:
         """loglake's SQL API: one read-only statement over the tenant's `logs`."""
         try:
-            tenants = _tenants(request)
-            if len(tenants) != 1:
-                raise QueryError("multiple org IDs present")
+            tenant = single_tenant(_tenants(request))
             text = await _sql_text(request)
             lake = request.app.state.lake
-            result = await run_in_threadpool(sqlapi.run_sql, lake, tenants[0], text)
+            result = await run_in_threadpool(sqlapi.run_sql, lake, tenant, text)
         except QueryError as exc:
             return error_response(exc.status, exc.message)
         if ARROW_STREAM in request.headers.get("accept", ""):

@@ -133,3 +133,10 @@ def test_a_metric_query_cannot_be_tailed(served, kind: str) -> None:
     result = runner.invoke(app, ["query", "--tail", query, *_target(kind, lake, url)])
     assert result.exit_code == 1
     assert "tail requires a log query" in result.output
+
+
+def test_a_tail_on_the_lake_reads_one_tenant(served) -> None:
+    lake, url = served
+    result = runner.invoke(app, ["query", "--tail", SELECTOR, "--lake", lake, "--org-id", "a|b"])
+    assert result.exit_code == 1
+    assert "multiple org IDs present" in result.output

@@ -146,3 +146,8 @@ def test_a_running_query_is_interrupted_at_query_timeout(make_api) -> None:
     ok = _sql(api, "SELECT count(*) AS n FROM logs", "fake")
     assert ok.status_code == 200, ok.text
     assert ok.json()["data"]["rows"] == [[1]]
+
+
+def test_sql_of_several_tenants_is_refused(two_tenants: Api) -> None:
+    r = _sql(two_tenants, "SELECT count(*) FROM logs", tenant="one|two")
+    assert (r.status_code, r.text) == (400, "multiple org IDs present\n")

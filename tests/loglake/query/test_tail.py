@@ -121,3 +121,15 @@ def _count_calls(executor) -> dict[str, int]:
 
     executor.run = counted
     return calls
+
+
+def test_a_tail_of_several_tenants_is_refused(make_api) -> None:
+    api = make_api(auth_enabled=True)
+    with (
+        pytest.raises(WebSocketDenialResponse) as err,
+        api.client.websocket_connect(
+            '/loki/api/v1/tail?query={app="t"}', headers={"X-Scope-OrgID": "a|b"}
+        ),
+    ):
+        pass
+    assert (err.value.status_code, err.value.text) == (400, "multiple org IDs present\n")
