@@ -98,11 +98,17 @@ class Executor:
         if not tenants:
             raise QueryError("no org id", 401)
         try:
-            planned = self._plan(tenants, request, request.limit)
-            if planned.kind == "log" and request.interval > 0:
-                # Loki counts the limit in the entries kept after thinning (`_streams`),
-                # so the SQL must not cut the entries before it
-                planned = self._plan(tenants, request, _ALL_ENTRIES)
+            planned = logql2sql.plan(
+                request.query,
+                start=request.end if request.instant else request.start,
+                end=request.end,
+                step=request.step,
+                # with an interval Loki counts the limit in the entries kept after thinning
+                # (`_streams`), so the SQL must not cut them before; metric queries ignore it
+                limit=_ALL_ENTRIES if request.interval > 0 else request.limit,
+                direction=request.direction,
+                streams=STREAMS if len(tenants) == 1 else None,
+            )
         except LogQLError as exc:
             raise QueryError(str(exc)) from None
         limits = self.limits(tenants)
@@ -136,18 +142,6 @@ class Executor:
         returned = len(result) if result_type != "scalar" else 1
         stats = build_stats(plan, exec_ns=exec_ns, queue_ns=queue_ns, entries_returned=returned)
         return QueryResult(result_type, result, stats)
-
-    @staticmethod
-    def _plan(tenants: Sequence[str], request: QueryRequest, limit: int) -> logql2sql.QueryPlan:
-        return logql2sql.plan(
-            request.query,
-            start=request.end if request.instant else request.start,
-            end=request.end,
-            step=request.step,
-            limit=limit,
-            direction=request.direction,
-            streams=STREAMS if len(tenants) == 1 else None,
-        )
 
     def execute(
         self,
