@@ -49,7 +49,7 @@ def tail_form(query: str, limit: int, from_: str | None, since: str, delay_for: 
 def print_streams(streams: Iterable[dict[str, Any]], output: str) -> None:
     """One tail message's entries, stream by stream, flushed at once (a pipe reads them
     as they come)."""
-    from loglake.commands.query import format_entry
+    from loglake.output import format_entry
 
     for stream in streams:
         for ts, line, *_ in stream["values"]:

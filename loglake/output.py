@@ -1,4 +1,5 @@
-"""Writing query results: a rich table on the terminal, or CSV / JSON / Parquet files.
+"""Writing query results: a rich table on the terminal, CSV / JSON / Parquet files, or log
+entries as logcli prints them (`format_entry`).
 
 Map columns (labels, structured metadata) are shown as `{name="value", …}` in tables and
 CSV, the way Loki prints label sets; JSON output converts values as the SQL API does
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from loglake.ingest.labels import labels_text
 from loglake.jsonvalues import json_columns
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -87,3 +90,20 @@ def write_result(
     console.print(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}", style="dim")
     if output:
         console.file.close()
+
+
+def rfc3339(ns: int) -> str:
+    """A nanosecond time as logcli prints it (RFC 3339, UTC, trailing zeros dropped)."""
+    moment = datetime.fromtimestamp(ns // 10**9, tz=UTC)
+    frac = f"{ns % 10**9:09d}".rstrip("0")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
+
+
+def format_entry(ts: int, line: str, labels: dict[str, str], output: str) -> str:
+    """One log entry as logcli prints it: `default`, `raw` or `jsonl`."""
+    if output == "raw":
+        return line
+    if output == "jsonl":
+        record = {"labels": labels, "line": line, "timestamp": rfc3339(ts)}
+        return json.dumps(record, ensure_ascii=False)
+    return f"{rfc3339(ts)} {labels_text(labels)} {line}"

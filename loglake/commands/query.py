@@ -8,10 +8,8 @@ both paths produce Loki's JSON, which is printed the way logcli prints it: log l
 results as a table.
 """
 
-import json
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loglake.ingest.labels import labels_text
+from loglake.output import format_entry, rfc3339
 
 OUTPUTS = ("default", "raw", "jsonl")
 AddrOpt = Annotated[
@@ -105,22 +104,6 @@ def _tail(query, addr, org_id, lake, config, from_, since, limit, delay_for, out
         raise typer.Exit(1) from exc
 
 
-def _rfc3339(ns: int) -> str:
-    moment = datetime.fromtimestamp(ns // 10**9, tz=UTC)
-    frac = f"{ns % 10**9:09d}".rstrip("0")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
-
-
-def format_entry(ts: int, line: str, labels: dict[str, str], output: str) -> str:
-    """One log entry as logcli prints it: `default`, `raw` or `jsonl`."""
-    if output == "raw":
-        return line
-    if output == "jsonl":
-        record = {"labels": labels, "line": line, "timestamp": _rfc3339(ts)}
-        return json.dumps(record, ensure_ascii=False)
-    return f"{_rfc3339(ts)} {labels_text(labels)} {line}"
-
-
 def print_result(data: dict[str, Any], output: str, forward: bool = False) -> None:
     """Print a query result's `data` as logcli does."""
     if output not in OUTPUTS:
@@ -145,7 +128,7 @@ def print_result(data: dict[str, Any], output: str, forward: bool = False) -> No
         points = series.get("values") or [series["value"]]
         for t, v in points:
             table.add_row(
-                _rfc3339(int(round(float(t) * 1000)) * 10**6), labels_text(series["metric"]), v
+                rfc3339(int(round(float(t) * 1000)) * 10**6), labels_text(series["metric"]), v
             )
     out.print(table)
 
