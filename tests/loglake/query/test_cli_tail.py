@@ -140,3 +140,16 @@ def test_a_tail_on_the_lake_reads_one_tenant(served) -> None:
     result = runner.invoke(app, ["query", "--tail", SELECTOR, "--lake", lake, "--org-id", "a|b"])
     assert result.exit_code == 1
     assert "multiple org IDs present" in result.output
+
+
+def test_dropped_entries_are_listed_on_stderr_as_logcli_does(capsys) -> None:
+    """loglake's server never drops entries, but a Loki server tells a slow client which
+    it dropped: logcli lists them on stderr, and so does `query --tail --addr`."""
+    from loglake.livetail import print_dropped
+
+    print_dropped([{"labels": {"app": "a"}, "timestamp": "1700000000000000000"}])
+    print_dropped([])
+    err = capsys.readouterr().err
+    assert err == (
+        'Server dropped following entries due to slow client\n1700000000000000000 {app="a"}\n'
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from loglake.config import load_settings
@@ -64,9 +65,5 @@ def test_queries_beyond_max_concurrent_wait_for_a_slot(tmp_path: Path) -> None:
 def test_max_concurrent_must_be_positive(tmp_path: Path) -> None:
     config = tmp_path / "loglake.yaml"
     config.write_text("querier:\n  max_concurrent: 0\n")
-    try:
+    with pytest.raises(ValueError, match="max_concurrent"):
         load_settings(config)
-    except ValueError as exc:
-        assert "max_concurrent" in str(exc)
-    else:
-        raise AssertionError("max_concurrent: 0 was accepted")
