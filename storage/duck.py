@@ -21,11 +21,14 @@ relation (LogQL, `/api/v1/sql`, `loglake sql`, exports, models) sees the same re
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import functools
 import itertools
 import os
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -70,6 +73,11 @@ def connect(
 
 _shared_lock = threading.Lock()
 _shared: dict[tuple[int, int | None], tuple[duckdb.DuckDBPyConnection, object]] = {}
+_cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+"""The shared databases' connections still open somewhere (`query_connection`)."""
+_EXIT_WAIT_S = 10.0
+_EXIT_SETTLE_S = 0.2
+_exiting = False
 
 
 def _forget_shared() -> None:
@@ -81,17 +89,51 @@ def _forget_shared() -> None:
     frees what modules hold (an abort). The parent's table gets one more reference, which
     nothing ever drops; the child's own queries open a database of their own.
     """
-    global _shared, _shared_lock
+    global _shared, _shared_lock, _cursors
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(_shared))
     _shared = {}
     _shared_lock = threading.Lock()  # another thread of the parent may have held it
+    _cursors = weakref.WeakSet()  # the parent's: nothing in the child runs on them
 
 
 def _close_shared() -> None:
+    """Close the shared databases and their connections at exit, interrupting the queries
+    still running on them.
+
+    A query left running in a daemon thread (a request's worker thread when a server
+    stops, a caller's own thread) would otherwise still be inside DuckDB once the
+    interpreter tears down; when it calls back into Python its thread is unwound through
+    DuckDB's frames, which aborts the process ("FATAL: exception not rethrown"). A
+    connection that is busy refuses to close: its query is interrupted, raises in its own
+    thread and returns to Python while this waits (up to `_EXIT_WAIT_S`) with the
+    interpreter lock released. A closed connection fails any later call, and no new shared
+    connection is handed out."""
+    global _exiting
     with _shared_lock:
-        for con, _ in _shared.values():
-            con.close()
+        _exiting = True
+        open_ = [*_cursors, *(con for con, _ in _shared.values())]
         _shared.clear()
+    # Another thread may be inside a call that has let go of the interpreter lock: it finds
+    # its connection closed (or its query interrupted) and must take the lock back before
+    # the interpreter is torn down, so this waits a moment when other threads exist.
+    settle = bool(open_) and threading.active_count() > 1
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    while open_:
+        busy = []
+        for con in open_:
+            try:
+                con.close()
+            except duckdb.ResourceInUseException:  # a call of it has not returned yet
+                with contextlib.suppress(duckdb.Error):
+                    con.interrupt()
+                busy.append(con)
+        open_ = busy
+        if open_ and time.monotonic() < deadline:
+            time.sleep(0.01)
+        elif open_:
+            break
+    if settle:
+        time.sleep(_EXIT_SETTLE_S)
 
 
 os.register_at_fork(after_in_child=_forget_shared)
@@ -113,10 +155,13 @@ def query_connection(
     fs = store.fs if store is not None and store.is_s3 else None
     key = (id(fs), threads)
     with _shared_lock:
+        if _exiting:
+            raise duckdb.ConnectionException("the process is exiting: no new query starts")
         entry = _shared.get(key)
         if entry is None:  # the filesystem is kept with it, so that its id keys nothing else
             entry = _shared[key] = (connect(store if fs is not None else None, threads), fs)
         con = entry[0].cursor()
+        _cursors.add(con)
     con.execute("SET enable_progress_bar = false")
     return con
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from loglake.query.errors import QueryError, parse_log_query
@@ -26,6 +27,11 @@ from loglake.query.executor import Executor, QueryRequest
 from loglake.query.params import TailQuery
 
 POLL_SECONDS = 1.0
+_POLLS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="loglake-tail")
+"""Where polls run. A tail that ends (its client left, the server stops) abandons the poll
+it was waiting for instead of waiting for it; these threads are joined when the
+interpreter exits, so an abandoned poll finishes before DuckDB is torn down (a daemon
+thread still inside a query then aborts the process)."""
 _LOG_STEP = 10**9  # log queries ignore the step; non-zero marks a range evaluation
 
 
@@ -33,13 +39,16 @@ async def tailing(
     executor: Executor, tenants: Sequence[str], tail: TailQuery
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield batches of new entries as Loki's streams, forever."""
-    parse_log_query(tail.query, "tail requires a log query")
+    # Loki's tail request parser accepts any query; a metric query is refused after the
+    # upgrade, by the ingesters' log-selector parse, in these words.
+    parse_log_query(tail.query, "only log selector is supported")
     cursor = tail.start
     while True:
         end = time.time_ns() - tail.delay_for
         if end > cursor:
             request = QueryRequest(tail.query, cursor, end, _LOG_STEP, 0, tail.limit, "forward")
-            result = await run_in_threadpool(executor.run, tenants, request)
+            poll = functools.partial(executor.run, tenants, request)
+            result = await asyncio.get_running_loop().run_in_executor(_POLLS, poll)
             newest = [int(v[0]) for s in result.result for v in s["values"]]
             if newest:
                 cursor = max(newest) + 1
@@ -69,8 +78,13 @@ async def stream_tail(
     finally:
         for task in (sending, watching):
             task.cancel()
-        outcome = await asyncio.gather(sending, watching, return_exceptions=True)
-    failed = outcome[0]
+        # `wait`, not `gather`: if this handler is cancelled meanwhile (the server stops),
+        # the error it raises is that cancellation itself, which the server's cancel
+        # scope recognises; `gather` would raise a cancelled task's error in its place
+        await asyncio.wait({sending, watching})
+    if not watching.cancelled():
+        watching.exception()  # a receive that failed: the client is gone all the same
+    failed = None if sending.cancelled() else sending.exception()
     if isinstance(failed, QueryError):
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=1011, reason=_close_reason(failed.message))

@@ -132,7 +132,7 @@ def test_a_metric_query_cannot_be_tailed(served, kind: str) -> None:
     query = f"sum(rate({SELECTOR}[1m]))"
     result = runner.invoke(app, ["query", "--tail", query, *_target(kind, lake, url)])
     assert result.exit_code == 1
-    assert "tail requires a log query" in result.output
+    assert "only log selector is supported" in result.output
 
 
 def test_a_tail_on_the_lake_reads_one_tenant(served) -> None:

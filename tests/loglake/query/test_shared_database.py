@@ -78,6 +78,37 @@ def test_a_forked_child_queries_its_own_database_and_exits_cleanly():
     assert done.stdout.split("\n")[:2] == ["[(2,)]", "0"], (done.stdout, done.stderr)
 
 
+def test_a_process_exits_cleanly_while_a_daemon_thread_is_inside_a_query():
+    # A query still running in a daemon thread at exit (a request's worker thread when a
+    # server stops) used to return after the interpreter began tearing down: the thread
+    # was unwound through DuckDB's frames and the process aborted, exit code 134.
+    script = textwrap.dedent(
+        """
+        import threading
+        from storage import duck
+        started = threading.Event()
+        outcome = []
+
+        def run():
+            con = duck.query_connection()
+            started.set()
+            try:
+                con.sql("SELECT count(*) FROM range(10000000000) a, range(10) b").fetchall()
+            except Exception as err:
+                outcome.append(type(err).__name__)
+
+        threading.Thread(target=run, daemon=True).start()
+        started.wait()
+        print("exiting", flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout) == (0, "exiting\n"), done.stderr
+    assert "FATAL" not in done.stderr and "busy" not in done.stderr, done.stderr
+
+
 def test_concurrent_queries_of_two_tenants_each_see_their_own(make_api) -> None:
     api: Api = make_api(auth_enabled=True)
     for tenant in ("alpha", "beta"):

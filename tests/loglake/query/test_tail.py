@@ -72,7 +72,7 @@ def test_a_query_the_tailer_cannot_run_closes_with_1011(api: Api) -> None:
     with api.client.websocket_connect(path) as ws, pytest.raises(WebSocketDisconnect) as err:
         ws.receive_json()
     assert err.value.code == 1011
-    assert err.value.reason == "tail requires a log query"
+    assert err.value.reason == "only log selector is supported"
 
 
 def test_a_real_websocket_client_over_tcp(tmp_path) -> None:
