@@ -343,7 +343,9 @@ def main() -> None:
     parser.add_argument(
         "--only", type=int, action="append", help="run only query N (1-3; repeatable)"
     )
-    parser.add_argument("--lake", type=Path, help="reuse this lake (`bench/query.py --keep`)")
+    parser.add_argument(
+        "--lake", type=Path, help="reuse this lake (`bench/query.py --keep DIR` builds DIR/lake)"
+    )
     args = parser.parse_args()
     cases = [c for i, c in enumerate(CASES, 1) if not args.only or i in args.only]
     if args.explain is not None:
@@ -359,6 +361,8 @@ def main() -> None:
             raw = query_bench.build(lake, work / "raw.log", args.lines, args.streams, args.flush_mb)
             (work / "raw.log").unlink()  # grep's copy: not used here
         files = query_bench.chunk_files(lake_dir)
+        if not files:
+            parser.error(f"no chunk files in {lake_dir} (`--keep DIR` builds the lake in DIR/lake)")
         rows = []
         with Progress(console=console) as bar:
             task = bar.add_task(
