@@ -86,7 +86,11 @@ class Executor:
     ) -> None:
         self.lake = lake
         self.threads = threads
-        self.max_concurrent = max_concurrent or lake.settings.querier.max_concurrent
+        if max_concurrent is None:
+            max_concurrent = lake.settings.querier.max_concurrent
+        if max_concurrent < 1:  # no slot at all: every query would wait forever
+            raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        self.max_concurrent = max_concurrent
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
 
     def limits(self, tenants: Sequence[str]) -> QueryLimits:

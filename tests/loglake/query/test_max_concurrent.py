@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loglake.config import load_settings
-from loglake.query.executor import QueryRequest
+from loglake.lake import Lake
+from loglake.query.executor import Executor, QueryRequest
 from loglake.server import create_app
 from tests.loglake.query.conftest import BASE, Api
 
@@ -67,3 +68,12 @@ def test_max_concurrent_must_be_positive(tmp_path: Path) -> None:
     config.write_text("querier:\n  max_concurrent: 0\n")
     with pytest.raises(ValueError, match="max_concurrent"):
         load_settings(config)
+
+
+def test_an_executor_given_no_slot_is_refused(tmp_path: Path) -> None:
+    """`Executor(max_concurrent=0)` used to fall back to the setting without a word."""
+    lake = Lake.open(load_settings(lake=str(tmp_path / "lake")))
+    with pytest.raises(ValueError, match="max_concurrent must be at least 1, got 0"):
+        Executor(lake, max_concurrent=0)
+    assert Executor(lake, max_concurrent=3).max_concurrent == 3
+    assert Executor(lake).max_concurrent == 4
