@@ -19,6 +19,10 @@
 - `stream_labels`: with `streams`, optionally the label names its maps hold (the executor
   knows them): a name no stream has is then known absent, which spares the per-entry
   lookup of the streams' own values of labels a parser extracts.
+- `categorize`: log queries also return `stream`, `meta` (the entry's stream labels and
+  structured metadata as read) and `parsed_names` (the names `label_format` set), so the
+  caller can file each final label under Loki's categories, as Loki answers a request with
+  `X-Loki-Response-Encoding-Flags: categorize-labels`.
 
 `CompiledQuery.matchers` are the stream matchers of every selector, and `read_range` the
 `(lo, hi]` nanosecond range the SQL can read, so the executor can prune streams and chunks.
@@ -166,6 +170,7 @@ def plan(
     source: str = "logs",
     streams: str | None = None,
     stream_labels: frozenset[str] | None = None,
+    categorize: bool = False,
 ) -> QueryPlan:
     """Parse (if text) and validate `query` and check the parameters, without lowering:
     what the executor needs to bind the lake (see the module docstring). Raises the
@@ -179,7 +184,17 @@ def plan(
     if dialect not in DIALECTS:
         raise UnsupportedInDialect("SQL generation", dialect)
     params = _checked(
-        QueryParams(start, end, step, limit, direction, source, streams, stream_labels)
+        QueryParams(
+            start,
+            end,
+            step,
+            limit,
+            direction,
+            source,
+            streams,
+            stream_labels,
+            categorize=categorize,
+        )
     )
     expr = _validated(query)
     return QueryPlan(
@@ -232,6 +247,7 @@ def compile(  # noqa: A001 - the public name the issue fixes
     source: str = "logs",
     streams: str | None = None,
     stream_labels: frozenset[str] | None = None,
+    categorize: bool = False,
     cache: bool = True,
 ) -> CompiledQuery:
     """Parse (if text), validate and lower `query` to SQL for `dialect`: `plan()`, then
@@ -256,6 +272,7 @@ def compile(  # noqa: A001 - the public name the issue fixes
         source=source,
         streams=streams,
         stream_labels=stream_labels,
+        categorize=categorize,
     )
     return compile_plan(planned, cache=cache)
 

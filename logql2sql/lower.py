@@ -30,6 +30,7 @@ from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.pipeline import (
     ERROR,
     ERROR_DETAILS,
+    PARSED_NAMES,
     Layers,
     base_labels,
     conversion_error,
@@ -37,6 +38,7 @@ from logql2sql.pipeline import (
     has_error,
     label,
     lower_pipeline,
+    no_parsed_names,
     string_match,
 )
 from logql2sql.regex import group_names
@@ -115,6 +117,10 @@ class Bounds:
     # False when every entry of `source` has empty structured metadata (the caller checked
     # it when binding `source`): then metadata sets no pipeline error.
     metadata: bool = True
+    # Log queries also return each entry's stream labels and structured metadata as read
+    # (`stream`, `meta`) and the names `label_format` set (`parsed_names`), from which the
+    # caller sorts the final labels into Loki's categories (`categorize-labels`).
+    categorize: bool = False
 
 
 class Lowerer:
@@ -142,9 +148,15 @@ class Lowerer:
     # ------------------------------------------------------------ reading entries
 
     def read(
-        self, log: ast.LogExpr, lo: exp.Expression, hi: exp.Expression, hi_inclusive: bool
+        self,
+        log: ast.LogExpr,
+        lo: exp.Expression,
+        hi: exp.Expression,
+        hi_inclusive: bool,
+        categorize: bool = False,
     ) -> Layers:
-        """Entries of the selected streams with `lo < ts <= hi` (or `lo <= ts < hi`)."""
+        """Entries of the selected streams with `lo < ts <= hi` (or `lo <= ts < hi`);
+        with `categorize`, the layers also carry `PARSED_NAMES` (see `Bounds.categorize`)."""
         labels = col("labels")
         conds: list[exp.Expression] = []
         for m in () if self.b.selected else log.matchers:
@@ -172,20 +184,30 @@ class Lowerer:
                 labels.as_("stream", copy=False),
                 col("structured_metadata").as_("meta", copy=False),
                 base_labels(labels, col("structured_metadata")).as_("lbls", copy=False),
+                *([no_parsed_names()] if categorize else []),
             )
             .from_(table(self.b.source), copy=False)
             .where(where, copy=False)
         )
         layers = Layers(sel)
+        if categorize:
+            layers.extra.append(PARSED_NAMES)
         lower_pipeline(layers, log.pipeline, self.dialect)
         return layers
 
     # ------------------------------------------------------------ log queries
 
     def log_query(self, log: ast.LogExpr) -> exp.Select:
-        layers = self.read(log, num(self.b.start), num(self.b.end), hi_inclusive=False)
+        categorize, neutral = self.b.categorize, buckets.label_neutral(log.pipeline)
+        layers = self.read(
+            log,
+            num(self.b.start),
+            num(self.b.end),
+            hi_inclusive=False,
+            categorize=categorize and not neutral,
+        )
         desc = self.b.direction == "backward"
-        if buckets.label_neutral(log.pipeline):
+        if neutral:
             # Every entry keeps its stream labels plus metadata: pick the entries first and
             # build the label maps of those `limit` alone.
             streams = self.b.streams
@@ -204,12 +226,14 @@ class Lowerer:
             if streams is not None:
                 q, s = self.alias("q"), self.alias("s")
                 labels = base_labels(col("labels", s), col("meta", q))
+                read = [col("labels", s).as_("stream", copy=False), col("meta", q)]
                 return (
                     exp.select(
                         col("ts", q),
                         col("line", q),
                         canonical(labels).as_("labels", copy=False),
                         col("fingerprint", q),
+                        *(read if categorize else []),
                     )
                     .from_(picked.subquery(q, copy=False), copy=False)
                     .join(
@@ -226,16 +250,19 @@ class Lowerer:
                     col("line"),
                     canonical(labels).as_("labels", copy=False),
                     col("fingerprint"),
+                    *([col("stream"), col("meta")] if categorize else []),
                 )
                 .from_(picked.subquery(self.alias("q"), copy=False), copy=False)
                 .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)
             )
+        read = [col("stream"), col("meta"), col(PARSED_NAMES)]
         return (
             exp.select(
                 col("ts"),
                 col("line"),
                 canonical(col("lbls")).as_("labels", copy=False),
                 col("fingerprint"),
+                *(read if categorize else []),
             )
             .from_(layers.rel.subquery(self.alias("q"), copy=False), copy=False)
             .order_by(exp.Ordered(this=col("ts"), desc=desc), copy=False)

@@ -53,6 +53,8 @@ from logql2sql.templates import lower_template
 COLUMNS = ("fingerprint", "ts", "line", "stream", "meta", "lbls")
 ERROR = "__error__"
 ERROR_DETAILS = "__error_details__"
+PARSED_NAMES = "parsed_names"
+"""Optional column: the names `label_format` has set so far (see `no_parsed_names`)."""
 
 LOGFMT_PAIR = r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?'
 _ANSI = "\x1b\\[[0-9;]*[a-zA-Z]"
@@ -130,6 +132,18 @@ def metadata_losers_renamed(stream: exp.Expression, meta: exp.Expression) -> exp
         lam(["e"], entry(renamed, value)),
     )
     return fn("map_from_entries", entries)
+
+
+def no_parsed_names() -> exp.Expression:
+    """The `PARSED_NAMES` column of a read entry: no name yet.
+
+    Loki files a label `label_format` sets under "parsed" even when its name is a stream
+    label or structured metadata (parsed > metadata > stream), and only when the stage did
+    set it (a rename of an absent label or a failing template sets nothing). Parsers never
+    need tracking: they rename a clashing name `<name>_extracted`, so a name from the
+    stream or the metadata that they would overwrite cannot occur.
+    """
+    return cast(array(), "VARCHAR[]").as_(PARSED_NAMES, copy=False)
 
 
 def label(name: str) -> exp.Expression:
@@ -951,20 +965,35 @@ def _label_format(layers: Layers, stage: ast.LabelFormat, dialect: str) -> None:
     """Loki's `LabelsFormatter`, item by item: a rename `dst=src` moves an existing label
     (nothing when `src` is absent); templates read the labels as they were when the first
     template ran; a failing template leaves its label unset and sets
-    `__error__=TemplateFormatErr` (the last failure's details win)."""
+    `__error__=TemplateFormatErr` (the last failure's details win). With `PARSED_NAMES`
+    carried, each label set is recorded there."""
     rendered = [lower_template(i.src, dialect, i.dst) if i.template else None for i in stage.items]
+    track = PARSED_NAMES in layers.extra
 
     def on_snapshot(e: exp.Expression) -> exp.Expression:
         """The template reading the label snapshot column instead of `lbls`."""
         snap = col("_tpl_snap")
         return e.transform(lambda n: snap.copy() if n == col("lbls") else n, copy=True)
 
+    def recorded(name: str, when: exp.Expression | None = None) -> dict[str, exp.Expression]:
+        """`PARSED_NAMES` with `name` added (when `when` holds), if tracked."""
+        if not track:
+            return {}
+        added = fn("list_append", col(PARSED_NAMES), lit(name))
+        if when is not None:
+            added = case((when, added), default=col(PARSED_NAMES))
+        return {PARSED_NAMES: added}
+
     fails = any(r is not None and r.error is not None for r in rendered)
     if all(r is not None for r in rendered) and not fails:
         lbls: exp.Expression = col("lbls")
         for item, r in zip(stage.items, rendered, strict=True):
             lbls = map_set(lbls, item.dst, r.text)
-        layers.push(lbls=lbls)
+        names: dict[str, exp.Expression] = {}
+        if track:
+            set_names = array(*(lit(i.dst) for i in stage.items))
+            names = {PARSED_NAMES: fn("list_concat", col(PARSED_NAMES), set_names)}
+        layers.push(lbls=lbls, **names)
         return
     if fails:
         layers.push(_tpl_err=exp.Null())
@@ -975,20 +1004,24 @@ def _label_format(layers: Layers, stage: ast.LabelFormat, dialect: str) -> None:
                 map_set(col("lbls"), item.dst, get(col("lbls"), item.src)), [item.src]
             )
             present = exp.Not(this=exp.Is(this=get(col("lbls"), item.src), expression=exp.Null()))
-            layers.push(lbls=case((present, moved), default=col("lbls")))
+            layers.push(
+                lbls=case((present, moved), default=col("lbls")),
+                **recorded(item.dst, present.copy()),
+            )
             continue
         if not snapshot:
             layers.push(_tpl_snap=col("lbls"))
             snapshot = True
         text = on_snapshot(r.text)
         if r.error is None:
-            layers.push(lbls=map_set(col("lbls"), item.dst, text))
+            layers.push(lbls=map_set(col("lbls"), item.dst, text), **recorded(item.dst))
             continue
         layers.push(_tpl_e=on_snapshot(r.error))
         ok = exp.Is(this=col("_tpl_e"), expression=exp.Null())
         layers.push(
             lbls=case((ok, map_set(col("lbls"), item.dst, text)), default=col("lbls")),
             _tpl_err=exp.Coalesce(this=col("_tpl_e"), expressions=[col("_tpl_err")]),
+            **recorded(item.dst, ok.copy()),
         )
     if fails:
         failed = map_set(

@@ -24,21 +24,29 @@ from logql2sql.errors import LogQLError
 Handler = Callable[[Form, list[str], int, Executor], Any]
 
 
-def instant(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
-    """`/query`."""
+def instant(
+    form: Form, tenants: list[str], now: int, executor: Executor, flags: tuple[str, ...] = ()
+) -> Any:
+    """`/query`; `flags`: the request's response encoding flags (`encode.encoding_flags`)."""
     q = params.instant_query(form, now)
-    req = QueryRequest(q.query, q.time, q.time, 0, 0, q.limit, q.direction)
+    req = QueryRequest(q.query, q.time, q.time, 0, 0, q.limit, q.direction, flags)
     return executor.run(tenants, req).to_json()
 
 
-def query_range(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
-    """`/query_range`."""
+def query_range(
+    form: Form, tenants: list[str], now: int, executor: Executor, flags: tuple[str, ...] = ()
+) -> Any:
+    """`/query_range`; `flags` as for `instant`."""
     q = params.range_query(form, now)
     start, end = q.start, q.end
     if not _is_log_query(q.query):
         start, end = params.align_to_step(start, end, q.step)
-    req = QueryRequest(q.query, start, end, q.step, q.interval, q.limit, q.direction)
+    req = QueryRequest(q.query, start, end, q.step, q.interval, q.limit, q.direction, flags)
     return executor.run(tenants, req).to_json()
+
+
+FLAGGED = frozenset({"query", "query_range"})
+"""The paths whose answers follow `X-Loki-Response-Encoding-Flags`."""
 
 
 def _streams(form: Form, tenants: list[str], now: int, executor: Executor):

@@ -13,6 +13,7 @@ sample values strings formatted as Go's `FormatFloat(v, 'f', -1, 64)` (`NaN`, `+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +55,27 @@ def success(data: Any) -> dict[str, Any]:
     return {"status": "success", "data": data}
 
 
-def query_response(result_type: str, result: Any, stats: dict[str, Any]) -> dict[str, Any]:
-    """The envelope of `/query` and `/query_range`."""
-    return success({"resultType": result_type, "result": result, "stats": stats})
+def query_response(
+    result_type: str, result: Any, stats: dict[str, Any], encoding_flags: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The envelope of `/query` and `/query_range`; the request's encoding flags, when it
+    sent any, are echoed as `encodingFlags` before `result` (where Grafana looks for them
+    before it decodes the result), for every result type, as Loki does."""
+    data: dict[str, Any] = {"resultType": result_type}
+    if encoding_flags:
+        data["encodingFlags"] = list(encoding_flags)
+    data["result"] = result
+    data["stats"] = stats
+    return success(data)
+
+
+def encoding_flags(header: str | None) -> tuple[str, ...]:
+    """The flags of an `X-Loki-Response-Encoding-Flags` header: its comma-separated
+    values as they are, each once (Loki keeps unknown ones too and echoes them).
+
+    >>> encoding_flags("categorize-labels"), encoding_flags(""), encoding_flags("a,b,a")
+    (('categorize-labels',), (), ('a', 'b'))
+    """
+    if not header:
+        return ()
+    return tuple(dict.fromkeys(header.split(",")))

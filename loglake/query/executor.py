@@ -40,6 +40,11 @@ from logql2sql import ast
 from logql2sql.errors import LogQLError
 from storage import duck
 
+CATEGORIZE_LABELS = "categorize-labels"
+"""The encoding flag that files each entry's labels under stream, structured metadata
+and parsed (Loki's `httpreq.FlagCategorizeLabels`)."""
+_ERROR_LABELS = frozenset({"__error__", "__error_details__"})
+
 _ALL_ENTRIES = 2**62
 """The SQL limit of a log query thinned by `interval`: every entry in range is read."""
 
@@ -55,11 +60,19 @@ class QueryRequest:
     interval: int = 0
     limit: int = 100
     direction: str = "backward"
+    encoding_flags: tuple[str, ...] = ()
+    """`X-Loki-Response-Encoding-Flags`, echoed in the result; with `categorize-labels`
+    log entries carry their structured metadata and parsed labels apart (`_categorized`)."""
 
     @property
     def instant(self) -> bool:
         """Instant queries are evaluated once, at `end`."""
         return self.step == 0
+
+    @property
+    def categorize(self) -> bool:
+        """Whether the client asked for categorized labels (Grafana always does)."""
+        return CATEGORIZE_LABELS in self.encoding_flags
 
 
 @dataclass
@@ -69,10 +82,11 @@ class QueryResult:
     result_type: str
     result: Any
     stats: dict[str, Any] = field(default_factory=dict)
+    encoding_flags: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The whole response body."""
-        return encode.query_response(self.result_type, self.result, self.stats)
+        return encode.query_response(self.result_type, self.result, self.stats, self.encoding_flags)
 
 
 class Executor:
@@ -112,6 +126,7 @@ class Executor:
                 limit=_ALL_ENTRIES if request.interval > 0 else request.limit,
                 direction=request.direction,
                 streams=STREAMS if len(tenants) == 1 else None,
+                categorize=request.categorize,
             )
         except LogQLError as exc:
             raise QueryError(str(exc)) from None
@@ -128,6 +143,7 @@ class Executor:
             table, plan = self._execute(tenants, planned, limits)
             exec_ns = time.perf_counter_ns() - began
         queue_ns = began - queued
+        flags = request.encoding_flags
         if planned.kind == "log":
             result = _streams(table, request)
             returned = sum(len(s["values"]) for s in result)
@@ -141,11 +157,12 @@ class Executor:
                     entries_returned=returned,
                     post_filter_lines=returned,
                 ),
+                flags,
             )
         result_type, result = _samples(table, planned, request, limits)
         returned = len(result) if result_type != "scalar" else 1
         stats = build_stats(plan, exec_ns=exec_ns, queue_ns=queue_ns, entries_returned=returned)
-        return QueryResult(result_type, result, stats)
+        return QueryResult(result_type, result, stats, flags)
 
     def execute(
         self,
@@ -232,14 +249,18 @@ def _label_pairs(value: Any) -> list[tuple[str, str]]:
 def _streams(table: pa.Table, request: QueryRequest) -> list[dict[str, Any]]:
     """Entries grouped per label set, streams sorted by labels, entries in `direction`;
     with an `interval`, an entry is kept only at least that long after (forward) or before
-    (backward) the last kept one, across streams, until `limit` are kept (Loki's engine)."""
+    (backward) the last kept one, across streams, until `limit` are kept (Loki's engine).
+
+    With `categorize-labels` a stream is grouped by its stream labels alone and each entry
+    is `[ts, line, {"structuredMetadata": …, "parsed": …}]` (empty parts left out)."""
     forward = request.direction == "forward"
     ts_col = table.column("ts").to_pylist()
     lines = table.column("line").to_pylist()
     labels = table.column("labels").to_pylist()
+    categorized = _categorized(table) if request.categorize else None
     # The SQL orders by ts only; the tie order of equal timestamps is made stable here.
     order = sorted(range(len(ts_col)), key=lambda i: ts_col[i], reverse=not forward)
-    streams: dict[tuple[tuple[str, str], ...], list[list[str]]] = {}
+    streams: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
     last: int | None = None
     kept = 0
     for i in order:
@@ -254,10 +275,55 @@ def _streams(table: pa.Table, request: QueryRequest) -> list[dict[str, Any]]:
                 break  # the limit counts kept entries, as in Loki's engine
             kept += 1
         last = ts
-        key = tuple(_label_pairs(labels[i]))
-        streams.setdefault(key, []).append([str(ts), lines[i]])
+        if categorized is None:
+            key = tuple(_label_pairs(labels[i]))
+            streams.setdefault(key, []).append([str(ts), lines[i]])
+        else:
+            key, parts = categorized(i, labels[i])
+            streams.setdefault(key, []).append([str(ts), lines[i], parts])
     ordered = sorted(streams.items(), key=lambda kv: encode.labels_string(dict(kv[0])))
     return [{"stream": dict(k), "values": v} for k, v in ordered]
+
+
+def _categorized(table: pa.Table):
+    """`(row, labels) -> (stream labels, {"structuredMetadata": …, "parsed": …})` over the
+    categorizing query's rows, filed as Loki's `LabelsBuilder` files them: `__error__` and
+    `__error_details__`, and names `label_format` set, are parsed; other names of the
+    entry's stream are stream labels; metadata (a name its stream also has read as
+    `<name>_extracted`) keeps its category unless a parser replaced its value; any other
+    name was extracted by a parser."""
+    read_streams = table.column("stream").to_pylist()
+    read_meta = table.column("meta").to_pylist()
+    names = (
+        table.column("parsed_names").to_pylist()
+        if "parsed_names" in table.column_names
+        else [None] * table.num_rows
+    )
+
+    def file(i: int, final: Any) -> tuple[tuple[tuple[str, str], ...], dict[str, Any]]:
+        own = dict(_label_pairs(read_streams[i]))
+        meta = {(f"{k}_extracted" if k in own else k): v for k, v in _label_pairs(read_meta[i])}
+        formatted = set(names[i] or ())
+        stream: list[tuple[str, str]] = []
+        metadata: dict[str, str] = {}
+        parsed: dict[str, str] = {}
+        for name, value in _label_pairs(final):
+            if name in _ERROR_LABELS or name in formatted:
+                parsed[name] = value
+            elif name in own:
+                stream.append((name, value))
+            elif meta.get(name) == value:
+                metadata[name] = value
+            else:
+                parsed[name] = value
+        parts: dict[str, Any] = {}
+        if metadata:
+            parts["structuredMetadata"] = metadata
+        if parsed:
+            parts["parsed"] = parsed
+        return tuple(stream), parts
+
+    return file
 
 
 def _top_sort(expr: ast.Expr) -> str | None:

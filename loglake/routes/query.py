@@ -11,6 +11,7 @@ query frontend aligns them; log queries are not.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from logql2sql.errors import LogQLError
 
 PREFIX = "/loki/api/v1"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+ENCODING_FLAGS_HEADER = "X-Loki-Response-Encoding-Flags"
 BUILD_INFO = {
     "version": "3.7.6",
     "revision": "loglake",
@@ -114,6 +116,9 @@ def register(app: FastAPI) -> None:
             executor = _executor(request)
             name = path.replace("{name}", request.path_params.get("name", ""))
             handler = api.handler_for(name)
+            if name in api.FLAGGED:
+                header = request.headers.get(ENCODING_FLAGS_HEADER)
+                handler = functools.partial(handler, flags=encode.encoding_flags(header))
             return await _answer(request, lambda f, t, n: handler(f, t, n, executor))
 
         answer.__name__ = "loki_" + path.replace("/", "_").replace("{name}", "name")
