@@ -250,32 +250,44 @@ def extracted_labels(
     meta: exp.Expression,
     keep_empty: bool = True,
 ) -> exp.Expression:
-    """A map of parallel key/value lists as a parser adds them: first duplicate wins, a name
-    the stream or the metadata has becomes `<name>_extracted`, empty values dropped unless
-    `keep_empty`."""
-    k_i = sqlbuild.item(keys, col("i"))
-    v_i = sqlbuild.item(values, col("i"))
-    first = exp.EQ(this=fn("list_position", keys.copy(), k_i), expression=col("i"))
-    keep = (
-        first
-        if keep_empty
-        else exp.And(this=first, expression=exp.NEQ(this=v_i.copy(), expression=lit("")))
-    )
+    """A map of parallel key/value lists as a parser adds them: a name the stream or the
+    metadata has becomes `<name>_extracted`, then the first of equal names wins (so a key
+    `app_extracted` after a renamed `app` is skipped, as Loki skips a name already
+    extracted). Unless `keep_empty`, an empty value is skipped before that: it claims no
+    name, so a later non-empty value of the same key is kept (Loki's logfmt parser)."""
     base = fn("list_concat", fn("map_keys", stream), fn("map_keys", meta))
-    renamed = case(
+    key = sqlbuild.item(keys, col("j"))
+    named = case(
         (
-            fn("list_contains", base, k_i.copy()),
-            exp.DPipe(this=k_i.copy(), expression=lit("_extracted")),
+            fn("list_contains", base, key),
+            exp.DPipe(this=key.copy(), expression=lit("_extracted")),
         ),
-        default=k_i.copy(),
+        default=key.copy(),
     )
+    if not keep_empty:
+        empty = exp.EQ(this=sqlbuild.item(values.copy(), col("j")), expression=lit(""))
+        named = case((empty, exp.Null()), default=named)
+    count = exp.ArraySize(this=keys.copy())
+    renamed = fn(
+        "list_transform",
+        fn("range", num(1), exp.Add(this=count, expression=num(1))),
+        lam(["j"], named),
+    )
+    names = col("_names")
+    k_i = sqlbuild.item(names, col("i"))
+    v_i = sqlbuild.item(values, col("i"))
+    keep: exp.Expression = exp.EQ(this=fn("list_position", names.copy(), k_i), expression=col("i"))
+    if not keep_empty:
+        keep = exp.And(
+            this=exp.Not(this=exp.Is(this=k_i.copy(), expression=exp.Null())), expression=keep
+        )
     idx = fn(
         "list_filter",
-        fn("range", num(1), exp.Add(this=exp.ArraySize(this=keys.copy()), expression=num(1))),
+        fn("range", num(1), exp.Add(this=exp.ArraySize(this=names.copy()), expression=num(1))),
         lam(["i"], keep),
     )
-    entries = fn("list_transform", idx, lam(["i"], entry(renamed, v_i.copy())))
-    return fn("map_from_entries", entries)
+    entries = fn("list_transform", idx, lam(["i"], entry(k_i.copy(), v_i.copy())))
+    return sqlbuild.let(renamed, "_names", fn("map_from_entries", entries))
 
 
 def _merge_extracted(

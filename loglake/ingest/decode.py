@@ -360,6 +360,19 @@ def _json_first_char(value: object) -> str:
     return json.dumps(value)[:1]
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf16_text(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate (a `\\ud800` escape without its pair) as
+    U+FFFD, as jsoniter reads such an escape; a pair is one character already.
+
+    >>> _utf16_text("x\ud800y")
+    'x\ufffdy'
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _read_string(value: object) -> str:
     """jsoniter's `ReadString`: a string, or null read as ""."""
     if isinstance(value, str):
@@ -397,8 +410,7 @@ def _decode_json(body: bytes) -> list[DecodedStream]:
         labels = item.get("stream") or {}
         if not isinstance(labels, dict):
             raise PushError(400, "invalid JSON: stream labels must be an object")
-        for value in labels.values():
-            _read_string(value)
+        labels = {_utf16_text(k): _utf16_text(_read_string(v)) for k, v in labels.items()}
         # Loki turns the object into label-set text and parses that: same rules as protobuf.
         label_text = "{" + ", ".join(f"{k}={go_quote(labels[k])}" for k in sorted(labels)) + "}"
         ts: list[int] = []

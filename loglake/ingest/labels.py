@@ -278,6 +278,10 @@ class _Lexer:
                         i, f"illegal character {_go_rune_u(text[j])} in escape sequence"
                     )
                 j += 1
+            if esc in "uU":
+                point = int(text[j - digits : j], 16)
+                if point > 0x10FFFF or 0xD800 <= point < 0xE000:
+                    raise self.error(i, "escape sequence is an invalid Unicode code point")
 
 
 def _is_digit(ch: str, base: int) -> bool:
@@ -317,7 +321,9 @@ def _unquote(raw: str) -> str:
         else:  # \\, \" or \'
             out += esc.encode()
             i += 2
-    return out.decode("utf-8", "surrogateescape")
+    # Octal and hex escapes write bytes: those that are not UTF-8 read as U+FFFD, as Go
+    # prints such a string in JSON (a label value is text everywhere loglake keeps it).
+    return out.decode("utf-8", "replace")
 
 
 def _parse(text: str) -> list[tuple[str, str]]:

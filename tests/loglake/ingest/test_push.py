@@ -412,3 +412,35 @@ def test_encoder_body_is_what_loki_reads():
     assert (entry.timestamp.seconds, entry.timestamp.nanos) == (1_500_000_000, 123)
     # field numbers are wire facts: labels=1, entries=2; timestamp=1, line=2, metadata=3
     assert request.SerializeToString().startswith(b"\x0a")
+
+
+def test_json_null_label_value_reads_as_empty_and_the_label_is_absent():
+    body = json_body([{"stream": {"app": "s", "nul": None}, "values": [[str(NOW), "l"]]}])
+    result = push(body, JSON)
+    assert result.error is None and result.lines == 1
+    assert dict(result.table.column("labels")[0].as_py()) == {"app": "s", "service_name": "s"}
+
+
+def test_json_lone_surrogate_in_a_label_reads_as_the_replacement_character():
+    body = b'{"streams":[{"stream":{"app":"x\\ud800"},"values":[["%d","l"]]}]}' % NOW
+    result = push(body, JSON)
+    assert result.error is None
+    assert dict(result.table.column("labels")[0].as_py())["app"] == "x\ufffd"
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\U00110000"])
+def test_a_label_escape_that_is_no_code_point_is_a_parse_error(escape):
+    body = encode_push([('{a="1"}', [(NOW, "ok")]), ('{app="x' + escape + '"}', [(NOW, "x")])])
+    result = push(body)
+    assert result.table.num_rows == 0
+    assert result.error == PushError(
+        400,
+        "couldn't parse labels: 1:6: parse error: escape sequence is an invalid Unicode code point",
+    )
+
+
+@pytest.mark.parametrize("escape", ["\\xff", "\\377"])
+def test_label_escapes_of_bytes_that_are_not_utf8_read_as_the_replacement_character(escape):
+    result = push(encode_push([('{app="a' + escape + '"}', [(NOW, "x")])]))
+    assert result.error is None
+    assert dict(result.table.column("labels")[0].as_py())["app"] == "a\ufffd"
