@@ -112,21 +112,32 @@ def tenant_of_dir(folder: str) -> str:
     return hive_unescape(folder[len("tenant=") :])
 
 
+MAX_FOLDER_BYTES = 255
+"""The longest file name most file systems take (Linux's NAME_MAX): a partition folder
+named after a longer value is bucketed instead, so no value can stop a flush."""
+
+
 def partition_value(label: str, value: str, bucketed: bool, buckets: int = 32) -> str:
     """The folder name for one partition label of a chunk.
 
     A label whose values are too many for a directory level is bucketed by a stable hash,
-    so the lake keeps few, large chunks instead of exploding into small files.
+    so the lake keeps few, large chunks instead of exploding into small files; so is a
+    value whose folder name would be longer than `MAX_FOLDER_BYTES` (a label value may be
+    2 KiB, and Hive's escaping can triple it). The labels themselves are in the chunk.
 
     >>> partition_value("service_name", "api", bucketed=False)
     'service_name=api'
     >>> partition_value("pod", "api-7d9f", bucketed=True).startswith("pod=__bucket_")
     True
+    >>> partition_value("service_name", "s" * 300, bucketed=False).startswith(
+    ...     "service_name=__bucket_")
+    True
     """
-    if bucketed:
+    folder = f"{label}={hive_escape(value)}"
+    if bucketed or len(folder.encode()) > MAX_FOLDER_BYTES:
         digest = hashlib.blake2b(value.encode(), digest_size=4).digest()
         return f"{label}={BUCKET_PREFIX}{int.from_bytes(digest, 'big') % buckets:02d}"
-    return f"{label}={hive_escape(value)}"
+    return folder
 
 
 def chunk_key(tenant: str, day: str, partition_dirs: tuple[str, ...]) -> str:

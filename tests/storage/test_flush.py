@@ -17,7 +17,7 @@ from storage.landing import GroupCommitter, list_landing, write_landing
 from storage.objectstore import ObjectStore
 from storage.schema import ENTRY_SCHEMA
 from storage.snapshot import take_snapshot
-from tests.storage.helpers import DAY, T0, entries
+from tests.storage.helpers import DAY, T0, entries, query_rows
 
 
 def count(store: ObjectStore, tenant: str = "t") -> int:
@@ -150,6 +150,19 @@ def test_label_with_too_many_values_falls_back_to_buckets(tmp_path) -> None:
     dirs = store.list_dirs("chunks/tenant=t/date=2024-05-01")
     assert dirs and all(d.startswith(f"service_name={layout.BUCKET_PREFIX}") for d in dirs)
     assert count(store) == 12
+
+
+def test_a_value_too_long_for_a_folder_name_is_bucketed_and_flushes(tmp_path) -> None:
+    store = ObjectStore(str(tmp_path))
+    long_value = "s/" * 150  # 300 characters, 600 once Hive escapes the slashes
+    write_landing(store, "t", entries(1, {"service_name": long_value}, [T0]))
+    write_landing(store, "t", entries(2, {"service_name": "api"}, [T0 + 1]))
+    flush(store)
+    dirs = sorted(store.list_dirs("chunks/tenant=t/date=2024-05-01"))
+    assert dirs[0].startswith(f"service_name={layout.BUCKET_PREFIX}")
+    assert dirs[1] == "service_name=api"
+    assert not list_landing(store, "t")
+    assert query_rows(store) == [(1, T0, f"line ts={T0}"), (2, T0 + 1, f"line ts={T0 + 1}")]
 
 
 def test_group_commit_writes_few_objects_for_many_requests(tmp_path) -> None:
