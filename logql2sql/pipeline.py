@@ -191,17 +191,57 @@ def lower_pipeline(layers: Layers, stages: tuple[ast.Stage, ...], dialect: str) 
 # ------------------------------------------------------------------ line filters
 
 
-def _pattern_regex(pattern: str) -> str:
-    """A Loki pattern (`<_> x <name>`) as an anchored RE2 regex over the whole line."""
-    out = ["^"]
-    pos = 0
-    for m in re.finditer(r"<(_|[a-zA-Z_][a-zA-Z0-9_]*)>", pattern):
-        out.append(re.escape(pattern[pos : m.start()]))
-        out.append("(?s:.*?)")
-        pos = m.end()
-    out.append(re.escape(pattern[pos:]))
-    out.append("$")
-    return "".join(out)
+def _pattern_match(line: exp.Expression, pattern: str) -> exp.Expression:
+    """Whether `line` matches a Loki line-filter pattern (`<_> x <_>`), as Loki's
+    `pattern.Matcher.Test` decides it, which is not a regex match: each literal is found
+    at its first occurrence after the previous one, with no backtracking; the first may
+    sit anywhere when the pattern starts with it, every later one must leave a non-empty
+    capture before it; the line must end right after a final literal, and leave a
+    non-empty rest for a final capture. An empty line matches nothing.
+
+    The offset is carried literal by literal (-1 once a literal is missing), in characters
+    (`strpos` and `length` count the same way).
+    """
+    parts = re.split(r"<(?:_|[a-zA-Z_][a-zA-Z0-9_]*)>", pattern)
+    offset: exp.Expression = num(0)
+    for n, text in enumerate(parts):
+        if not text:
+            continue
+        at = col(f"_o{n}")
+        found = exp.Sub(
+            this=fn(
+                "strpos", fn("substr", line.copy(), exp.Add(this=at, expression=num(1))), lit(text)
+            ),
+            expression=num(1),
+        )
+        j = col(f"_j{n}")
+        missing = exp.LT(this=j, expression=num(0))
+        if n > 0:  # after a capture, which must not be empty
+            missing = exp.Or(this=missing, expression=exp.EQ(this=j.copy(), expression=num(0)))
+        step = case(
+            (missing, num(-1)),
+            default=exp.Add(
+                this=exp.Add(this=at.copy(), expression=j.copy()),
+                expression=num(len(text)),
+            ),
+        )
+        offset = sqlbuild.let(
+            offset,
+            f"_o{n}",
+            case(
+                (exp.LT(this=at.copy(), expression=num(0)), num(-1)),
+                default=sqlbuild.let(found, f"_j{n}", step),
+            ),
+        )
+    end = col("_end")
+    ends_on_capture = parts[-1] == ""
+    rest = exp.NEQ(this=end.copy(), expression=fn("length", line.copy()))
+    done = exp.And(
+        this=exp.GTE(this=end, expression=num(0)),
+        expression=rest if ends_on_capture else exp.Not(this=rest),
+    )
+    nonempty = exp.GT(this=fn("length", line.copy()), expression=num(0))
+    return exp.And(this=nonempty, expression=sqlbuild.let(offset, "_end", done))
 
 
 def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
@@ -219,7 +259,7 @@ def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
         elif stage.op in ("|~", "!~"):
             conds.append(fn("regexp_matches", line, lit(value.value)))
         else:
-            conds.append(fn("regexp_matches", line, lit(_pattern_regex(value.value))))
+            conds.append(exp.Paren(this=_pattern_match(line, value.value)))
     cond = conds[0]
     for c in conds[1:]:
         cond = exp.Or(this=cond, expression=c)

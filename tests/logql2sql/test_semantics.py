@@ -140,6 +140,37 @@ def test_logfmt_empty_value_claims_no_name():
     assert dict(row[1]) == {"app": "a", "k": "", "n": "1"}
 
 
+PATTERN_LINES = ["GET /api 200", "10.0.0.1 GET /index.html", "an error", "", "x bar y bar",
+                 " bar ", "foo bar baz", "GET /api"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pattern", "kept"),
+    [
+        # a leading literal may sit anywhere; the line must end right after a final one
+        ("GET <_>", ["10.0.0.1 GET /index.html", "GET /api 200", "GET /api"]),
+        ("error", ["an error"]),
+        ("GET /api", ["GET /api"]),
+        # first occurrences, no backtracking: " bar" is found at 1, then " y bar" is left
+        ("<_> bar", []),
+        ("<_> baz", ["foo bar baz"]),
+        # a capture after a literal must not be empty: " bar " has nothing before " bar"
+        ("<_> bar <_>", ["x bar y bar", "foo bar baz"]),
+        ("<_>bar<_>", ["x bar y bar", " bar ", "foo bar baz"]),
+        ("<_>", [line for line in PATTERN_LINES if line]),
+    ],
+)
+def test_pattern_line_filters_match_as_lokis_matcher_tests(pattern, kept):
+    """Loki's `pattern.Matcher.Test`, which is no anchored regex match."""
+    entries = [[str((i + 1) * S), line, {}] for i, line in enumerate(PATTERN_LINES)]
+    streams = [{"labels": {"app": "a"}, "entries": entries}]
+    con = duckdb.connect()
+    load_fixture(con, streams)
+    for op, want in (("|>", kept), ("!>", [x for x in PATTERN_LINES if x not in kept])):
+        sql = logql2sql.translate(f'{{app="a"}} {op} {quote(pattern)}', start=0, end=60 * S)
+        assert sorted(r[1] for r in con.execute(sql).fetchall()) == sorted(want), op
+
+
 def test_pattern_fills_the_captures_a_short_line_reaches():
     streams = [
         _stream({"app": "a"}, ["GET"]),
