@@ -5,8 +5,9 @@ after a crash:
 
 1. list and read a bounded set of a tenant's landing objects;
 2. per day: pin the latest manifest, drop rows of landing objects that version already
-   absorbed, write chunks for the rest, publish the next version naming the landing
-   objects it absorbed (create-if-absent; a lost race re-pins and redoes that day);
+   absorbed or that are gone from landing (another flush committed and deleted them),
+   write chunks for the rest, publish the next version naming the landing objects it
+   absorbed (create-if-absent; a lost race re-pins and redoes that day);
 3. only when every day is committed, delete the landing objects.
 
 A crash before (2) leaves landing untouched; a crash between days or before (3) leaves
@@ -178,7 +179,15 @@ def _commit_day(
     the common one-day round, which then needs no index copies)."""
     for _attempt in range(MAX_COMMIT_RETRIES):
         base = manifest.load_latest(store, tenant, day)
-        absorbed = [i for i, key in enumerate(batch.keys) if key in base.applied_landing]
+        # Listed after pinning: a landing object gone by now was deleted by a flush that
+        # had committed all its rows, possibly in a version older than `base` whose
+        # successors no longer name it (`publish` prunes names of deleted objects).
+        landed = {o.key for o in store.list(layout.landing_prefix(tenant))}
+        absorbed = [
+            i
+            for i, key in enumerate(batch.keys)
+            if key in base.applied_landing or key not in landed
+        ]
         fresh = rows
         if absorbed:
             all_rows = np.arange(len(batch.source)) if rows is None else rows

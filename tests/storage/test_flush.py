@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from storage import duck, layout, manifest
+from storage import flush as flush_module
 from storage.chunks import ChunkOptions
 from storage.flush import flush, flush_objects
 from storage.landing import GroupCommitter, list_landing, write_landing
@@ -130,6 +131,38 @@ def test_concurrent_flushes_never_duplicate(tmp_path) -> None:
     m = manifest.load_latest(store, "t", "2024-05-01")
     assert m.streams().num_rows == 3
     assert sum(m.refs.column("rows").to_pylist()) == 100
+
+
+def test_a_flush_that_read_an_object_another_flush_then_committed_skips_it(
+    tmp_path, monkeypatch
+) -> None:
+    """Flush B reads landing object X; flush A commits X, deletes it, and a later commit
+    drops X from `applied_landing`; B, resuming, must not write X's rows again."""
+    store = ObjectStore(str(tmp_path))
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0, T0 + 1, T0 + 2]))
+    (x,) = [o.key for o in list_landing(store, "t")]
+    read, resume = threading.Event(), threading.Event()
+    commit_day = flush_module._commit_day
+
+    def paused(*args, **kwargs):
+        if threading.current_thread().name == "B":
+            read.set()
+            resume.wait(30)
+        return commit_day(*args, **kwargs)
+
+    monkeypatch.setattr(flush_module, "_commit_day", paused)
+    b = threading.Thread(name="B", target=flush_objects, args=(store, "t", [x], ChunkOptions()))
+    b.start()
+    assert read.wait(30)
+    assert flush(store).rows == 3  # A absorbs X and deletes it
+    write_landing(store, "t", entries(1, {"service_name": "s"}, [T0 + 3]))
+    assert flush(store).rows == 1  # the next version no longer names X
+    assert x not in manifest.load_latest(store, "t", "2024-05-01").applied_landing
+    resume.set()
+    b.join()
+    m = manifest.load_latest(store, "t", "2024-05-01")
+    assert sum(m.refs.column("rows").to_pylist()) == 4
+    assert m.version == 2
 
 
 def test_published_versions_are_immutable(tmp_path) -> None:
