@@ -12,7 +12,8 @@ the line by one anchored regular expression instead, with the same result:
 
 - a name taken by a stream label or structured metadata keeps that value (the parsed one
   would be renamed `<name>_extracted`), else the first pair whose sanitised key is the
-  name gives the value; an empty value leaves the label out, as without `--keep-empty`;
+  name and whose value is not empty gives the value (without `--keep-empty` Loki skips an
+  empty value before it records the name, so a later value of the key counts);
 - the pairs are the matches of `pipeline.LOGFMT_PAIR` scanned left to right. The text
   before a line's first double quote is whitespace-separated chunks, read by a simple
   regex; a key after a quote is read by a regex whose prefix spells out the scan (quoted
@@ -52,6 +53,7 @@ from logql2sql.sqlbuild import (
     fn,
     get,
     item,
+    lam,
     let,
     lit,
     num,
@@ -59,6 +61,9 @@ from logql2sql.sqlbuild import (
 
 _KEY = r'[^\s="]+'
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
+_FILLED = r'"(?:[^"\\]|\\.)+"'
+"""A quoted value that is not empty: an empty value claims no name (Loki's parser skips
+it before it records the name as extracted), so a later value of the key is read."""
 # One step of the pair scan that ends where the next pair may start, quotes excepted.
 _STEP = rf'(?:[\s=]|{_KEY}={_QUOTED}|{_KEY}=[^\s"]*\s|{_KEY}\s)'
 # A name this module can find: characters a sanitised key holds, no digit first, and not
@@ -162,9 +167,27 @@ def _after_key(found: exp.Expression, name: str) -> exp.Expression:
 
 
 def _general(line: exp.Expression, name: str) -> exp.Expression:
-    """The first parsed value for `name` from the full pair lists (NULL when absent)."""
+    """The first non-empty parsed value for `name` from the full pair lists (NULL when
+    absent or only empty)."""
     keys, values = logfmt_pairs(line)
-    return item(values, fn("list_position", keys, lit(name)))
+    pairs = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier("k"), expression=keys),
+            exp.PropertyEQ(this=exp.to_identifier("v"), expression=values),
+        ]
+    )
+    k, v = (exp.Dot(this=col("_g"), expression=exp.to_identifier(n)) for n in ("k", "v"))
+    j = col("j")
+    filled = case(
+        (exp.EQ(this=item(v.copy(), j), expression=lit("")), cast(exp.Null(), "VARCHAR")),
+        default=item(k.copy(), j.copy()),
+    )
+    named = fn(
+        "list_transform",
+        fn("range", num(1), exp.Add(this=exp.ArraySize(this=k.copy()), expression=num(1))),
+        lam(["j"], filled),
+    )
+    return let(pairs, "_g", item(v, fn("list_position", named, lit(name))))
 
 
 def _patterns(name: str) -> tuple[str, str, str]:
@@ -172,10 +195,11 @@ def _patterns(name: str) -> tuple[str, str, str]:
     key = _key_pattern(name)
     # Pairs before the first quote are whitespace-separated chunks (leading `=` skipped).
     # A chunk that runs into the quote reads as the scan reads it: its unquoted value stops
-    # at the quote, and a bare key (empty value) is left to the scan.
-    early = rf'(?:^|\s)=*{key}(?:=([^\s"]*))?(?:\s|$)'
+    # at the quote. Pairs with an empty value (a bare key, `key=`, `key=""`) are passed
+    # over by both regexes.
+    early = rf'(?:^|\s)=*{key}=([^\s"]+)(?:\s|$)'
     candidate = rf'(?:^|[\s="]){key}(?:[=\s"]|$)'
-    scanned = rf'^{_STEP}*?(?:{key}=({_QUOTED})|({key}(?:=[^\s"]*)?)(?:[\s"]|$))'
+    scanned = rf'^{_STEP}*?(?:{key}=({_FILLED})|({key}=[^\s"]+)(?:[\s"]|$))'
     return early, candidate, scanned
 
 

@@ -53,7 +53,16 @@ def _streams(form: Form, tenants: list[str], now: int, executor: Executor):
     start, end = params.bounds(form, now)
     text = params.query(form)
     selectors = [metadata.parse_selector(text)] if text else []
+    _check_length(executor, tenants, start, end)
     return metadata.streams(executor.lake.store, tenants, selectors, start, end)
+
+
+def _check_length(executor: Executor, tenants: list[str], start: int, end: int) -> None:
+    """`max_query_length`, which Loki's query frontend applies to the metadata endpoints
+    as to queries."""
+    if not tenants:
+        raise QueryError("no org id", 401)
+    executor.limits(tenants).check_length(start, end)
 
 
 def labels(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
@@ -74,16 +83,16 @@ def label_values(name: str) -> Handler:
 def series(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
     """`/series` (`match[]`; a lone `{}` means every stream)."""
     start, end = params.bounds(form, now)
-    texts = params.match_selectors(form)
-    if texts == ["{}"]:
-        texts = []
-    selectors = [metadata.parse_selector(t) for t in texts]
+    selectors = metadata.parse_series_selectors(params.match_selectors(form))
+    _check_length(executor, tenants, start, end)
     found = metadata.streams(executor.lake.store, tenants, selectors, start, end)
     return encode.success(metadata.series(found))
 
 
 def index_stats(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
-    """`/index/stats`."""
+    """`/index/stats`; its parameters are checked as a range query's (Loki's
+    `ParseIndexStatsQuery`)."""
+    params.range_query(form, now)
     return metadata.index_stats(_streams(form, tenants, now, executor))
 
 
@@ -100,19 +109,33 @@ def detected_labels(form: Form, tenants: list[str], now: int, executor: Executor
 
 def volume(ranged: bool) -> Handler:
     """`/index/volume` (a vector) or `/index/volume_range` (a matrix), as the query
-    frontend answers them."""
+    frontend answers them; the parameters are checked as Loki's `ParseVolumeInstantQuery`
+    and `ParseVolumeRangeQuery` check them (a `limit` of 0 is the default 100)."""
 
     def handler(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
-        start, end = params.bounds(form, now)
-        matchers = metadata.parse_selector(params.query(form))
-        limit = params.limit(form)
-        if (form.get("aggregateBy") or "series") not in ("series", "labels"):
+        limit = params.volume_limit(form)
+        form = params.with_value(form, "limit", str(limit))
+        if ranged:
+            step = params.range_query(form, now).step
+            start, end = params.bounds(form, now)
+        else:
+            params.instant_query(form, now)
+            start, end = params.bounds(form, now)
+            if end < start:
+                raise QueryError(params.ERR_END_BEFORE_START)
+            step = 0
+        aggregate_by = form.get("aggregateBy") or "series"
+        if aggregate_by not in ("series", "labels"):
             raise QueryError("invalid aggregation option")
+        matchers = metadata.parse_selector(params.query(form))
         targets = [t for t in (form.get("targetLabels") or "").split(",") if t]
-        step = params.step(form, start, end) if ranged else 0
-        found = metadata.volume(executor.lake.store, tenants, matchers, start, end, targets, step)[
-            :limit
-        ]
+        _check_length(executor, tenants, start, end)
+        store = executor.lake.store
+        if aggregate_by == "labels":
+            by_name = metadata.volume_by_label(store, tenants, matchers, start, end, targets, step)
+            found = [({name: ""}, points) for name, points in by_name][:limit]
+        else:
+            found = metadata.volume(store, tenants, matchers, start, end, targets, step)[:limit]
         if not ranged:
             result = [
                 {

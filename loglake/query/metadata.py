@@ -16,9 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from loglake.query.errors import parse_log_query
+import logql2sql
+from loglake.query.errors import QueryError, parse_log_query
 from loglake.query.source import TENANT_LABEL, bind_logs, matcher_predicate
 from logql2sql import ast
+from logql2sql.errors import LogQLError
 from storage import duck
 from storage.objectstore import ObjectStore
 from storage.snapshot import take_snapshot
@@ -37,7 +39,38 @@ class StreamInfo:
 def parse_selector(text: str) -> tuple[ast.Matcher, ...]:
     """The matchers of a stream selector (a full log query is accepted; its pipeline is
     ignored, as Loki's metadata endpoints do)."""
-    return parse_log_query(text, "only label matchers are supported").matchers
+    return parse_log_query(text, ONLY_LABEL_MATCHERS).matchers
+
+
+ONLY_LABEL_MATCHERS = "only label matchers are supported"
+
+
+def parse_series_selectors(texts: Sequence[str]) -> list[tuple[ast.Matcher, ...]]:
+    """The groups of the series API's `match[]`, as Loki's `ParseAndValidateSeriesQuery`
+    reads them: deduplicated and sorted; a lone `{}` (spaces ignored) means every stream;
+    each group parsed without the query validation (so `{app=~".*"}` is allowed) and
+    holding label matchers only (no pipeline), at least one.
+
+    >>> [[m.name for m in g] for g in parse_series_selectors(['{b="1"}', '{a=~".*"}'])]
+    [['a'], ['b']]
+    >>> parse_series_selectors(["{ }"])
+    []
+    """
+    groups = sorted(set(texts))
+    if len(groups) == 1 and groups[0].replace(" ", "") == "{}":
+        return []
+    out = []
+    for text in groups:
+        try:
+            expr = logql2sql.parse_unvalidated(text)
+        except LogQLError as exc:
+            raise QueryError(str(exc)) from None
+        if not isinstance(expr, ast.LogExpr) or expr.pipeline:
+            raise QueryError(ONLY_LABEL_MATCHERS)
+        if not expr.matchers:
+            raise QueryError(f"0 matchers in group: {text}")
+        out.append(tuple(expr.matchers))
+    return out
 
 
 def streams(
@@ -161,15 +194,7 @@ def volume(
             for i, n in enumerate(names)
         ]
         predicate = matcher_predicate([tuple(matchers)], None)
-        if step > 0:
-            # an entry counts in the bucket (t - step, t] reported at t, a step multiple
-            up = exp.Add(this=exp.column("ts"), expression=exp.Literal.number(step - 1))
-            bucket = exp.Mul(
-                this=exp.IntDiv(this=exp.paren(up), expression=exp.Literal.number(step)),
-                expression=exp.Literal.number(step),
-            )
-        else:
-            bucket = exp.Literal.number(end)
+        bucket = _bucket(step, end)
         query = (
             exp.select(
                 *grouped,
@@ -199,3 +224,80 @@ def volume(
         series_map.setdefault(key, []).append((row[-2], int(row[-1])))
     ordered = sorted(series_map.items(), key=lambda kv: (-sum(v for _, v in kv[1]), kv[0]))
     return [(dict(k), sorted(points)) for k, points in ordered]
+
+
+def _bucket(step: int, end: int) -> exp.Expression:
+    """The time a volume sample is reported at: with a step, the bucket `(t - step, t]`
+    an entry falls in, `t` a step multiple; without, the range's end."""
+    if step <= 0:
+        return exp.Literal.number(end)
+    up = exp.Add(this=exp.column("ts"), expression=exp.Literal.number(step - 1))
+    return exp.Mul(
+        this=exp.IntDiv(this=exp.paren(up), expression=exp.Literal.number(step)),
+        expression=exp.Literal.number(step),
+    )
+
+
+def volume_by_label(
+    store: ObjectStore,
+    tenants: Sequence[str],
+    matchers: Sequence[ast.Matcher],
+    start: int,
+    end: int,
+    target_labels: Sequence[str],
+    step: int = 0,
+) -> list[tuple[str, list[tuple[int, int]]]]:
+    """`aggregateBy=labels`: the selected streams' line bytes per label *name* (each
+    stream counts once for every label it has, or for the target labels it has), over
+    the range or per `step` bucket as `volume`. Sorted by total volume, largest first.
+    """
+    con = duck.query_connection(store)
+    try:
+        bind_logs(con, store, tenants, [tuple(matchers)], start - 1, end)
+        predicate = matcher_predicate([tuple(matchers)], None)
+        keep = (
+            exp.In(
+                this=exp.column("name"),
+                expressions=[exp.Literal.string(n) for n in target_labels],
+            )
+            if target_labels
+            else exp.true()
+        )
+        per_name = (
+            exp.select(
+                exp.column("name"),
+                exp.column("bucket"),
+                exp.alias_(exp.Sum(this=exp.column("v")), "volume"),
+            )
+            .from_(
+                exp.select(
+                    exp.alias_(
+                        exp.Unnest(expressions=[exp.func("map_keys", exp.column("labels"))]),
+                        "name",
+                    ),
+                    exp.alias_(exp.cast(_bucket(step, end), "BIGINT"), "bucket"),
+                    exp.alias_(
+                        exp.Anonymous(
+                            this="octet_length",
+                            expressions=[
+                                exp.Anonymous(this="encode", expressions=[exp.column("line")])
+                            ],
+                        ),
+                        "v",
+                    ),
+                )
+                .from_("logs")
+                .where(predicate)
+                .subquery("e")
+            )
+            .where(keep)
+            .group_by(exp.column("name"), exp.column("bucket"))
+        )
+        rows = con.execute(per_name.sql(dialect="duckdb")).fetchall()
+    finally:
+        con.close()
+    by_name: dict[str, list[tuple[int, int]]] = {}
+    for name, bucket_ts, size in rows:
+        by_name.setdefault(name, []).append((bucket_ts, int(size)))
+    ordered = sorted(by_name.items(), key=lambda kv: (-sum(v for _, v in kv[1]), kv[0]))
+    return [(name, sorted(points)) for name, points in ordered]

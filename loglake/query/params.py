@@ -122,6 +122,39 @@ def limit(form: Form) -> int:
     return _positive_uint32(parse_int(_value(form, "limit"), DEFAULT_QUERY_LIMIT), "limit")
 
 
+def volume_limit(form: Form) -> int:
+    """`limit` of the volume API (default 100): 0 also means the default, a negative
+    value is refused (Loki's `volumeLimit`, checked before the range parameters)."""
+    value = parse_int(_value(form, "limit"), DEFAULT_QUERY_LIMIT)
+    if value == 0:
+        return DEFAULT_QUERY_LIMIT
+    if value < 0:
+        raise QueryError("limit must be a positive value")
+    return value
+
+
+class _WithValue:
+    """A `Form` with one parameter replaced (as Go's handlers `r.Form.Set` it)."""
+
+    def __init__(self, form: Form, name: str, value: str) -> None:
+        self.form, self.name, self.value = form, name, value
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.value if key == self.name else self.form.get(key, default)
+
+    def getlist(self, key: str) -> list[str]:
+        return [self.value] if key == self.name else self.form.getlist(key)
+
+
+def with_value(form: Form, name: str, value: str) -> Form:
+    """`form` with parameter `name` set to `value`.
+
+    >>> with_value(form_of({"limit": "0", "query": "{a=\"b\"}"}), "limit", "100").get("limit")
+    '100'
+    """
+    return _WithValue(form, name, value)
+
+
 def line_limit(form: Form) -> int:
     """`line_limit` (default 100) of the detected-fields API."""
     value = parse_int(_value(form, "line_limit"), DEFAULT_QUERY_LIMIT)

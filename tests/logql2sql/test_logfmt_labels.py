@@ -86,6 +86,7 @@ def _streams(texts: list[str], meta: dict | None = None, extra: dict | None = No
 @example(['level=a"b level=c'], "level")
 @example(["==level=a=b"], "level")
 @example(["a.b=1 a-b=2"], "a_b")
+@example(["level= level=x", 'level="" a level level=y', 'msg="q" level= level=z'], "level")
 def test_one_label_by_regex_equals_the_general_parse(texts, name):
     _check(f" by ({name})", "| logfmt", _streams(texts))
 
@@ -132,6 +133,7 @@ converted = st.lists(st.sampled_from(_CONVERTED), max_size=6).map(" ".join)
 @given(st.lists(converted, min_size=1, max_size=6))
 @example(["level=info took=bad", "level=warn took=2s"])
 @example(["status=x took=1s", "status=500"])
+@example(["took= took=2s", 'took="" level=info took=1h'])
 def test_converting_filters_agree(texts):
     """Numeric, duration and bytes filters on the logfmt path: the lines they keep, the
     `LabelFilterErr` they set (first one wins, string filters read it, a query that keeps

@@ -1,0 +1,110 @@
+"""The parameter checks of the metadata endpoints, as Loki's `pkg/loghttp` makes them:
+series groups parsed without the query validation, `max_query_length` on labels and
+series, index stats and volume checked as range (or instant) queries, the volume limit
+and `aggregateBy=labels`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.loglake.query.conftest import BASE, HOUR, Api
+
+DAY = 24 * HOUR
+WINDOW = {"start": BASE, "end": BASE + HOUR}
+
+
+@pytest.fixture
+def loaded(api: Api) -> Api:
+    api.push(
+        [
+            {
+                "stream": {"app": "api", "env": "prod"},
+                "values": [[BASE + 1, "aaaa"], [BASE + 2, "bb"]],
+            },
+            {"stream": {"app": "web", "env": "dev"}, "values": [[BASE + 3, "c"]]},
+        ]
+    )
+    return api
+
+
+def _error(api: Api, path: str, **params) -> str:
+    response = api.get(path, **params)
+    assert response.status_code == 400, response.text
+    return response.text.strip()
+
+
+def test_series_groups_skip_the_query_validation(loaded):
+    for match in ('{app=~".*"}', '{app!="x"}', "{ }"):
+        response = loaded.get("series", **{"match[]": match}, **WINDOW)
+        assert response.status_code == 200, match
+        assert len(response.json()["data"]) == 2, match
+
+
+def test_series_groups_hold_label_matchers_only(loaded):
+    message = _error(loaded, "series", **{"match[]": '{app="api"} |= "x"'}, **WINDOW)
+    assert message == "only label matchers are supported"
+
+
+def test_series_groups_are_deduplicated(loaded):
+    response = loaded.get(
+        "series", **{"match[]": ['{app="api"}', '{app="api"}'], "match": '{app="api"}'}, **WINDOW
+    )
+    assert response.json()["data"] == [{"app": "api", "env": "prod", "service_name": "api"}]
+
+
+@pytest.mark.parametrize("path", ["labels", "label/app/values", "series"])
+def test_metadata_ranges_longer_than_max_query_length_fail(loaded, path):
+    params = {"start": BASE - 31 * DAY, "end": BASE}
+    if path == "series":
+        params["match[]"] = '{app="api"}'
+    message = _error(loaded, path, **params)
+    assert message == (
+        "the query time range exceeds the limit (query length: 744h0m0s, limit: 30d1h)"
+    )
+
+
+def test_index_stats_checks_its_range_as_a_range_query(loaded):
+    message = _error(loaded, "index/stats", query='{app="api"}', start=BASE + HOUR, end=BASE)
+    assert message == "end timestamp must not be before or equal to start time"
+    message = _error(loaded, "index/stats", query='{app="api"}', step="-1", **WINDOW)
+    assert message.startswith("zero or negative query resolution step widths")
+
+
+@pytest.mark.parametrize("path", ["index/volume", "index/volume_range"])
+def test_volume_end_before_start_fails(loaded, path):
+    message = _error(loaded, path, query='{app=~".+"}', start=BASE + HOUR, end=BASE)
+    assert message == "end timestamp must not be before or equal to start time"
+
+
+def test_volume_range_step_checks(loaded):
+    query = {"query": '{app=~".+"}'}
+    message = _error(loaded, "index/volume_range", step="0", **query, **WINDOW)
+    assert message.startswith("zero or negative query resolution step widths")
+    message = _error(
+        loaded, "index/volume_range", step="0.001", start=BASE, end=BASE + DAY, **query
+    )
+    assert message.startswith("exceeded maximum resolution of 11,000 points")
+
+
+def test_volume_limit_zero_is_the_default_and_negative_fails(loaded):
+    response = loaded.get("index/volume", query='{app=~".+"}', limit="0", **WINDOW)
+    assert len(response.json()["data"]["result"]) == 2
+    message = _error(loaded, "index/volume", query='{app=~".+"}', limit="-1", **WINDOW)
+    assert message == "limit must be a positive value"
+
+
+def test_volume_by_labels_sums_per_label_name(loaded):
+    response = loaded.get("index/volume", query='{app=~".+"}', aggregateBy="labels", **WINDOW)
+    got = {tuple(r["metric"].items()): r["value"][1] for r in response.json()["data"]["result"]}
+    assert got == {(("app", ""),): "7", (("env", ""),): "7", (("service_name", ""),): "7"}
+    response = loaded.get(
+        "index/volume_range",
+        query='{app=~".+"}',
+        aggregateBy="labels",
+        targetLabels="env",
+        step=str(HOUR // 10**9),
+        **WINDOW,
+    )
+    (series,) = response.json()["data"]["result"]
+    assert series["metric"] == {"env": ""}
+    assert sum(int(v) for _, v in series["values"]) == 7
