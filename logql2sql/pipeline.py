@@ -557,8 +557,14 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
             expression=exp.NEQ(this=col("k"), expression=lit("_entry")),
         ),
     )
-    keys = fn("list_filter", fn("json_keys", doc), is_str)
-    packed_line = exp.JSONExtractScalar(this=doc, expression=lit("$._entry"))
+    # Loki's unpack keeps the string values only if the object packs a string `_entry`;
+    # otherwise it adds nothing and leaves the line as it is.
+    packed = exp.EQ(this=fn("json_type", doc.copy(), lit("$._entry")), expression=lit("VARCHAR"))
+    keys = case(
+        (packed, fn("list_filter", fn("json_keys", doc), is_str)),
+        default=cast(array(), "VARCHAR[]"),
+    )
+    packed_line = case((packed.copy(), exp.JSONExtractScalar(this=doc, expression=lit("$._entry"))))
     layers.push(
         _keys=keys,
         _bad=exp.Not(this=is_object),
@@ -570,8 +576,13 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
         col("_keys"),
         lam(["k"], exp.JSONExtractScalar(this=doc2, expression=path(col("k")))),
     )
+    # Loki sets the buffered pairs in order, so of equal names the last one wins: the
+    # lists are reversed for the merge, where the first one wins.
     layers.push(
-        _keys2=fn("list_transform", col("_keys"), lam(["k"], sanitize(col("k")))), _vals2=values
+        _keys2=fn(
+            "list_reverse", fn("list_transform", col("_keys"), lam(["k"], sanitize(col("k"))))
+        ),
+        _vals2=fn("list_reverse", values),
     )
     _merge_extracted(layers, col("_keys2"), col("_vals2"))
     layers.push(

@@ -140,6 +140,25 @@ def test_logfmt_empty_value_claims_no_name():
     assert dict(row[1]) == {"app": "a", "k": "", "n": "1"}
 
 
+@pytest.mark.parametrize(
+    ("line", "after", "labels"),
+    [
+        # no packed `_entry` string: Loki's unpack adds nothing and keeps the line
+        ('{"level":"info","msg":"hi"}', '{"level":"info","msg":"hi"}', {}),
+        ('{"_entry":5,"a":"b"}', '{"_entry":5,"a":"b"}', {}),
+        ('{"_entry":"line","level":"warn","n":1}', "line", {"level": "warn"}),
+        # the pairs are set in order: of two equal names the last one wins
+        ('{"_entry":"x","app":"z","app_extracted":"q"}', "x", {"app_extracted": "q"}),
+    ],
+)
+def test_unpack_adds_labels_only_for_a_packed_entry(line, after, labels):
+    con = duckdb.connect()
+    load_fixture(con, [_stream({"app": "a"}, [line])])
+    sql = logql2sql.translate('{app="a"} | unpack', start=0, end=60 * S)
+    ((_, got_line, got_labels, _),) = con.execute(sql).fetchall()
+    assert (got_line, dict(got_labels)) == (after, {"app": "a", **labels})
+
+
 PATTERN_LINES = ["GET /api 200", "10.0.0.1 GET /index.html", "an error", "", "x bar y bar",
                  " bar ", "foo bar baz", "GET /api"]  # fmt: skip
 
