@@ -1,9 +1,10 @@
 """Live tail: the entries of a log query as they become visible, oldest first.
 
-`tailing` polls the lake once a second for entries newer than the last one sent (and at
-least `delay_for` old, as Loki's `delay_for` lets late entries arrive first) and yields
-them as Loki's `streams`. A push is visible as soon as it is acknowledged (landing), so a
-tail sees new entries within about a second.
+`tailing` first sends the newest `limit` entries since `start` (Loki's tailer sends that
+much history, not all of it), then polls the lake once a second for entries newer than
+the last one sent (and at least `delay_for` old, as Loki's `delay_for` lets late entries
+arrive first) and yields them as Loki's `streams`. A push is visible as soon as it is
+acknowledged (landing), so a tail sees new entries within about a second.
 
 `stream_tail` serves one websocket: it sends the batches and, as Loki's handler reads the
 client's side, watches for the client going away, so a tail whose client left stops
@@ -43,6 +44,16 @@ async def tailing(
     # upgrade, by the ingesters' log-selector parse, in these words.
     parse_log_query(tail.query, "only log selector is supported")
     cursor = tail.start
+    # History first, as Loki's tailer sends it: the newest `limit` entries since `start`
+    # (one backward query), oldest first; live entries follow from there.
+    end = time.time_ns() - tail.delay_for
+    if end > cursor:
+        request = QueryRequest(tail.query, cursor, end, _LOG_STEP, 0, tail.limit, "backward")
+        poll = functools.partial(executor.run, tenants, request)
+        result = await asyncio.get_running_loop().run_in_executor(_POLLS, poll)
+        if result.result:
+            yield [{**s, "values": s["values"][::-1]} for s in result.result]
+        cursor = end
     while True:
         end = time.time_ns() - tail.delay_for
         if end > cursor:

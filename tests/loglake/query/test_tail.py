@@ -37,6 +37,20 @@ def test_tail_streams_existing_then_new_entries(api: Api) -> None:
         assert seen == [line for _, line in pushed]
 
 
+def test_tail_history_is_the_newest_limit_entries_oldest_first(api: Api) -> None:
+    """Loki's tailer sends one backward query's worth of history (`limit` entries), not
+    everything since `start`; live entries follow."""
+    now = time.time_ns()
+    old = [(now - (10 - i) * 10**9, f"old {i}") for i in range(10)]
+    api.push([{"stream": {"app": "t"}, "values": old}])
+    with api.client.websocket_connect('/loki/api/v1/tail?query={app="t"}&limit=3') as ws:
+        first = ws.receive_json()
+        assert [v[1] for s in first["streams"] for v in s["values"]] == ["old 7", "old 8", "old 9"]
+        api.push([{"stream": {"app": "t"}, "values": [(time.time_ns(), "live")]}])
+        message = ws.receive_json()
+        assert [v[1] for s in message["streams"] for v in s["values"]] == ["live"]
+
+
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [
