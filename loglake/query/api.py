@@ -97,14 +97,20 @@ def index_stats(form: Form, tenants: list[str], now: int, executor: Executor) ->
 
 
 def detected_labels(form: Form, tenants: list[str], now: int, executor: Executor) -> Any:
-    """`/detected_labels`: every label of the matching streams with its cardinality."""
+    """`/detected_labels`: the labels of the matching streams worth offering as filters,
+    with their cardinality: Loki leaves out a label whose values are all IDs (numbers or
+    UUIDs; two values that are `0`/`1` are a flag, not IDs), except `cluster`,
+    `namespace`, `instance` and `pod`."""
     found = _streams(form, tenants, now, executor)
-    return {
-        "detectedLabels": [
-            {"label": n, "cardinality": len(metadata.label_values(found, n))}
-            for n in metadata.label_names(found)
-        ]
-    }
+    detected = []
+    for name in metadata.label_names(found):
+        values = metadata.label_values(found, name)
+        if name in DETECTED_STATIC_LABELS or not metadata.all_ids(values):
+            detected.append({"label": name, "cardinality": len(values)})
+    return {"detectedLabels": detected}
+
+
+DETECTED_STATIC_LABELS = frozenset({"cluster", "namespace", "instance", "pod"})
 
 
 def volume(ranged: bool) -> Handler:

@@ -108,3 +108,21 @@ def test_volume_by_labels_sums_per_label_name(loaded):
     (series,) = response.json()["data"]["result"]
     assert series["metric"] == {"env": ""}
     assert sum(int(v) for _, v in series["values"]) == 7
+
+
+def test_detected_labels_leave_out_labels_whose_values_are_all_ids(api):
+    uuids = [f"123e4567-e89b-12d3-a456-42661417400{i}" for i in range(3)]
+    api.push(
+        [
+            {
+                "stream": {"app": "ids", "req": str(1000 + i), "uuid": u, "flag": str(i % 2),
+                           "pod": str(i)},
+                "values": [[BASE + i, "x"]],
+            }
+            for i, u in enumerate(uuids)
+        ]
+    )  # fmt: skip
+    response = api.get("detected_labels", query='{app="ids"}', **WINDOW)
+    got = {d["label"]: d["cardinality"] for d in response.json()["detectedLabels"]}
+    # numbers and UUIDs are IDs; two values 0/1 are a flag; `pod` is always offered
+    assert got == {"app": 1, "flag": 2, "pod": 3, "service_name": 1}
