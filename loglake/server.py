@@ -19,7 +19,9 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import PlainTextResponse, Response
+from starlette.exceptions import HTTPException
 
 from loglake import routes
 from loglake.config import Settings
@@ -181,6 +183,16 @@ def create_app(settings: Settings, lake: Lake | None = None) -> FastAPI:
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
+
+    @app.exception_handler(HTTPException)
+    async def unrouted(request: Request, exc: HTTPException) -> Response:
+        """A path or method no route serves gets Loki's router's answers (Go's plain
+        `404 page not found`, an empty 405), not a JSON `detail`."""
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            return PlainTextResponse("404 page not found\n", status_code=404)
+        if exc.status_code == 405 and exc.detail == "Method Not Allowed":
+            return Response(status_code=405, headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
     _register_routes(app)
     return app

@@ -126,3 +126,11 @@ def test_detected_labels_leave_out_labels_whose_values_are_all_ids(api):
     got = {d["label"]: d["cardinality"] for d in response.json()["detectedLabels"]}
     # numbers and UUIDs are IDs; two values 0/1 are a flag; `pod` is always offered
     assert got == {"app": 1, "flag": 2, "pod": 3, "service_name": 1}
+
+
+def test_unrouted_paths_and_methods_get_the_routers_plain_answers(api):
+    response = api.client.get("/loki/api/v1/no_such_endpoint")
+    assert (response.status_code, response.text) == (404, "404 page not found\n")
+    assert response.headers["content-type"].startswith("text/plain")
+    response = api.client.get("/loki/api/v1/push")
+    assert (response.status_code, response.text) == (405, "")
