@@ -57,7 +57,13 @@ PARSED_NAMES = "parsed_names"
 """Optional column: the names `label_format` has set so far (see `no_parsed_names`)."""
 
 LOGFMT_PAIR = r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?'
-_ANSI = "\x1b\\[[0-9;]*[a-zA-Z]"
+_ANSI = (
+    "[\x1b\x9b][[\\]()#;?]*(?:(?:(?:[a-zA-Z\\d]*(?:;[a-zA-Z\\d]*)*)?\x07)"
+    "|(?:(?:\\d{1,4}(?:;\\d{0,4})*)?[\\dA-PRZcf-ntqry=><~]))"
+)
+"""The escape sequences `decolorize` removes: Loki's pattern (the stripansi one), which
+also covers OSC titles ending in BEL, `ESC(B` charset picks, private modes like
+`ESC[?25l` and the one-byte CSI U+009B, with ESC and U+009B as literal characters."""
 
 
 class Layers:

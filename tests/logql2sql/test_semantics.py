@@ -159,6 +159,25 @@ def test_unpack_adds_labels_only_for_a_packed_entry(line, after, labels):
     assert (got_line, dict(got_labels)) == (after, {"app": "a", **labels})
 
 
+@pytest.mark.parametrize(
+    ("line", "after"),
+    [
+        ("\x1b[31mred\x1b[0m plain", "red plain"),
+        ("\x1b[?25lhidden\x1b[?25h", "hidden"),  # private modes
+        ("\x1b(Bz", "z"),  # a charset pick
+        ("\x1b]0;title\x07y", "y"),  # an OSC title ending in BEL
+        ("\x9b31mx", "x"),  # the one-character CSI
+        ("\x1b[12345mz", "mz"),  # at most four digits a parameter
+    ],
+)
+def test_decolorize_removes_what_lokis_pattern_matches(line, after):
+    con = duckdb.connect()
+    load_fixture(con, [_stream({"app": "a"}, [line])])
+    sql = logql2sql.translate('{app="a"} | decolorize', start=0, end=60 * S)
+    ((_, got, _, _),) = con.execute(sql).fetchall()
+    assert got == after
+
+
 PATTERN_LINES = ["GET /api 200", "10.0.0.1 GET /index.html", "an error", "", "x bar y bar",
                  " bar ", "foo bar baz", "GET /api"]  # fmt: skip
 
