@@ -87,6 +87,7 @@ _FIELDS = {"key": 1, "value": 2, "k": 1, "v": 2, "q": 1, "u": 2}
 
 _RENAMED = {
     "isnan": "isNaN",
+    "list_reverse": "arrayReverse",
     "strlen": "length",
 }
 
