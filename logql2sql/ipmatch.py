@@ -8,8 +8,9 @@ looks for matching addresses *inside* a text (the line for `|= ip(…)`, the lab
 - at byte `i`, when there are at least 4 bytes left and `text[i]` is a digit with a `.` in
   one of the next three bytes (the IPv4 hint), the longest run of `[0-9.]` from `i` is parsed
   as an address;
-- otherwise, with at least 5 bytes left and an IPv6 hint (`::h`, or 1–4 hex digits then `:`),
-  the longest run of `[0-9a-fA-F:.]` is parsed;
+- otherwise, with an IPv6 hint (`::h`, or 1–4 hex digits then `:`; since Loki 3.7.4 bytes
+  past the end read as none, so a short address at the end of the text counts), the
+  longest run of `[0-9a-fA-F:.]` is parsed;
 - a run that parses and lies in the pattern's range is a match; otherwise the scan resumes
   one byte *after* the run (the byte that ended it is skipped).
 
@@ -197,7 +198,8 @@ _V6_RUN = r"[0-9a-fA-F:.]*"
 # Successive matches are the scanner's steps; groups 1 and 2 are IPv4 runs, 3 IPv6 runs.
 TOKENIZER = "|".join(
     [
-        r"(?s:.{1,4})\z",  # fewer than 5 bytes left: no address can start here
+        # Near the end (fewer than 4 bytes left) Go's scan takes no IPv4 step while these
+        # alternatives may consume a few bytes: no address fits in them either way.
         rf"([0-9]{{1,3}}\.{_V4_RUN}){_ANY}?",  # IPv4 hint, run of digits and dots
         r"[0-9][^0-9.]\.",  # hint true, run "d": skip it and the next byte ('.' follows)
         rf"[0-9][^0-9.]([0-9]\.{_V4_RUN}){_ANY}?",  # run "d", then a hinted run at byte 2
