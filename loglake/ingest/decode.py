@@ -364,11 +364,11 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _utf16_text(text: str) -> str:
-    """`text` with each lone UTF-16 surrogate (a `\\ud800` escape without its pair) as
+    r"""`text` with each lone UTF-16 surrogate (a `\ud800` escape without its pair) as
     U+FFFD, as jsoniter reads such an escape; a pair is one character already.
 
-    >>> _utf16_text("x\ud800y")
-    'x\ufffdy'
+    >>> _utf16_text("x\ud800y") == "x\ufffdy"
+    True
     """
     return _LONE_SURROGATE.sub("\ufffd", text)
 

@@ -149,8 +149,9 @@ class _WithValue:
 def with_value(form: Form, name: str, value: str) -> Form:
     """`form` with parameter `name` set to `value`.
 
-    >>> with_value(form_of({"limit": "0", "query": "{a=\"b\"}"}), "limit", "100").get("limit")
-    '100'
+    >>> form = with_value(form_of({"limit": "0", "query": "q"}), "limit", "100")
+    >>> form.get("limit"), form.get("query")
+    ('100', 'q')
     """
     return _WithValue(form, name, value)
 
