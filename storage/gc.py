@@ -6,7 +6,9 @@ Two kinds of garbage accumulate because nothing published is ever overwritten:
   be using it: the latest always, an older one until `grace_ns` after the version that
   superseded it was published (Loki's `retention_delete_delay` idea);
 - chunk objects referenced by no kept version: chunks replaced by compaction, retention or
-  deletes, and chunks of a writer that lost a race or crashed before its commit.
+  deletes, and chunks of a writer that lost a race or crashed before its commit;
+- on a local lake, temporary files of writes a crash interrupted (landing objects, chunks,
+  manifests): never listed as objects, they would otherwise stay forever.
 
 An unreferenced chunk is deleted only once its object is older than the grace period: a
 flush or compaction in flight has written chunks it has not committed yet, and those are
@@ -36,6 +38,7 @@ class GcResult:
     chunk_bytes_deleted: int = 0
     chunks_live: int = 0
     chunks_young: int = 0
+    temp_files_deleted: int = 0
     seconds: float = 0.0
 
 
@@ -85,5 +88,11 @@ def collect_garbage(
     result.chunks_deleted = len(doomed_chunks)
     if doomed_chunks and not dry_run:
         store.delete(doomed_chunks)
+    # A write takes seconds: a temporary file older than the grace period was left by a
+    # process that died while writing it (its object was never published).
+    stale = [t.key for t in store.temp_files() if t.mtime_ns < cutoff]
+    result.temp_files_deleted = len(stale)
+    if stale and not dry_run:
+        store.delete(stale)
     result.seconds = time.perf_counter() - started
     return result

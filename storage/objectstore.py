@@ -200,6 +200,24 @@ class ObjectStore:
         out.sort(key=lambda o: o.key)
         return out
 
+    def temp_files(self, prefix: str = "") -> list[ObjectInfo]:
+        """The temporary files of local writes below `prefix` (S3 has none: a put is
+        atomic): those of writes in flight, and those a crash left behind, which nothing
+        else ever lists."""
+        if self.is_s3:
+            return []
+        base = self.path(prefix.rstrip("/")) if prefix else self.root
+        out = []
+        skip = len(self.root) + 1
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    full = os.path.join(dirpath, name)
+                    with contextlib.suppress(FileNotFoundError):
+                        st = os.stat(full)
+                        out.append(ObjectInfo(full[skip:], st.st_size, st.st_mtime_ns))
+        return sorted(out, key=lambda o: o.key)
+
     def list_dirs(self, prefix: str) -> list[str]:
         """Immediate sub-folder names under `prefix` (e.g. `tenant=a`), sorted."""
         base = self.path(prefix.rstrip("/"))

@@ -91,6 +91,7 @@ def lake_gc(lake: LakeResource) -> MaterializeResult:
             "manifest_versions_deleted": result.manifest_versions_deleted,
             "chunks_live": result.chunks_live,
             "chunks_young": result.chunks_young,
+            "temp_files_deleted": result.temp_files_deleted,
             "duration_s": round(result.seconds, 3),
         }
     )

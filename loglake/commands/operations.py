@@ -151,6 +151,11 @@ def register(app: typer.Typer) -> None:
             f"{verb} {result.chunks_deleted} chunks ({_mb(result.chunk_bytes_deleted)}) and "
             f"{result.manifest_versions_deleted} manifest versions; kept {result.chunks_live} "
             f"live and {result.chunks_young} young chunks"
+            + (
+                f"; {verb} {result.temp_files_deleted} files of interrupted writes"
+                if result.temp_files_deleted
+                else ""
+            )
         )
 
     @app.command()

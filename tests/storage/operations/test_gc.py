@@ -82,6 +82,25 @@ def test_an_uncommitted_young_chunk_survives_an_old_orphan_does_not(tmp_path: Pa
     assert len(query_rows(store)) == 60
 
 
+def test_temporary_files_of_interrupted_writes_go_after_the_grace_period(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path))
+    small_flushes(store, flushes=1)
+    landing = tmp_path / layout.landing_prefix("t")
+    landing.mkdir(parents=True, exist_ok=True)
+    old, young = landing / ".tmp-old", landing / ".tmp-young"
+    for path in (old, young):
+        path.write_bytes(b"half a landing object")
+    past = time.time() - 3 * 3600
+    os.utime(old, (past, past))
+
+    result = collect_garbage(store, GRACE, dry_run=True)
+    assert result.temp_files_deleted == 1 and old.exists()
+    result = collect_garbage(store, GRACE)
+    assert result.temp_files_deleted == 1
+    assert not old.exists() and young.exists()  # a write in flight keeps its file
+    assert len(query_rows(store)) == 60
+
+
 def test_an_emptied_day_keeps_its_latest_version(tmp_path: Path) -> None:
     store = ObjectStore(str(tmp_path))
     from storage.flush import flush
