@@ -160,7 +160,11 @@ class Executor:
                 flags,
             )
         result_type, result = _samples(table, planned, request, limits)
-        returned = len(result) if result_type != "scalar" else 1
+        # Loki's `resultLength`: a vector's series, a matrix's samples, 0 for a scalar
+        if result_type == "matrix":
+            returned = sum(len(series["values"]) for series in result)
+        else:
+            returned = len(result) if result_type == "vector" else 0
         stats = build_stats(plan, exec_ns=exec_ns, queue_ns=queue_ns, entries_returned=returned)
         return QueryResult(result_type, result, stats, flags)
 

@@ -134,3 +134,18 @@ def test_unrouted_paths_and_methods_get_the_routers_plain_answers(api):
     assert response.headers["content-type"].startswith("text/plain")
     response = api.client.get("/loki/api/v1/push")
     assert (response.status_code, response.text) == (405, "")
+
+
+def test_total_entries_returned_counts_as_lokis_result_length(loaded):
+    def returned(path: str, **params) -> int:
+        body = loaded.get(path, **params).json()
+        return body["data"]["stats"]["summary"]["totalEntriesReturned"]
+
+    metric = 'count_over_time({app=~".+"}[30m])'
+    # a matrix counts its samples (3 per series here), a vector its series, a scalar nothing
+    step = {"step": "600", **WINDOW}
+    series = loaded.get("query_range", query=metric, **step).json()["data"]["result"]
+    assert [len(s["values"]) for s in series] == [3, 3]
+    assert returned("query_range", query=metric, **step) == 6
+    assert returned("query", query=metric, time=str(BASE + 60 * 10**9)) == 2
+    assert returned("query", query="1 + 1", time=str(BASE)) == 0
