@@ -444,19 +444,8 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     line = col("line")
     is_object = _is_json_object(line)
     if stage.params:
-        items = []
-        for p in stage.params:
-            path = lit(_json_path(p.expression))
-            raw = fn("json_extract", case((is_object, line), default=lit("{}")), path)
-            text = case(
-                (
-                    exp.EQ(this=fn("json_type", raw), expression=lit("VARCHAR")),
-                    exp.JSONExtractScalar(this=raw, expression=lit("$")),
-                ),
-                default=cast(raw, "VARCHAR"),
-            )
-            items.append((p.name, exp.Coalesce(this=text, expressions=[lit("")])))
-        _set_labels(layers, items)
+        _json_expressions(layers, stage)
+        return
     else:
         if dialect != "duckdb":
             raise UnsupportedInDialect("json parser without parameters", dialect)
@@ -529,6 +518,56 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     layers.push(
         lbls=case(
             (exp.Not(this=is_object), with_error("JSONParserErr", lit("invalid JSON object"))),
+            default=col("lbls"),
+        )
+    )
+
+
+def _json_expressions(layers: Layers, stage: ast.JsonParser) -> None:
+    """`| json name="path", …` as Loki's `JSONExpressionParser`: an empty line is left
+    alone; a line that does not start with `{`, `[` or `"` gets `JSONParserErr` (without
+    details) and no labels; otherwise each path's value is set (a JSON `null` as `""`, an
+    object or array as its text), and a path not found sets `""` unless its name is a
+    stream or metadata label (a value found for such a name goes to `<name>_extracted`).
+    Text that is not valid JSON keeps Loki's error, with `""` for every name."""
+    line = col("line")
+    valid = fn("json_valid", line.copy())
+    # Text, not a JSON value: Trino's `json_extract` then keeps a number's text (`41.50`)
+    doc = case((valid, line.copy()), default=lit("{}"))
+    base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    entries = []
+    for p in stage.params:
+        raw = fn("json_extract", doc.copy(), lit(_json_path(p.expression)))
+        kind = fn("json_type", raw)
+        text = case(
+            (
+                exp.EQ(this=kind, expression=lit("VARCHAR")),
+                exp.JSONExtractScalar(this=raw.copy(), expression=lit("$")),
+            ),
+            (exp.EQ(this=kind.copy(), expression=lit("NULL")), lit("")),
+            default=cast(raw.copy(), "VARCHAR"),
+        )
+        clash = fn("list_contains", base.copy(), lit(p.name))
+        name = case((clash, lit(p.name + "_extracted")), default=lit(p.name))
+        missing = case((clash.copy(), cast(exp.Null(), "VARCHAR")), default=lit(""))
+        entries.append(entry(name, exp.Coalesce(this=text, expressions=[missing])))
+    value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
+    found = fn(
+        "list_filter",
+        array(*entries),
+        lam(["e"], exp.Not(this=exp.Is(this=value, expression=exp.Null()))),
+    )
+    parsed = fn("map_concat", col("lbls"), fn("map_from_entries", found))
+    empty = exp.EQ(this=line.copy(), expression=lit(""))
+    starts = exp.In(
+        this=fn("left", line.copy(), num(1)), expressions=[lit("{"), lit("["), lit('"')]
+    )
+    layers.push(lbls=case((exp.or_(empty, exp.Not(this=starts)), col("lbls")), default=parsed))
+    layers.push(
+        lbls=case(
+            (empty.copy(), col("lbls")),
+            (exp.Not(this=starts.copy()), with_error("JSONParserErr")),
+            (exp.Not(this=valid.copy()), with_error("JSONParserErr", lit("invalid JSON object"))),
             default=col("lbls"),
         )
     )

@@ -178,6 +178,29 @@ def test_decolorize_removes_what_lokis_pattern_matches(line, after):
     assert got == after
 
 
+@pytest.mark.parametrize(
+    ("line", "labels"),
+    [
+        # JSON null is ""; an object or array value is its text; a missing path is ""
+        ('{"x":{"y":null},"a":"1"}', {"y": "", "a": "1", "f": ""}),
+        ('["x"]', {"y": "", "a": "", "f": "x"}),
+        # an empty line is left alone
+        ("", {}),
+        # a line that cannot start JSON: the error without details, and no labels
+        ('  {"a":"sp"}', {"__error__": "JSONParserErr"}),
+        ("123", {"__error__": "JSONParserErr"}),
+        # a stream label's name: a value found goes to `_extracted`, none sets nothing
+        ('{"app":"z"}', {"y": "", "a": "", "f": "", "app_extracted": "z"}),
+    ],
+)
+def test_json_expressions_follow_lokis_expression_parser(line, labels):
+    con = duckdb.connect()
+    load_fixture(con, [_stream({"app": "a"}, [line])])
+    query = '{app="a"} | json y="x.y", a="a", app="app", f="[0]"'
+    ((_, _, got, _),) = con.execute(logql2sql.translate(query, start=0, end=60 * S)).fetchall()
+    assert dict(got) == {"app": "a", **labels}
+
+
 PATTERN_LINES = ["GET /api 200", "10.0.0.1 GET /index.html", "an error", "", "x bar y bar",
                  " bar ", "foo bar baz", "GET /api"]  # fmt: skip
 
