@@ -446,75 +446,64 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     if stage.params:
         _json_expressions(layers, stage)
         return
-    else:
-        if dialect != "duckdb":
-            raise UnsupportedInDialect("json parser without parameters", dialect)
-        tree = exp.Anonymous(
-            this="json_tree", expressions=[case((is_object, line), default=lit("{}"))]
-        )
-        atomic = exp.And(
-            this=exp.Not(
-                this=exp.In(
-                    this=col("type"), expressions=[lit("OBJECT"), lit("ARRAY"), lit("NULL")]
-                )
-            ),
-            expression=exp.Not(this=fn("contains", col("fullkey"), lit("["))),
-        )
-        key = fn(
-            "regexp_replace",
-            fn("substr", fn("replace", col("fullkey"), lit('"'), lit("")), num(3)),
-            lit("\\."),
-            lit("_"),
-            lit("g"),
-        )
-        # Loki keeps a number's text as written (`1.50`, `1e2`, `-0`); DuckDB prints a real
-        # number's value (`1.5`, `100.0`; integers print as written, but for `-0`: `0`). A
-        # `json_tree` node's id is its index among the document's tokens (keys, values,
-        # `{` and `[`), so its text is the line's token `id + 1`, read only for real numbers
-        # and for an integer 0 in a line that holds `-0`; it must read as the node's value,
-        # else (a reader extension) DuckDB's text stays.
-        token = item(
-            _json_tokens(line.copy()), exp.Add(this=cast(col("id"), "BIGINT"), expression=num(1))
-        )
-        negative_zero = exp.and_(
-            exp.In(this=col("type"), expressions=[lit("BIGINT"), lit("UBIGINT")]),
-            exp.EQ(this=cast(col("value"), "VARCHAR"), expression=lit("0")),
-            fn("contains", line.copy(), lit("-0")),
-            copy=False,
-        )
-        reprinted = exp.or_(
-            exp.EQ(this=col("type"), expression=lit("DOUBLE")), negative_zero, copy=False
-        )
-        aligned = exp.EQ(
-            this=try_cast(token.copy(), "DOUBLE"), expression=cast(col("value"), "DOUBLE")
-        )
-        value = case(
-            (
-                exp.EQ(this=col("type"), expression=lit("VARCHAR")),
-                exp.JSONExtractScalar(this=col("value"), expression=lit("$")),
-            ),
-            (exp.and_(reprinted, aligned, copy=False), token),
-            default=cast(col("value"), "VARCHAR"),
-        )
-        ordered = exp.Order(expressions=[exp.Ordered(this=col("id"))])
-        keys_q = (
-            exp.select(fn("list", exp.Order(this=key, expressions=ordered.expressions)))
-            .from_(tree, copy=False)
-            .where(atomic, copy=False)
-        )
-        vals_q = (
-            exp.select(fn("list", exp.Order(this=value, expressions=ordered.expressions)))
-            .from_(tree.copy(), copy=False)
-            .where(atomic.copy(), copy=False)
-        )
-        keys = exp.Coalesce(
-            this=exp.Subquery(this=keys_q), expressions=[cast(array(), "VARCHAR[]")]
-        )
-        vals = exp.Coalesce(
-            this=exp.Subquery(this=vals_q), expressions=[cast(array(), "VARCHAR[]")]
-        )
-        keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
-        _merge_extracted(layers, keys, vals)
+    if dialect != "duckdb":
+        raise UnsupportedInDialect("json parser without parameters", dialect)
+    tree = exp.Anonymous(this="json_tree", expressions=[case((is_object, line), default=lit("{}"))])
+    atomic = exp.And(
+        this=exp.Not(
+            this=exp.In(this=col("type"), expressions=[lit("OBJECT"), lit("ARRAY"), lit("NULL")])
+        ),
+        expression=exp.Not(this=fn("contains", col("fullkey"), lit("["))),
+    )
+    key = fn(
+        "regexp_replace",
+        fn("substr", fn("replace", col("fullkey"), lit('"'), lit("")), num(3)),
+        lit("\\."),
+        lit("_"),
+        lit("g"),
+    )
+    # Loki keeps a number's text as written (`1.50`, `1e2`, `-0`); DuckDB prints a real
+    # number's value (`1.5`, `100.0`; integers print as written, but for `-0`: `0`). A
+    # `json_tree` node's id is its index among the document's tokens (keys, values,
+    # `{` and `[`), so its text is the line's token `id + 1`, read only for real numbers
+    # and for an integer 0 in a line that holds `-0`; it must read as the node's value,
+    # else (a reader extension) DuckDB's text stays.
+    token = item(
+        _json_tokens(line.copy()), exp.Add(this=cast(col("id"), "BIGINT"), expression=num(1))
+    )
+    negative_zero = exp.and_(
+        exp.In(this=col("type"), expressions=[lit("BIGINT"), lit("UBIGINT")]),
+        exp.EQ(this=cast(col("value"), "VARCHAR"), expression=lit("0")),
+        fn("contains", line.copy(), lit("-0")),
+        copy=False,
+    )
+    reprinted = exp.or_(
+        exp.EQ(this=col("type"), expression=lit("DOUBLE")), negative_zero, copy=False
+    )
+    aligned = exp.EQ(this=try_cast(token.copy(), "DOUBLE"), expression=cast(col("value"), "DOUBLE"))
+    value = case(
+        (
+            exp.EQ(this=col("type"), expression=lit("VARCHAR")),
+            exp.JSONExtractScalar(this=col("value"), expression=lit("$")),
+        ),
+        (exp.and_(reprinted, aligned, copy=False), token),
+        default=cast(col("value"), "VARCHAR"),
+    )
+    ordered = exp.Order(expressions=[exp.Ordered(this=col("id"))])
+    keys_q = (
+        exp.select(fn("list", exp.Order(this=key, expressions=ordered.expressions)))
+        .from_(tree, copy=False)
+        .where(atomic, copy=False)
+    )
+    vals_q = (
+        exp.select(fn("list", exp.Order(this=value, expressions=ordered.expressions)))
+        .from_(tree.copy(), copy=False)
+        .where(atomic.copy(), copy=False)
+    )
+    keys = exp.Coalesce(this=exp.Subquery(this=keys_q), expressions=[cast(array(), "VARCHAR[]")])
+    vals = exp.Coalesce(this=exp.Subquery(this=vals_q), expressions=[cast(array(), "VARCHAR[]")])
+    keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
+    _merge_extracted(layers, keys, vals)
     layers.push(
         lbls=case(
             (exp.Not(this=is_object), with_error("JSONParserErr", lit("invalid JSON object"))),
@@ -529,7 +518,8 @@ def _json_expressions(layers: Layers, stage: ast.JsonParser) -> None:
     details) and no labels; otherwise each path's value is set (a JSON `null` as `""`, an
     object or array as its text), and a path not found sets `""` unless its name is a
     stream or metadata label (a value found for such a name goes to `<name>_extracted`).
-    Text that is not valid JSON keeps Loki's error, with `""` for every name."""
+    Text that is not valid JSON gets Loki's error, and `""` for every name that is not a
+    stream or metadata label."""
     line = col("line")
     valid = fn("json_valid", line.copy())
     # Text, not a JSON value: Trino's `json_extract` then keeps a number's text (`41.50`)
