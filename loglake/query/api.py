@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import logql2sql
-from loglake.query import encode, metadata, params
+from loglake.query import detected, encode, metadata, params
 from loglake.query.errors import QueryError
 from loglake.query.executor import Executor, QueryRequest
 from loglake.query.params import Form
@@ -102,12 +102,12 @@ def detected_labels(form: Form, tenants: list[str], now: int, executor: Executor
     UUIDs; two values that are `0`/`1` are a flag, not IDs), except `cluster`,
     `namespace`, `instance` and `pod`."""
     found = _streams(form, tenants, now, executor)
-    detected = []
+    offered = []
     for name in metadata.label_names(found):
         values = metadata.label_values(found, name)
-        if name in DETECTED_STATIC_LABELS or not metadata.all_ids(values):
-            detected.append({"label": name, "cardinality": len(values)})
-    return {"detectedLabels": detected}
+        if name in DETECTED_STATIC_LABELS or not detected.all_ids(values):
+            offered.append({"label": name, "cardinality": len(values)})
+    return {"detectedLabels": offered}
 
 
 DETECTED_STATIC_LABELS = frozenset({"cluster", "namespace", "instance", "pod"})

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,39 @@ def determine_type(value: str) -> str:
     if parse_bytes(value) is not None:
         return "bytes"
     return "string"
+
+
+_UUID = re.compile(
+    r"(?:urn:uuid:|\{(?=.{36}\}$))?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?"
+    r"|[0-9a-f]{32}",
+    re.I,
+)
+
+
+def _is_id(value: str) -> bool:
+    """A number Go's `strconv.ParseFloat` reads (in range) or a UUID `uuid.Parse` reads."""
+    if _FLOAT.fullmatch(value):
+        number = float(value)
+        if math.isfinite(number) or "inf" in value.lower() or "nan" in value.lower():
+            return True
+    match = _UUID.fullmatch(value)
+    return bool(match) and (value[0] == "{") == (value[-1] == "}")
+
+
+def all_ids(values: Sequence[str]) -> bool:
+    """Loki's `shouldRejectLabel` for detected labels: no values, or values that are all
+    IDs, unless they are at most two values of `0` and `1` (a flag).
+
+    >>> all_ids(["1", "2", "3"]), all_ids(["0", "1"]), all_ids(["a", "1"]), all_ids([])
+    (True, False, False, True)
+    >>> all_ids(["123e4567-e89b-12d3-a456-426614174000", "42"])
+    True
+    """
+    if not values:
+        return True
+    if len(values) <= 2 and all(v in ("0", "1") for v in values):
+        return False
+    return all(_is_id(v) for v in values)
 
 
 def sanitize_key(key: str) -> str:

@@ -8,8 +8,6 @@ Streams count when their data overlaps `[start, end]`; selectors are matched as 
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,49 +36,13 @@ class StreamInfo:
     chunks: frozenset[str]
 
 
+ONLY_LABEL_MATCHERS = "only label matchers are supported"
+
+
 def parse_selector(text: str) -> tuple[ast.Matcher, ...]:
     """The matchers of a stream selector (a full log query is accepted; its pipeline is
     ignored, as Loki's metadata endpoints do)."""
     return parse_log_query(text, ONLY_LABEL_MATCHERS).matchers
-
-
-ONLY_LABEL_MATCHERS = "only label matchers are supported"
-
-
-_GO_FLOAT = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I
-)
-_UUID = re.compile(
-    r"(?:urn:uuid:|\{(?=.{36}\}$))?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?"
-    r"|[0-9a-f]{32}",
-    re.I,
-)
-
-
-def _is_id(value: str) -> bool:
-    """A number Go's `strconv.ParseFloat` reads (in range) or a UUID `uuid.Parse` reads."""
-    if _GO_FLOAT.fullmatch(value):
-        number = float(value)
-        if math.isfinite(number) or "inf" in value.lower() or "nan" in value.lower():
-            return True
-    match = _UUID.fullmatch(value)
-    return bool(match) and (value[0] == "{") == (value[-1] == "}")
-
-
-def all_ids(values: Sequence[str]) -> bool:
-    """Loki's `shouldRejectLabel` for detected labels: no values, or values that are all
-    IDs, unless they are at most two values of `0` and `1` (a flag).
-
-    >>> all_ids(["1", "2", "3"]), all_ids(["0", "1"]), all_ids(["a", "1"]), all_ids([])
-    (True, False, False, True)
-    >>> all_ids(["123e4567-e89b-12d3-a456-426614174000", "42"])
-    True
-    """
-    if not values:
-        return True
-    if len(values) <= 2 and all(v in ("0", "1") for v in values):
-        return False
-    return all(_is_id(v) for v in values)
 
 
 def parse_series_selectors(texts: Sequence[str]) -> list[tuple[ast.Matcher, ...]]:
