@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -199,17 +200,7 @@ def volume(
             exp.select(
                 *grouped,
                 exp.alias_(exp.Cast(this=bucket, to=exp.DataType.build("BIGINT")), "bucket"),
-                exp.alias_(
-                    exp.Sum(
-                        this=exp.Anonymous(
-                            this="octet_length",
-                            expressions=[
-                                exp.Anonymous(this="encode", expressions=[exp.column("line")])
-                            ],
-                        )
-                    ),
-                    "volume",
-                ),
+                exp.alias_(exp.Sum(this=_line_bytes()), "volume"),
             )
             .from_("logs")
             .where(predicate)
@@ -222,8 +213,19 @@ def volume(
     for row in rows:
         key = tuple((n, v) for n, v in zip(names, row[: len(names)], strict=True) if v is not None)
         series_map.setdefault(key, []).append((row[-2], int(row[-1])))
-    ordered = sorted(series_map.items(), key=lambda kv: (-sum(v for _, v in kv[1]), kv[0]))
-    return [(dict(k), sorted(points)) for k, points in ordered]
+    return [(dict(k), points) for k, points in _largest_first(series_map)]
+
+
+def _line_bytes() -> exp.Expression:
+    """An entry's volume: its line's UTF-8 bytes."""
+    line = exp.Anonymous(this="encode", expressions=[exp.column("line")])
+    return exp.Anonymous(this="octet_length", expressions=[line])
+
+
+def _largest_first(groups: dict) -> list[tuple[Any, list[tuple[int, int]]]]:
+    """`(key, sorted points)` of each group, by total volume, largest first."""
+    ordered = sorted(groups.items(), key=lambda kv: (-sum(v for _, v in kv[1]), kv[0]))
+    return [(key, sorted(points)) for key, points in ordered]
 
 
 def _bucket(step: int, end: int) -> exp.Expression:
@@ -276,15 +278,7 @@ def volume_by_label(
                         "name",
                     ),
                     exp.alias_(exp.cast(_bucket(step, end), "BIGINT"), "bucket"),
-                    exp.alias_(
-                        exp.Anonymous(
-                            this="octet_length",
-                            expressions=[
-                                exp.Anonymous(this="encode", expressions=[exp.column("line")])
-                            ],
-                        ),
-                        "v",
-                    ),
+                    exp.alias_(_line_bytes(), "v"),
                 )
                 .from_("logs")
                 .where(predicate)
@@ -299,5 +293,4 @@ def volume_by_label(
     by_name: dict[str, list[tuple[int, int]]] = {}
     for name, bucket_ts, size in rows:
         by_name.setdefault(name, []).append((bucket_ts, int(size)))
-    ordered = sorted(by_name.items(), key=lambda kv: (-sum(v for _, v in kv[1]), kv[0]))
-    return [(name, sorted(points)) for name, points in ordered]
+    return _largest_first(by_name)
