@@ -187,18 +187,7 @@ class ObjectStore:
                 ),
                 key=lambda o: o.key,
             )
-        out = []
-        skip = len(self.root) + 1
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                if name.startswith(".tmp-"):
-                    continue
-                full = os.path.join(dirpath, name)
-                with contextlib.suppress(FileNotFoundError):
-                    st = os.stat(full)
-                    out.append(ObjectInfo(full[skip:], st.st_size, st.st_mtime_ns))
-        out.sort(key=lambda o: o.key)
-        return out
+        return self._walk(base, temporary=False)
 
     def temp_files(self, prefix: str = "") -> list[ObjectInfo]:
         """The temporary files of local writes below `prefix` (S3 has none: a put is
@@ -207,16 +196,23 @@ class ObjectStore:
         if self.is_s3:
             return []
         base = self.path(prefix.rstrip("/")) if prefix else self.root
+        return self._walk(base, temporary=True)
+
+    def _walk(self, base: str, *, temporary: bool) -> list[ObjectInfo]:
+        """The local files below `base`, sorted by key: the objects, or (`temporary`)
+        the `.tmp-*` files of writes, which are never objects."""
         out = []
         skip = len(self.root) + 1
         for dirpath, _dirs, files in os.walk(base):
             for name in files:
-                if name.startswith(".tmp-"):
-                    full = os.path.join(dirpath, name)
-                    with contextlib.suppress(FileNotFoundError):
-                        st = os.stat(full)
-                        out.append(ObjectInfo(full[skip:], st.st_size, st.st_mtime_ns))
-        return sorted(out, key=lambda o: o.key)
+                if name.startswith(".tmp-") != temporary:
+                    continue
+                full = os.path.join(dirpath, name)
+                with contextlib.suppress(FileNotFoundError):
+                    st = os.stat(full)
+                    out.append(ObjectInfo(full[skip:], st.st_size, st.st_mtime_ns))
+        out.sort(key=lambda o: o.key)
+        return out
 
     def list_dirs(self, prefix: str) -> list[str]:
         """Immediate sub-folder names under `prefix` (e.g. `tenant=a`), sorted."""
