@@ -211,6 +211,7 @@ def _commit_day(
                 extra=_offsets_record(
                     store, base, (batch.offsets[s] for s in sources if s in batch.offsets)
                 ),
+                landed=landed,
             )
         except manifest.CommitConflict:
             result.conflicts += 1

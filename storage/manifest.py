@@ -167,13 +167,20 @@ def publish(
     operation: str,
     applied_landing: Iterable[str] = (),
     extra: dict[str, Any] | None = None,
+    landed: set[str] | None = None,
 ) -> Manifest:
     """Publish `refs` as version `base.version + 1`; CommitConflict if someone else did.
 
     `applied_landing` lists landing objects whose rows this version absorbs; entries of the
     base's list whose objects are gone from landing are dropped, so the list stays small.
+    `landed`: the tenant's landing keys, when the caller listed them after pinning `base`
+    (a key deleted since stays named one version longer; none is dropped early).
     """
-    still_landed = {o.key for o in store.list(layout.landing_prefix(base.tenant))}
+    still_landed = (
+        landed
+        if landed is not None
+        else {o.key for o in store.list(layout.landing_prefix(base.tenant))}
+    )
     applied = sorted((base.applied_landing & still_landed) | set(applied_landing))
     commit = {
         "version": base.version + 1,
