@@ -48,25 +48,36 @@ async def tailing(
     # (one backward query), oldest first; live entries follow from there.
     end = time.time_ns() - tail.delay_for
     if end > cursor:
-        request = QueryRequest(tail.query, cursor, end, _LOG_STEP, 0, tail.limit, "backward")
-        poll = functools.partial(executor.run, tenants, request)
-        result = await asyncio.get_running_loop().run_in_executor(_POLLS, poll)
-        if result.result:
-            yield [{**s, "values": s["values"][::-1]} for s in result.result]
+        history = await _entries(executor, tenants, tail, cursor, end, "backward")
+        if history:
+            yield [{**s, "values": s["values"][::-1]} for s in history]
         cursor = end
     while True:
         end = time.time_ns() - tail.delay_for
         if end > cursor:
-            request = QueryRequest(tail.query, cursor, end, _LOG_STEP, 0, tail.limit, "forward")
-            poll = functools.partial(executor.run, tenants, request)
-            result = await asyncio.get_running_loop().run_in_executor(_POLLS, poll)
-            newest = [int(v[0]) for s in result.result for v in s["values"]]
+            streams = await _entries(executor, tenants, tail, cursor, end, "forward")
+            newest = [int(v[0]) for s in streams for v in s["values"]]
             if newest:
                 cursor = max(newest) + 1
-                yield result.result
+                yield streams
                 continue
             cursor = end
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def _entries(
+    executor: Executor,
+    tenants: Sequence[str],
+    tail: TailQuery,
+    start: int,
+    end: int,
+    direction: str,
+) -> list[dict[str, Any]]:
+    """At most `limit` entries of the tailed query in `[start, end)`, as streams, queried
+    on a poll thread (see `_POLLS`)."""
+    request = QueryRequest(tail.query, start, end, _LOG_STEP, 0, tail.limit, direction)
+    poll = functools.partial(executor.run, tenants, request)
+    return (await asyncio.get_running_loop().run_in_executor(_POLLS, poll)).result
 
 
 async def stream_tail(
