@@ -122,8 +122,8 @@ def volume(ranged: bool) -> Handler:
         limit = params.volume_limit(form)
         form = params.with_value(form, "limit", str(limit))
         if ranged:
-            step = params.range_query(form, now).step
-            start, end = params.bounds(form, now)
+            q = params.range_query(form, now)
+            start, end, step = q.start, q.end, q.step
         else:
             params.instant_query(form, now)
             start, end = params.bounds(form, now)
@@ -136,12 +136,16 @@ def volume(ranged: bool) -> Handler:
         matchers = metadata.parse_selector(params.query(form))
         targets = [t for t in (form.get("targetLabels") or "").split(",") if t]
         _check_length(executor, tenants, start, end)
-        store = executor.lake.store
-        if aggregate_by == "labels":
-            by_name = metadata.volume_by_label(store, tenants, matchers, start, end, targets, step)
-            found = [({name: ""}, points) for name, points in by_name][:limit]
-        else:
-            found = metadata.volume(store, tenants, matchers, start, end, targets, step)[:limit]
+        found = metadata.volume(
+            executor.lake.store,
+            tenants,
+            matchers,
+            start,
+            end,
+            targets,
+            step,
+            by_label_name=aggregate_by == "labels",
+        )[:limit]
         if not ranged:
             result = [
                 {

@@ -179,41 +179,57 @@ def volume(
     end: int,
     target_labels: Sequence[str],
     step: int = 0,
+    by_label_name: bool = False,
 ) -> list[tuple[dict[str, str], list[tuple[int, int]]]]:
     """Bytes of the selected streams' lines grouped by `target_labels` (default: the
     selector's label names), over the range or per `step` bucket ending at each step.
+    With `by_label_name` (`aggregateBy=labels`), grouped by label *name* instead: each
+    stream counts once for every label it has (or every target label), as `{name: ""}`.
 
     Returns `(labels, [(bucket end ns, bytes), …])` sorted by total volume, largest first.
     """
-    names = list(target_labels) or list(dict.fromkeys(m.name for m in matchers))
+    entries = (
+        exp.select(
+            exp.alias_(exp.cast(_bucket(step, end), "BIGINT"), "bucket"),
+            exp.alias_(_line_bytes(), "v"),
+        )
+        .from_("logs")
+        .where(matcher_predicate([tuple(matchers)], None))
+    )
+    if by_label_name:
+        names = exp.Unnest(expressions=[exp.func("map_keys", exp.column("labels"))])
+        entries = entries.select(exp.alias_(names, "l0"))
+        keys = [exp.column("l0")]
+        query = exp.select(*keys).from_(entries.subquery("e"))
+        if target_labels:
+            wanted = [exp.Literal.string(n) for n in target_labels]
+            query = query.where(exp.In(this=exp.column("l0"), expressions=wanted))
+    else:
+        names_of = list(target_labels) or list(dict.fromkeys(m.name for m in matchers))
+        labels = exp.column("labels")
+        for i, n in enumerate(names_of):
+            entries = entries.select(
+                exp.alias_(exp.Bracket(this=labels, expressions=[exp.Literal.string(n)]), f"l{i}")
+            )
+        keys = [exp.column(f"l{i}") for i in range(len(names_of))]
+        query = exp.select(*keys).from_(entries.subquery("e"))
+    query = query.select(
+        exp.column("bucket"), exp.alias_(exp.Sum(this=exp.column("v")), "volume")
+    ).group_by(*keys, exp.column("bucket"))
     con = duck.query_connection(store)
     try:
         bind_logs(con, store, tenants, [tuple(matchers)], start - 1, end)
-        labels = exp.column("labels")
-        grouped = [
-            exp.alias_(exp.Bracket(this=labels, expressions=[exp.Literal.string(n)]), f"l{i}")
-            for i, n in enumerate(names)
-        ]
-        predicate = matcher_predicate([tuple(matchers)], None)
-        bucket = _bucket(step, end)
-        query = (
-            exp.select(
-                *grouped,
-                exp.alias_(exp.Cast(this=bucket, to=exp.DataType.build("BIGINT")), "bucket"),
-                exp.alias_(exp.Sum(this=_line_bytes()), "volume"),
-            )
-            .from_("logs")
-            .where(predicate)
-            .group_by(*[exp.column(f"l{i}") for i in range(len(names))], exp.column("bucket"))
-        )
         rows = con.execute(query.sql(dialect="duckdb")).fetchall()
     finally:
         con.close()
-    series_map: dict[tuple, list[tuple[int, int]]] = {}
-    for row in rows:
-        key = tuple((n, v) for n, v in zip(names, row[: len(names)], strict=True) if v is not None)
-        series_map.setdefault(key, []).append((row[-2], int(row[-1])))
-    return [(dict(k), points) for k, points in _largest_first(series_map)]
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for *values, bucket_ts, size in rows:
+        if by_label_name:
+            key = ((values[0], ""),)
+        else:
+            key = tuple((n, v) for n, v in zip(names_of, values, strict=True) if v is not None)
+        groups.setdefault(key, []).append((bucket_ts, int(size)))
+    return [(dict(k), points) for k, points in _largest_first(groups)]
 
 
 def _line_bytes() -> exp.Expression:
@@ -238,59 +254,3 @@ def _bucket(step: int, end: int) -> exp.Expression:
         this=exp.IntDiv(this=exp.paren(up), expression=exp.Literal.number(step)),
         expression=exp.Literal.number(step),
     )
-
-
-def volume_by_label(
-    store: ObjectStore,
-    tenants: Sequence[str],
-    matchers: Sequence[ast.Matcher],
-    start: int,
-    end: int,
-    target_labels: Sequence[str],
-    step: int = 0,
-) -> list[tuple[str, list[tuple[int, int]]]]:
-    """`aggregateBy=labels`: the selected streams' line bytes per label *name* (each
-    stream counts once for every label it has, or for the target labels it has), over
-    the range or per `step` bucket as `volume`. Sorted by total volume, largest first.
-    """
-    con = duck.query_connection(store)
-    try:
-        bind_logs(con, store, tenants, [tuple(matchers)], start - 1, end)
-        predicate = matcher_predicate([tuple(matchers)], None)
-        keep = (
-            exp.In(
-                this=exp.column("name"),
-                expressions=[exp.Literal.string(n) for n in target_labels],
-            )
-            if target_labels
-            else exp.true()
-        )
-        per_name = (
-            exp.select(
-                exp.column("name"),
-                exp.column("bucket"),
-                exp.alias_(exp.Sum(this=exp.column("v")), "volume"),
-            )
-            .from_(
-                exp.select(
-                    exp.alias_(
-                        exp.Unnest(expressions=[exp.func("map_keys", exp.column("labels"))]),
-                        "name",
-                    ),
-                    exp.alias_(exp.cast(_bucket(step, end), "BIGINT"), "bucket"),
-                    exp.alias_(_line_bytes(), "v"),
-                )
-                .from_("logs")
-                .where(predicate)
-                .subquery("e")
-            )
-            .where(keep)
-            .group_by(exp.column("name"), exp.column("bucket"))
-        )
-        rows = con.execute(per_name.sql(dialect="duckdb")).fetchall()
-    finally:
-        con.close()
-    by_name: dict[str, list[tuple[int, int]]] = {}
-    for name, bucket_ts, size in rows:
-        by_name.setdefault(name, []).append((bucket_ts, int(size)))
-    return _largest_first(by_name)
