@@ -34,10 +34,10 @@ def pushed(api: Api, request: pytest.FixtureRequest) -> Api:
     return api
 
 
-def _query(api: Api, query: str, headers: dict[str, str] | None = FLAGS) -> dict:
+def _query(api: Api, query: str, headers: dict[str, str] | None = FLAGS, **params) -> dict:
     response = api.client.get(
         "/loki/api/v1/query_range",
-        params={"query": query, "start": BASE, "end": BASE + HOUR, "limit": 10},
+        params={"query": query, "start": BASE, "end": BASE + HOUR, "limit": 10, **params},
         headers=headers or {},
     )
     assert response.status_code == 200, response.text
@@ -143,18 +143,7 @@ def test_metric_results_echo_the_flag_and_keep_their_shape(pushed):
 
 
 def test_the_limit_and_direction_hold_across_categorized_streams(pushed):
-    response = pushed.client.get(
-        "/loki/api/v1/query_range",
-        params={
-            "query": '{app="api"} | logfmt',
-            "start": BASE,
-            "end": BASE + HOUR,
-            "limit": 2,
-            "direction": "forward",
-        },
-        headers=FLAGS,
-    )
-    data = response.json()["data"]
+    data = _query(pushed, '{app="api"} | logfmt', limit=2, direction="forward")
     lines = [v[1] for s in data["result"] for v in s["values"]]
     assert lines == ["level=info status=200", "level=error status=500 trace_id=zzz"]
     assert json.dumps(data["result"][0]["values"][0][2]).startswith('{"structuredMetadata"')
