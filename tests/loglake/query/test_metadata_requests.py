@@ -45,11 +45,11 @@ def test_series_groups_hold_label_matchers_only(loaded):
     assert message == "only label matchers are supported"
 
 
-def test_series_groups_are_deduplicated(loaded):
+def test_series_reads_match_and_match_brackets_together(loaded):
     response = loaded.get(
-        "series", **{"match[]": ['{app="api"}', '{app="api"}'], "match": '{app="api"}'}, **WINDOW
+        "series", **{"match[]": ['{app="api"}', '{app="api"}'], "match": '{app="web"}'}, **WINDOW
     )
-    assert response.json()["data"] == [{"app": "api", "env": "prod", "service_name": "api"}]
+    assert [s["app"] for s in response.json()["data"]] == ["api", "web"]
 
 
 @pytest.mark.parametrize("path", ["labels", "label/app/values", "series"])
