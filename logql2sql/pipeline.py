@@ -688,7 +688,11 @@ def _pattern(layers: Layers, stage: ast.PatternParser, dialect: str) -> None:
             )
             partial.append((name, reached, value))
         prefix += "(?s:.*?)" + after
-    matched = fn("regexp_matches", line, lit(full))
+    matched = exp.and_(
+        exp.NEQ(this=line.copy(), expression=lit("")),
+        fn("regexp_matches", line, lit(full)),
+        copy=False,
+    )
     whole = fn(
         "map_concat", col("lbls"), fn("map", _extracted_names(full_items), _values(full_items))
     )

@@ -248,6 +248,19 @@ def test_pattern_fills_the_captures_a_short_line_reaches():
     assert [dict(r[1]) for r in rows] == [{"app": "a"}]
 
 
+@pytest.mark.parametrize("pattern", ["<x>", "<x> <y>", "<x> end"])
+def test_pattern_extracts_nothing_from_an_empty_line(pattern):
+    """Loki's matcher returns no captures for an empty line, even for a pattern that is one
+    capture and so would match it whole."""
+    streams = [_stream({"app": "a"}, [""]), _stream({"app": "b"}, ["abc end"])]
+    rows = _run(f'count_over_time({{app=~".+"}} | pattern `{pattern}` [1m])', streams)
+    got = {r[1]["app"]: {k: v for k, v in r[1].items() if k != "app"} for r in rows}
+    assert got["a"] == {}
+    assert got["b"] == {"<x>": {"x": "abc end"}, "<x> <y>": {"x": "abc", "y": "end"}}.get(
+        pattern, {"x": "abc"}
+    )
+
+
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
