@@ -114,13 +114,14 @@ class DecodedBatch:
 
 
 def _lines_array(lines: list) -> pa.Array:
-    """Lines as an Arrow binary or string array (bytes are checked for UTF-8 later)."""
+    """Lines as an Arrow binary or string array (bytes are checked for UTF-8 later); a lone
+    surrogate from a JSON escape reads as U+FFFD, as jsoniter reads it."""
     if not lines or isinstance(lines[0], bytes):
         return pa.array(lines, pa.binary())
     try:
         return pa.array(lines, pa.string())
     except (pa.ArrowException, UnicodeEncodeError):  # lone surrogates from JSON escapes
-        return pa.array([line.encode("utf-8", "surrogatepass") for line in lines], pa.binary())
+        return pa.array(list(map(_utf16_text, lines)), pa.string())
 
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -431,7 +432,12 @@ def _decode_json(body: bytes) -> list[DecodedStream]:
                     )
                 if metadata is None:
                     metadata = [()] * index
-                metadata.append(tuple(_metadata_pair(k, _read_string(v)) for k, v in extra.items()))
+                metadata.append(
+                    tuple(
+                        _metadata_pair(_utf16_text(k), _utf16_text(_read_string(v)))
+                        for k, v in extra.items()
+                    )
+                )
             elif metadata is not None:
                 metadata.append(())
         streams.append(DecodedStream(label_text, ts, lines, metadata))

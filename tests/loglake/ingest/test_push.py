@@ -428,6 +428,18 @@ def test_json_lone_surrogate_in_a_label_reads_as_the_replacement_character():
     assert dict(result.table.column("labels")[0].as_py())["app"] == "x\ufffd"
 
 
+def test_json_lone_surrogates_in_a_line_and_metadata_read_as_the_replacement_character():
+    body = (
+        b'{"streams":[{"stream":{"app":"x"},"values":[["%d","a\\ud800b"],'
+        b'["%d","ok",{"k\\udc00":"v\\ud800","pair":"\\ud83d\\ude00"}]]}]}' % (NOW, NOW + 1)
+    )
+    result = push(body, JSON)
+    assert result.error is None
+    rows = result.table.to_pylist()
+    assert [row["line"] for row in rows] == ["a\ufffdb", "ok"]
+    assert rows[1]["structured_metadata"] == [("k_", "v\ufffd"), ("pair", "\U0001f600")]
+
+
 @pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\U00110000"])
 def test_a_label_escape_that_is_no_code_point_is_a_parse_error(escape):
     body = encode_push([('{a="1"}', [(NOW, "ok")]), ('{app="x' + escape + '"}', [(NOW, "x")])])
