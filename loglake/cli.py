@@ -113,21 +113,30 @@ def serve(
 def flush(lake: LakeOpt = None, config: ConfigOpt = None, tenant: TenantOpt = None) -> None:
     """Turn landing objects into Parquet chunks and manifest commits."""
     from loglake.lake import Lake
+    from storage.flush import FlushError
 
     the_lake = Lake.open(_settings(config, lake))
+    errors: dict[str, Exception] = {}
     with progress_bar() as bar:
         task = bar.add_task("flush", total=None, detail="")
 
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, detail="landing objects")
 
-        result = the_lake.flush([tenant] if tenant else None, progress=report)
+        try:
+            result = the_lake.flush([tenant] if tenant else None, progress=report)
+        except FlushError as err:  # the other tenants were flushed
+            result, errors = err.result, err.errors
     console.print(
         f"flushed {result.rows} entries ({result.raw_bytes / 1e6:.1f} MB raw) from "
         f"{result.landing_objects} landing objects into {result.chunks} chunks "
         f"({result.chunk_bytes / 1e6:.1f} MB) with {result.commits} manifest commits "
         f"in {result.seconds:.2f}s"
     )
+    for failed, err in errors.items():
+        console.print(f"[red]error:[/red] flush of tenant {failed!r} failed: {err}")
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command()

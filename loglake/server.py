@@ -32,6 +32,7 @@ from loglake.ingest.ratelimit import IngestionRateLimiter
 from loglake.lake import Lake
 from loglake.metrics import Metrics
 from loglake.query.openapi import describe
+from storage.flush import FlushError
 from storage.landing import GroupCommitter, list_landing
 
 log = logging.getLogger("loglake.server")
@@ -116,15 +117,21 @@ class BackgroundFlusher:
 
 
 def run_flush(lake: Lake, metrics: Metrics) -> None:
-    """One flush, recorded in the metrics; failures are logged and counted, not raised."""
+    """One flush, recorded in the metrics; failures are logged and counted, not raised (a
+    tenant that failed does not hide what the others' flush did)."""
     started = time.perf_counter()
+    outcome = "success"
     try:
         result = lake.flush()
+    except FlushError as err:
+        for tenant, failure in err.errors.items():
+            log.error("flush failed for tenant %r", tenant, exc_info=failure)
+        result, outcome = err.result, "error"
     except Exception:
         log.exception("flush failed")
         metrics.flushes.labels("error").inc()
         return
-    metrics.flushes.labels("success").inc()
+    metrics.flushes.labels(outcome).inc()
     metrics.flush_seconds.observe(time.perf_counter() - started)
     metrics.flushed_rows.inc(result.rows)
     metrics.landing_backlog.set(len(list_landing(lake.store)))

@@ -84,26 +84,57 @@ def flush(
 
     Landing objects are taken oldest first in rounds of at most `max_bytes_per_round`
     bytes so memory stays bounded however large the backlog is. `progress(done, total)`
-    is called with landing-object counts.
+    is called with landing-object counts. A tenant whose flush fails does not hold back
+    the others: they are flushed, then `FlushError` names the failures (the failed
+    tenant's landing objects stay, for the next flush).
     """
     options = options or ChunkOptions()
     started = time.perf_counter()
     total = FlushResult()
+    errors: dict[str, Exception] = {}
     for tenant in tenants if tenants is not None else landing_tenants(store):
-        objects = list_landing(store, tenant)
-        done = 0
-        while done < len(objects):
-            batch, size = [], 0
-            while done + len(batch) < len(objects) and (not batch or size < max_bytes_per_round):
-                obj = objects[done + len(batch)]
-                batch.append(obj.key)
-                size += obj.size
-            total.merge(flush_objects(store, tenant, batch, options))
-            done += len(batch)
-            if progress:
-                progress(done, len(objects))
+        try:
+            _flush_tenant(store, tenant, options, max_bytes_per_round, progress, total)
+        except Exception as err:  # reported below, after the other tenants are flushed
+            errors[tenant] = err
     total.seconds = time.perf_counter() - started
+    if errors:
+        raise FlushError(total, errors)
     return total
+
+
+class FlushError(Exception):
+    """The flush failed for some tenants; `result` is what the others' flush did and
+    `errors` the failure of each failed tenant (the first one is also the `__cause__`)."""
+
+    def __init__(self, result: FlushResult, errors: dict[str, Exception]) -> None:
+        self.result, self.errors = result, errors
+        failures = "; ".join(f"tenant {tenant!r}: {err}" for tenant, err in errors.items())
+        super().__init__(f"flush failed for {len(errors)} tenant(s): {failures}")
+        self.__cause__ = next(iter(errors.values()))
+
+
+def _flush_tenant(
+    store: ObjectStore,
+    tenant: str,
+    options: ChunkOptions,
+    max_bytes_per_round: int,
+    progress: Callable[[int, int], None] | None,
+    total: FlushResult,
+) -> None:
+    """Flush one tenant's landing objects, oldest first, in rounds (see `flush`)."""
+    objects = list_landing(store, tenant)
+    done = 0
+    while done < len(objects):
+        batch, size = [], 0
+        while done + len(batch) < len(objects) and (not batch or size < max_bytes_per_round):
+            obj = objects[done + len(batch)]
+            batch.append(obj.key)
+            size += obj.size
+        total.merge(flush_objects(store, tenant, batch, options))
+        done += len(batch)
+        if progress:
+            progress(done, len(objects))
 
 
 def flush_objects(

@@ -64,6 +64,29 @@ def test_flush_asset_materializes_on_a_temporary_lake(tmp_path: Path) -> None:
     assert lake.open().sql("SELECT count(*) AS n FROM logs", "fake").to_pylist() == [{"n": 3}]
 
 
+def test_a_flush_failing_for_one_tenant_fails_the_run_after_flushing_the_others(
+    tmp_path: Path,
+) -> None:
+    lake = LakeResource(lake=str(tmp_path / "lake"))
+    store = lake.open().store
+    for tenant in ("a", "b"):
+        write_landing(store, tenant, entries(1, {"service_name": "api"}, [T0, T0 + 1]))
+    (broken,) = list_landing(store, "a")
+    with open(store.path(broken.key), "r+b") as f:
+        f.truncate(broken.size // 2)
+    with instance_for_test() as instance:
+        result = dg.materialize(
+            [lake_flush], resources={"lake": lake}, instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data
+    assert "flush failed for 1 tenant(s): tenant 'a'" in error.error.message
+    assert error.user_failure_data.metadata["failed_tenants"].value == "a"
+    assert error.user_failure_data.metadata["rows"].value == 2
+    assert lake.open().sql("SELECT count(*) AS n FROM logs", "b").to_pylist() == [{"n": 2}]
+
+
 def test_full_materialization_of_all_assets(tmp_path: Path) -> None:
     """Every unpartitioned asset that needs only the lake (Kafka's needs a broker and is
     materialized in its own tests; partitioned ones are run per partition there)."""

@@ -13,7 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from loglake.cli import app
+from storage.landing import list_landing, write_landing
+from storage.objectstore import ObjectStore
 from tests.conftest import SHARED
+from tests.storage.helpers import T0, entries
 
 runner = CliRunner()
 HUBBLE = SHARED / "data" / "hubble"
@@ -118,6 +121,23 @@ def test_sql_errors_are_reported_not_raised(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sql", "SELEC nonsense", "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 1
     assert "error" in result.output
+
+
+def test_flush_reports_a_failed_tenant_and_exits_1_after_flushing_the_others(
+    tmp_path: Path,
+) -> None:
+    lake = tmp_path / "lake"
+    store = ObjectStore(str(lake))
+    for tenant in ("a", "b"):
+        write_landing(store, tenant, entries(1, {"service_name": "api"}, [T0]))
+    (broken,) = list_landing(store, "b")
+    with open(store.path(broken.key), "r+b") as f:
+        f.truncate(broken.size // 2)
+    result = runner.invoke(app, ["flush", "--lake", str(lake)])
+    assert result.exit_code == 1
+    assert "flushed 1 entries" in result.output
+    assert "flush of tenant 'b' failed" in " ".join(result.output.split())
+    assert list_landing(store, "a") == []
 
 
 @pytest.mark.skipif(not HUBBLE.is_dir(), reason="shared Hubble flows not present")

@@ -19,7 +19,10 @@ from loglake.client import PushClient
 from loglake.config import load_settings
 from loglake.ingest.push_proto import encode_push
 from loglake.lake import Lake
-from storage.landing import list_landing
+from loglake.metrics import Metrics
+from loglake.server import run_flush
+from storage.landing import list_landing, write_landing
+from tests.storage.helpers import T0, entries
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -316,6 +319,26 @@ def test_background_flush(start_server, tmp_path: Path) -> None:
     assert list_landing(lake.store) == []
     assert lines_of(lake) == ["flushed in the background"]
     assert 'loglake_flushes_total{outcome="success"}' in httpx.get(f"{server.addr}/metrics").text
+
+
+def test_a_background_flush_failing_for_one_tenant_counts_the_others_rows(
+    tmp_path: Path, caplog
+) -> None:
+    lake = lake_at(str(tmp_path / "lake"))
+    for tenant in ("a", "b"):
+        write_landing(lake.store, tenant, entries(1, {"service_name": "api"}, [T0, T0 + 1]))
+    (broken,) = list_landing(lake.store, "a")
+    with open(lake.store.path(broken.key), "r+b") as f:
+        f.truncate(broken.size // 2)
+    metrics = Metrics()
+    with caplog.at_level(logging.ERROR, logger="loglake.server"):
+        run_flush(lake, metrics)
+    assert "flush failed for tenant 'a'" in caplog.text
+    sample = metrics.registry.get_sample_value
+    assert sample("loglake_flushes_total", {"outcome": "error"}) == 1
+    assert sample("loglake_flushed_rows_total") == 2
+    assert sample("loglake_landing_backlog_objects") == 1
+    assert lines_of(lake, "b") == [f"line ts={T0}", f"line ts={T0 + 1}"]
 
 
 def test_per_tenant_overrides_from_the_runtime_config(start_server, tmp_path: Path) -> None:

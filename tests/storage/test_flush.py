@@ -13,7 +13,7 @@ import pytest
 from storage import duck, layout, manifest
 from storage import flush as flush_module
 from storage.chunks import ChunkOptions
-from storage.flush import flush, flush_objects
+from storage.flush import FlushError, flush, flush_objects
 from storage.landing import GroupCommitter, list_landing, write_landing
 from storage.objectstore import ObjectStore
 from storage.schema import ENTRY_SCHEMA
@@ -196,6 +196,22 @@ def test_a_value_too_long_for_a_folder_name_is_bucketed_and_flushes(tmp_path) ->
     assert dirs[1] == "service_name=api"
     assert not list_landing(store, "t")
     assert query_rows(store) == [(1, T0, f"line ts={T0}"), (2, T0 + 1, f"line ts={T0 + 1}")]
+
+
+def test_a_tenant_that_fails_to_flush_does_not_hold_back_the_others(tmp_path) -> None:
+    store = ObjectStore(str(tmp_path))
+    for tenant in ("a", "b", "c"):
+        write_landing(store, tenant, entries(1, {"service_name": "s"}, [T0, T0 + 1]))
+    (broken,) = list_landing(store, "b")
+    with open(store.path(broken.key), "r+b") as f:  # a landing object that no longer decodes
+        f.truncate(broken.size // 2)
+    with pytest.raises(FlushError) as failed:
+        flush(store)
+    assert list(failed.value.errors) == ["b"]
+    assert "tenant 'b'" in str(failed.value)
+    assert (failed.value.result.rows, failed.value.result.commits) == (4, 2)
+    assert count(store, "a") == count(store, "c") == 2
+    assert [o.key for o in list_landing(store, "b")] == [broken.key]  # kept for a retry
 
 
 def test_group_commit_writes_few_objects_for_many_requests(tmp_path) -> None:
