@@ -14,11 +14,12 @@ the line by one anchored regular expression instead, with the same result:
   would be renamed `<name>_extracted`), else the first pair whose sanitised key is the
   name and whose value is not empty gives the value (without `--keep-empty` Loki skips an
   empty value before it records the name, so a later value of the key counts);
-- the pairs are the matches of `pipeline.LOGFMT_PAIR` scanned left to right. The text
-  before a line's first double quote is whitespace-separated chunks, read by a simple
-  regex; a key after a quote is read by a regex whose prefix spells out the scan (quoted
-  values, unquoted values, bare keys), and a line with a stray quote before the key falls
-  back to the general pair lists, so every line gets the exact value.
+- the pairs are the units of Loki's logfmt decoder, left to right (`logfmt_scan`). The
+  text before a line's first double quote is separator-delimited runs, each a whole unit,
+  read by a simple regex; a key after a quote is read by a regex whose prefix spells out
+  the decoder's scan (`logfmt_scan.STEP`: errors, quoted values, unquoted values, bare
+  keys), and where that finds nothing the general pair lists are asked, so every line
+  gets the exact value.
 
 The pipeline error check stays exact as well: it reads Loki's error state (structured
 metadata's `__error__`, the `LabelFilterErr` a comparison sets, the unwrap's
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from logql2sql import ast
+from logql2sql import ast, logfmt_scan
 from logql2sql.pipeline import (
     ERROR,
     ERROR_DETAILS,
@@ -42,7 +43,6 @@ from logql2sql.pipeline import (
     extracted_labels,
     logfmt_pairs,
     string_leaf,
-    unquote_logfmt,
 )
 from logql2sql.sqlbuild import (
     array,
@@ -59,16 +59,10 @@ from logql2sql.sqlbuild import (
     num,
 )
 
-_KEY = r'[^\s="]+'
-_QUOTED = r'"(?:[^"\\]|\\.)*"'
-_FILLED = r'"(?:[^"\\]|\\.)+"'
-"""A quoted value that is not empty: an empty value claims no name (Loki's parser skips
-it before it records the name as extracted), so a later value of the key is read."""
-# One step of the pair scan that ends where the next pair may start, quotes excepted.
-_STEP = rf'(?:[\s=]|{_KEY}={_QUOTED}|{_KEY}=[^\s"]*\s|{_KEY}\s)'
+_SEP = logfmt_scan.SEP
 # A name this module can find: characters a sanitised key holds, no digit first, and not
 # `_<digit>` (which may come from a key that started with a digit).
-_NAME = re.compile(r"[a-zA-Z:][a-zA-Z0-9_:]*|_[a-zA-Z_:][a-zA-Z0-9_:]*")
+_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*|_[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -156,14 +150,33 @@ def readable(names: tuple[str, ...]) -> bool:
     return all(_readable(n) for n in names)
 
 
-def _key_pattern(name: str) -> str:
-    """Raw keys that sanitise to `name`: `_` stands for any character sanitised to `_`."""
-    return "".join(r'[^a-zA-Z0-9:\s="]' if c == "_" else re.escape(c) for c in name)
+_UNICODE_SPACE = "\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""The white space Go's `strings.TrimSpace` trims off a key that is no separator."""
 
 
-def _after_key(found: exp.Expression, name: str) -> exp.Expression:
-    """The value of a `key` or `key=value` match (`""` for a bare key)."""
-    return fn("substr", found, num(len(name) + 2))
+def _key_pattern(name: str, whole: bool = True) -> str:
+    """Good raw keys that sanitise to `name`: `_` stands for any character sanitised to
+    `_` that a good key may hold (not white space at either end of a `whole` key, which
+    is trimmed)."""
+    inner = f'[^a-zA-Z0-9{_SEP}="\ufffd]'
+    outer = f'[^a-zA-Z0-9{_SEP}="\ufffd{_UNICODE_SPACE}]' if whole else inner
+    last = len(name) - 1
+    return "".join(
+        (outer if i in (0, last) else inner) if c == "_" else re.escape(c)
+        for i, c in enumerate(name)
+    )
+
+
+def _trimmed_key(name: str) -> str:
+    """`_key_pattern` with the white space around it that the sanitising trims."""
+    return f"[{_UNICODE_SPACE}]*{_key_pattern(name)}[{_UNICODE_SPACE}]*"
+
+
+def _after_key(found: exp.Expression) -> exp.Expression:
+    """The value of a `key=value` match (a key holds no `=`)."""
+    return fn(
+        "substr", found, exp.Add(this=fn("strpos", found.copy(), lit("=")), expression=num(1))
+    )
 
 
 def _general(line: exp.Expression, name: str) -> exp.Expression:
@@ -192,14 +205,17 @@ def _general(line: exp.Expression, name: str) -> exp.Expression:
 
 def _patterns(name: str) -> tuple[str, str, str]:
     """The regexes reading `name`: (before the first quote, a key somewhere, the scan)."""
-    key = _key_pattern(name)
-    # Pairs before the first quote are whitespace-separated chunks (leading `=` skipped).
-    # A chunk that runs into the quote reads as the scan reads it: its unquoted value stops
-    # at the quote. Pairs with an empty value (a bare key, `key=`, `key=""`) are passed
-    # over by both regexes.
-    early = rf'(?:^|\s)=*{key}=([^\s"]+)(?:\s|$)'
-    candidate = rf'(?:^|[\s="]){key}(?:[=\s"]|$)'
-    scanned = rf'^{_STEP}*?(?:{key}=({_FILLED})|({key}=[^\s"]+)(?:[\s"]|$))'
+    key = _trimmed_key(name)
+    # Units before the first quote are separator-delimited runs, each a whole unit (the
+    # run the quote is in ends in a quote here, see `_before_quote`, so it never reads
+    # as good). Units with an empty value (a bare key, `key=`, `key=""`) and errors are
+    # passed over by both regexes.
+    early = rf'(?:^|[{_SEP}]){key}=([^{_SEP}="]+)(?:[{_SEP}]|$)'
+    candidate = rf'(?:^|[{_SEP}="]){key}(?:[={_SEP}"]|$)'
+    scanned = (
+        rf"^{logfmt_scan.STEP}*?"
+        rf'(?:{key}=({logfmt_scan.FILLED})|({key}=[^{_SEP}="]+)(?:[{_SEP}]|$))'
+    )
     return early, candidate, scanned
 
 
@@ -213,17 +229,24 @@ def _from_scan(parts: exp.Expression, line: exp.Expression, name: str) -> exp.Ex
     quoted = exp.Dot(this=parts.copy(), expression=exp.to_identifier("q"))
     unquoted = exp.Dot(this=parts.copy(), expression=exp.to_identifier("u"))
     return case(
-        (exp.NEQ(this=quoted, expression=lit("")), unquote_logfmt(quoted.copy())),
-        (exp.NEQ(this=unquoted, expression=lit("")), _after_key(unquoted.copy(), name)),
+        (exp.NEQ(this=quoted, expression=lit("")), logfmt_scan.value_text(quoted.copy())),
+        (
+            exp.NEQ(this=unquoted, expression=lit("")),
+            logfmt_scan.value_text(_after_key(unquoted.copy())),
+        ),
         default=_general(line.copy(), name),
     )
 
 
 def _before_quote(line: exp.Expression, skip: list[exp.Expression]) -> exp.Expression:
-    """The text before the line's first quote; `""` where a `skip` test holds."""
+    """The text up to the line's first quote, that quote included; `""` where a `skip`
+    test holds."""
+    up_to_quote = exp.DPipe(
+        this=fn("split_part", line.copy(), lit('"'), num(1)), expression=lit('"')
+    )
     return case(
         *[(a.copy(), lit("")) for a in skip],
-        (fn("contains", line.copy(), lit('"')), fn("split_part", line.copy(), lit('"'), num(1))),
+        (fn("contains", line.copy(), lit('"')), up_to_quote),
         default=line.copy(),
     )
 
@@ -231,7 +254,8 @@ def _before_quote(line: exp.Expression, skip: list[exp.Expression]) -> exp.Expre
 def _found(before_quote: exp.Expression, early: str) -> exp.Expression:
     """The value read before the first quote; NULL when empty (absent, bare or `key=`
     first, or a key after a quote: then the scan is asked)."""
-    return fn("nullif", fn("regexp_extract", before_quote, lit(early), num(1)), lit(""))
+    found = fn("regexp_extract", before_quote, lit(early), num(1))
+    return fn("nullif", fn("replace", found, lit("\ufffd"), lit(" ")), lit(""))
 
 
 def parsed(line: exp.Expression, name: str) -> exp.Expression:
@@ -342,7 +366,7 @@ def _presence_tests(line: exp.Expression, name: str) -> list[exp.Expression]:
     after = name[at:]
     tests = [fn("contains", line.copy(), lit(hint))]
     if after:
-        pattern = re.escape(hint) + _key_pattern(after)
+        pattern = re.escape(hint) + _key_pattern(after, whole=False)
         tests.append(fn("regexp_matches", line.copy(), lit(pattern)))
     return tests
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from logql2sql import ast, durations, sqlbuild
+from logql2sql import ast, durations, logfmt_scan, sqlbuild
 from logql2sql.errors import LogQLError, UnsupportedInDialect
 from logql2sql.ipmatch import ip_contains, parse_pattern
 from logql2sql.jsonexpr import parse_json_expression
@@ -56,7 +56,6 @@ ERROR_DETAILS = "__error_details__"
 PARSED_NAMES = "parsed_names"
 """Optional column: the names `label_format` has set so far (see `no_parsed_names`)."""
 
-LOGFMT_PAIR = r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?'
 _ANSI = (
     "[\x1b\x9b][[\\]()#;?]*(?:(?:(?:[a-zA-Z\\d]*(?:;[a-zA-Z\\d]*)*)?\x07)"
     "|(?:(?:\\d{1,4}(?:;\\d{0,4})*)?[\\dA-PRZcf-ntqry=><~]))"
@@ -277,9 +276,24 @@ def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
 # ------------------------------------------------------------------ parsers
 
 
+_GO_SPACE = "\\t\\n\\x0b\\f\\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""What Go's `strings.TrimSpace` trims (Unicode's White_Space)."""
+
+
 def sanitize(key: exp.Expression) -> exp.Expression:
-    """Loki's label-name sanitising: [^a-zA-Z0-9_:] → `_`, a leading digit gets `_`."""
-    cleaned = fn("regexp_replace", key, lit("[^a-zA-Z0-9_:]"), lit("_"), lit("g"))
+    """Loki's label-name sanitising: white space trimmed (only where a key may have it:
+    a space, or a character that is not ASCII), then [^a-zA-Z0-9_] → `_` (`:` too), and
+    a leading digit gets `_`."""
+    may_trim = exp.or_(
+        fn("contains", key.copy(), lit(" ")),
+        exp.NEQ(this=fn("strlen", key.copy()), expression=fn("length", key.copy())),
+        copy=False,
+    )
+    trimmed = fn(
+        "regexp_replace", key.copy(), lit(f"^[{_GO_SPACE}]+|[{_GO_SPACE}]+$"), lit(""), lit("g")
+    )
+    key = case((may_trim, trimmed), default=key)
+    cleaned = fn("regexp_replace", key, lit("[^a-zA-Z0-9_]"), lit("_"), lit("g"))
     return case(
         (
             fn("regexp_matches", cleaned, lit("^[0-9]")),
@@ -345,37 +359,39 @@ def _merge_extracted(
     layers.push(lbls=fn("map_concat", col("lbls"), extracted))
 
 
-def unquote_logfmt(value: exp.Expression) -> exp.Expression:
-    """A logfmt value's text: a quoted one unquoted through JSON (kept as written when JSON
-    rejects an escape), any other as it is."""
-    unquoted = exp.Coalesce(
-        this=exp.JSONExtractScalar(this=try_cast(value, "JSON"), expression=lit("$")),
-        expressions=[value.copy()],
-    )
-    return case((fn("starts_with", value.copy(), lit('"')), unquoted), default=value.copy())
-
-
 def logfmt_pairs(
-    line: exp.Expression, sanitized: bool = True
+    line: exp.Expression, sanitized: bool = True, strict: bool = False, invalid: str = " "
 ) -> tuple[exp.Expression, exp.Expression]:
-    """The keys (sanitised, or as written) and unquoted values of a line's logfmt pairs."""
-    keys = fn("regexp_extract_all", line, lit(LOGFMT_PAIR), num(1))
+    """The keys (sanitised, or as written) and value texts of a line's logfmt pairs, as
+    Loki's decoder reads them (`logfmt_scan`); with `strict`, those before the first error.
+    The values list may hold one more item than the keys, at the end."""
+    keys, raw = (logfmt_scan.strict_pair_lists if strict else logfmt_scan.pair_lists)(line)
     if sanitized:
         keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
-    raw_values = fn("regexp_extract_all", line.copy(), lit(LOGFMT_PAIR), num(3))
-    # a bare key's value group does not match: NULL, where Loki's value is ""
-    value = unquote_logfmt(exp.Coalesce(this=col("v"), expressions=[lit("")]))
-    return keys, fn("list_transform", raw_values, lam(["v"], value))
+    return keys, fn("list_transform", raw, lam(["v"], logfmt_scan.value_text(col("v"), invalid)))
 
 
 def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
     line = col("line")
     if stage.params:
-        keys, values = logfmt_pairs(line, sanitized=False)
+        # the parser with expressions empties a value holding U+FFFD
+        keys, values = logfmt_pairs(line, sanitized=False, strict=stage.strict, invalid="")
         layers.push(_k=keys, _v=values)
         sel = []
         for p in stage.params:
-            pos = fn("list_position", col("_k"), lit(logfmt_expression_key(p.expression)))
+            # the last pair whose key is the expression's (or the label's own name) wins
+            names = {logfmt_expression_key(p.expression), p.name}
+            hits = fn(
+                "list_transform",
+                fn("list_reverse", col("_k")),
+                lam(["k"], exp.or_(*[exp.EQ(this=col("k"), expression=lit(n)) for n in names])),
+            )
+            from_end = fn("list_position", hits, exp.true())
+            last = exp.Add(
+                this=exp.Sub(this=exp.ArraySize(this=col("_k")), expression=from_end),
+                expression=num(1),
+            )
+            pos = case((exp.GT(this=from_end.copy(), expression=num(0)), last))
             sel.append(
                 (
                     p.name,
@@ -384,18 +400,13 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
             )
         _set_labels(layers, sel)
     else:
-        keys, values = logfmt_pairs(line)
+        keys, values = logfmt_pairs(line, strict=stage.strict)
         _merge_extracted(layers, keys, values, keep_empty=stage.keep_empty)
     if stage.strict:
-        rest = fn("trim", fn("regexp_replace", line, lit(LOGFMT_PAIR), lit(""), lit("g")))
+        failed = exp.Not(this=exp.Is(this=logfmt_scan.first_error(line), expression=exp.Null()))
+        details = logfmt_scan.strict_error_details(line)
         layers.push(
-            lbls=case(
-                (
-                    exp.NEQ(this=rest, expression=lit("")),
-                    with_error("LogfmtParserErr", lit("logfmt syntax error")),
-                ),
-                default=col("lbls"),
-            )
+            lbls=case((failed, with_error("LogfmtParserErr", details)), default=col("lbls"))
         )
 
 
@@ -579,10 +590,14 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     if dialect in _NO_UNPACK:
         raise UnsupportedInDialect("unpack parser", dialect)
     line = col("line")
-    is_object = _is_json_object(line)
+    # Loki reads nothing but an object that starts the line (no white space before it)
+    is_object = exp.and_(fn("starts_with", line.copy(), lit("{")), _is_json_object(line.copy()))
     doc = cast(case((is_object, line), default=lit("{}")), "JSON")
 
     def path(key: exp.Expression) -> exp.Expression:
+        if dialect == "duckdb":  # a JSON pointer: any key, even "", `*` or one with `"`
+            escaped = fn("replace", fn("replace", key, lit("~"), lit("~0")), lit("/"), lit("~1"))
+            return exp.DPipe(this=lit("/"), expression=escaped)
         return exp.DPipe(this=lit('$."'), expression=exp.DPipe(this=key, expression=lit('"')))
 
     is_str = lam(
@@ -602,7 +617,7 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     packed_line = case((packed.copy(), exp.JSONExtractScalar(this=doc, expression=lit("$._entry"))))
     layers.push(
         _keys=keys,
-        _bad=exp.Not(this=is_object),
+        _bad=exp.Not(this=exp.paren(is_object, copy=False)),
         _entry=packed_line,
     )
     doc2 = cast(case((exp.Not(this=col("_bad")), col("line")), default=lit("{}")), "JSON")
@@ -623,6 +638,11 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     layers.push(
         line=exp.Coalesce(this=col("_entry"), expressions=[col("line")]),
         lbls=case(
+            (exp.EQ(this=col("line"), expression=lit("")), col("lbls")),  # passed through
+            (
+                exp.Not(this=fn("starts_with", col("line"), lit("{"))),
+                with_error("JSONParserErr", lit("expecting json object(6), but it is not")),
+            ),
             (col("_bad"), with_error("JSONParserErr", lit("invalid JSON object"))),
             default=col("lbls"),
         ),
@@ -1223,8 +1243,6 @@ __all__ = [
     "base_labels",
     "extracted_labels",
     "logfmt_pairs",
-    "unquote_logfmt",
-    "LOGFMT_PAIR",
     "string_match",
     "COLUMNS",
 ]

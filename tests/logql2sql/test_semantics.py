@@ -374,3 +374,108 @@ def test_json_parser_keeps_number_text_as_written(line, expected):
     rows = con.execute(logql2sql.translate('{app="a"} | json', start=0, end=60 * S)).fetchall()
     (labels,) = [dict(r[2]) for r in rows]
     assert labels == {"app": "a", **expected}
+
+
+def _parsed(query: str, line: str, labels: dict | None = None) -> dict:
+    """The labels of the one entry of a log query over one line, stream labels left out."""
+    labels = labels or {"app": "x"}
+    con = duckdb.connect()
+    load_fixture(con, [_stream(labels, [line])])
+    sql = logql2sql.translate(query, start=0, end=60 * S, direction="forward")
+    ((_, _, got, *_),) = con.execute(sql).fetchall()
+    return {k: v for k, v in got.items() if k not in labels}
+
+
+# Each expectation is what Loki's own pipeline code returned for the line.
+@pytest.mark.parametrize(
+    ("line", "labels"),
+    [
+        ("path=/x?a=1 status=200", {"status": "200"}),  # `=` in an unquoted value
+        ('a=b"c d=1', {"d": "1"}),  # `"` in an unquoted value
+        ('ke"y=1 d=2', {"d": "2"}),  # `"` in a key
+        ("==level=a b=2", {"b": "2"}),  # no key before `=`
+        ("k==v d=1", {"d": "1"}),
+        ('a="x\\q" b=1', {"b": "1"}),  # an escape Go's unquoting rejects
+        ('a="\\u00" b=1', {"b": "1"}),
+        ('a="it\\\'s" b=1', {"a": "it's", "b": "1"}),
+        ('a="x\ty" b=1', {"a": "x\ty", "b": "1"}),  # a raw tab, no escape
+        ('a="x\\ty\tz" b=1', {"a": "x\ty\tz", "b": "1"}),
+        ('a="x\\u0041\\ud800\\u0041"', {"a": "xA A"}),  # lone surrogate → U+FFFD → " "
+        ('a="\\ud83d\\ude00"', {"a": "\U0001f600"}),
+        ("a=x\ufffdy b=1", {"a": "x y", "b": "1"}),
+        ("k\ufffd=1 b=2", {"b": "2"}),  # U+FFFD in a key: invalid key
+        ('a="unterminated b=1', {}),
+        ('a="x"b=2', {"a": "x", "b": "2"}),  # the next unit may follow a closing quote
+        ("a=1\x0bb=2 c=3\x00d=4", {"a": "1", "b": "2", "c": "3", "d": "4"}),
+        ("a=1\u00a0b=2", {}),  # NBSP is no separator: `=` in the value
+        ("x=1 \u00a0ab=2", {"x": "1", "ab": "2"}),  # but it is trimmed off a key
+        ("a:b=1 c.d=2", {"a_b": "1", "c_d": "2"}),
+    ],
+)
+def test_logfmt_reads_a_line_as_lokis_decoder(line, labels):
+    assert _parsed('{app="x"} | logfmt', line) == labels
+
+
+@pytest.mark.parametrize(
+    ("line", "labels"),
+    [
+        ("a=1 b=x=y c=3", {"a": "1", "pos": 8, "message": "unexpected '='"}),
+        ('a=1 "x e=2', {"a": "1", "pos": 5, "message": "unexpected '\"'"}),
+        ("a=1 =x", {"a": "1", "pos": 5, "message": "unexpected '='"}),
+        ('a="x\\q" b=1', {"pos": 8, "message": "invalid quoted value"}),
+        ('a=1 b="xx', {"a": "1", "pos": 10, "message": "unterminated quoted value"}),
+        ("a=1 k\ufffd=2 c=3", {"a": "1", "pos": 9, "message": "invalid key"}),
+        ("a=1\tb=2\n", {"a": "1", "b": "2"}),
+    ],
+)
+def test_strict_logfmt_stops_at_the_first_error_with_lokis_details(line, labels):
+    got = _parsed('{app="x"} | logfmt --strict', line)
+    want = {k: v for k, v in labels.items() if k not in ("pos", "message")}
+    if "pos" in labels:
+        want["__error__"] = "LogfmtParserErr"
+        want["__error_details__"] = (
+            f"logfmt syntax error at pos {labels['pos']} : {labels['message']}"
+        )
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("query", "line", "labels"),
+    [
+        ('{app="x"} | logfmt a', "a=1 a=2", {"a": "2"}),  # the last one wins
+        ('{app="x"} | logfmt a', "a=1 a", {"a": ""}),
+        ('{app="x"} | logfmt x="a"', "a=2 x=1", {"x": "1"}),  # the label's own name too
+        ('{app="x"} | logfmt a', "a=x\ufffdy", {"a": ""}),
+    ],
+)
+def test_logfmt_with_expressions_reads_as_loki(query, line, labels):
+    assert _parsed(query, line) == labels
+
+
+@pytest.mark.parametrize(
+    ("line", "labels"),
+    [
+        ('{"":"v","_entry":"x"}', {"": "v"}),
+        ('{"a\\"b":"v","_entry":"x"}', {"a_b": "v"}),
+        ('{"*":"v","b/c~d":"w","_entry":"x"}', {"_": "v", "b_c_d": "w"}),
+    ],
+)
+def test_unpack_reads_any_key(line, labels):
+    """Keys that are no valid JSON path failed the whole query."""
+    assert _parsed('{app="x"} | unpack', line) == labels
+
+
+@pytest.mark.parametrize(
+    ("line", "labels"),
+    [
+        (' {"_entry":"x","a":"1"}', {"error": "expecting json object(6), but it is not"}),
+        ("[1]", {"error": "expecting json object(6), but it is not"}),
+        ('{"a":1', {"error": "invalid JSON object"}),
+        ("", {}),  # an empty line is passed through
+    ],
+)
+def test_unpack_reads_only_an_object_that_starts_the_line(line, labels):
+    want = {}
+    if "error" in labels:
+        want = {"__error__": "JSONParserErr", "__error_details__": labels["error"]}
+    assert _parsed('{app="x"} | unpack', line) == want
