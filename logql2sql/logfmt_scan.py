@@ -78,20 +78,18 @@ def pair_lists(line: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
     return keys, fn("regexp_extract_all", line.copy(), lit(PAIR), num(3))
 
 
-def strict_pair_lists(line: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
-    """`pair_lists` up to the first error (`--strict` stops there)."""
-    keys, values = pair_lists(line)
-    first = first_error(line)
+def until_error(keys: exp.Expression, first: exp.Expression) -> exp.Expression:
+    """The keys of `pair_lists` before match number `first` (`first_error`; NULL: all of
+    them): `--strict` stops at the first error."""
     before = fn(
         "list_transform",
         fn("range", num(1), cast(first.copy(), "INT")),  # Spark indexes by INT
         lam(["i"], item(col("_sk"), col("i"))),
     )
-    until = case(
+    return case(
         (exp.Is(this=first, expression=exp.Null()), keys.copy()),
         default=let(keys, "_sk", before),
     )
-    return until, values
 
 
 def first_error(line: exp.Expression) -> exp.Expression:
@@ -163,7 +161,7 @@ def strict_error_details(line: exp.Expression) -> exp.Expression:
 
     key = f"{_LOOSE_KEY}*"
     value_start = f"{_LOOSE_KEY}+={_LOOSE_KEY}*"
-    pos_message = case(
+    return case(
         (matches(f'{key}"'), _message(at(key), "unexpected '\"'")),
         (matches(f"{key}{_INVALID}"), _message(at(key), "invalid key")),
         (matches("="), _message(at(""), "unexpected '='")),
@@ -178,7 +176,6 @@ def strict_error_details(line: exp.Expression) -> exp.Expression:
         ),
         default=_message(at(rf'{_LOOSE_KEY}+="{_ANY}*"'), "invalid quoted value"),
     )
-    return pos_message
 
 
 def _message(pos: exp.Expression, text: str) -> exp.Expression:

@@ -360,12 +360,17 @@ def _merge_extracted(
 
 
 def logfmt_pairs(
-    line: exp.Expression, sanitized: bool = True, strict: bool = False, invalid: str = " "
+    line: exp.Expression,
+    sanitized: bool = True,
+    first_error: exp.Expression | None = None,
+    invalid: str = " ",
 ) -> tuple[exp.Expression, exp.Expression]:
     """The keys (sanitised, or as written) and value texts of a line's logfmt pairs, as
-    Loki's decoder reads them (`logfmt_scan`); with `strict`, those before the first error.
-    The values list may hold one more item than the keys, at the end."""
-    keys, raw = (logfmt_scan.strict_pair_lists if strict else logfmt_scan.pair_lists)(line)
+    Loki's decoder reads them (`logfmt_scan`); with `first_error` (`--strict`), those
+    before it. The values list may hold one more item than the keys, at the end."""
+    keys, raw = logfmt_scan.pair_lists(line)
+    if first_error is not None:
+        keys = logfmt_scan.until_error(keys, first_error)
     if sanitized:
         keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
     return keys, fn("list_transform", raw, lam(["v"], logfmt_scan.value_text(col("v"), invalid)))
@@ -373,14 +378,18 @@ def logfmt_pairs(
 
 def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
     line = col("line")
+    first = None
+    if stage.strict:  # found once: it ends the pairs and sets the error
+        layers.push(_lf_error=logfmt_scan.first_error(line))
+        first = col("_lf_error")
     if stage.params:
         # the parser with expressions empties a value holding U+FFFD
-        keys, values = logfmt_pairs(line, sanitized=False, strict=stage.strict, invalid="")
+        keys, values = logfmt_pairs(line, sanitized=False, first_error=first, invalid="")
         layers.push(_k=keys, _v=values)
         sel = []
         for p in stage.params:
             # the last pair whose key is the expression's (or the label's own name) wins
-            names = {logfmt_expression_key(p.expression), p.name}
+            names = dict.fromkeys([logfmt_expression_key(p.expression), p.name])
             hits = fn(
                 "list_transform",
                 fn("list_reverse", col("_k")),
@@ -400,10 +409,10 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
             )
         _set_labels(layers, sel)
     else:
-        keys, values = logfmt_pairs(line, strict=stage.strict)
+        keys, values = logfmt_pairs(line, first_error=first)
         _merge_extracted(layers, keys, values, keep_empty=stage.keep_empty)
-    if stage.strict:
-        failed = exp.Not(this=exp.Is(this=logfmt_scan.first_error(line), expression=exp.Null()))
+    if first is not None:
+        failed = exp.Not(this=exp.Is(this=first.copy(), expression=exp.Null()))
         details = logfmt_scan.strict_error_details(line)
         layers.push(
             lbls=case((failed, with_error("LogfmtParserErr", details)), default=col("lbls"))
@@ -617,7 +626,7 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     packed_line = case((packed.copy(), exp.JSONExtractScalar(this=doc, expression=lit("$._entry"))))
     layers.push(
         _keys=keys,
-        _bad=exp.Not(this=exp.paren(is_object, copy=False)),
+        _bad=exp.Not(this=exp.paren(is_object.copy(), copy=False)),
         _entry=packed_line,
     )
     doc2 = cast(case((exp.Not(this=col("_bad")), col("line")), default=lit("{}")), "JSON")
