@@ -294,13 +294,7 @@ def sanitize(key: exp.Expression) -> exp.Expression:
     )
     key = case((may_trim, trimmed), default=key)
     cleaned = fn("regexp_replace", key, lit("[^a-zA-Z0-9_]"), lit("_"), lit("g"))
-    return case(
-        (
-            fn("regexp_matches", cleaned, lit("^[0-9]")),
-            exp.DPipe(this=lit("_"), expression=cleaned),
-        ),
-        default=cleaned,
-    )
+    return fn("regexp_replace", cleaned, lit("^([0-9])"), lit("_\\1"))
 
 
 def extracted_labels(
