@@ -362,6 +362,8 @@ def _json_first_char(value: object) -> str:
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""The only way a JSON body yields a lone surrogate: an escape such as `\\ud800`."""
 
 
 def _utf16_text(text: str) -> str:
@@ -372,6 +374,10 @@ def _utf16_text(text: str) -> str:
     True
     """
     return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _read_string(value: object) -> str:
@@ -404,6 +410,8 @@ def _decode_json(body: bytes) -> list[DecodedStream]:
         raise PushError(400, f"invalid JSON: {err}") from None
     if not isinstance(document, dict):
         raise PushError(400, "invalid JSON: a push body is an object with a streams array")
+    # texts are mended (`_utf16_text`) only when the body can hold a lone surrogate
+    text = _utf16_text if _SURROGATE_ESCAPE.search(body) else _as_is
     streams = []
     for item in document.get("streams") or ():
         if not isinstance(item, dict):
@@ -411,7 +419,7 @@ def _decode_json(body: bytes) -> list[DecodedStream]:
         labels = item.get("stream") or {}
         if not isinstance(labels, dict):
             raise PushError(400, "invalid JSON: stream labels must be an object")
-        labels = {_utf16_text(k): _utf16_text(_read_string(v)) for k, v in labels.items()}
+        labels = {text(k): text(_read_string(v)) for k, v in labels.items()}
         # Loki turns the object into label-set text and parses that: same rules as protobuf.
         label_text = "{" + ", ".join(f"{k}={go_quote(labels[k])}" for k in sorted(labels)) + "}"
         ts: list[int] = []
@@ -433,10 +441,7 @@ def _decode_json(body: bytes) -> list[DecodedStream]:
                 if metadata is None:
                     metadata = [()] * index
                 metadata.append(
-                    tuple(
-                        _metadata_pair(_utf16_text(k), _utf16_text(_read_string(v)))
-                        for k, v in extra.items()
-                    )
+                    tuple(_metadata_pair(text(k), text(_read_string(v))) for k, v in extra.items())
                 )
             elif metadata is not None:
                 metadata.append(())
