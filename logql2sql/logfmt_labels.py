@@ -241,9 +241,8 @@ def _from_scan(parts: exp.Expression, line: exp.Expression, name: str) -> exp.Ex
 def _before_quote(line: exp.Expression, skip: list[exp.Expression]) -> exp.Expression:
     """The text up to the line's first quote, that quote included; `""` where a `skip`
     test holds."""
-    up_to_quote = exp.DPipe(
-        this=fn("split_part", line.copy(), lit('"'), num(1)), expression=lit('"')
-    )
+    # `left` up to `strpos`: `split_part` builds the list of every part of the line.
+    up_to_quote = fn("left", line.copy(), fn("strpos", line.copy(), lit('"')))
     return case(
         *[(a.copy(), lit("")) for a in skip],
         (fn("contains", line.copy(), lit('"')), up_to_quote),
