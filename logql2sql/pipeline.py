@@ -458,7 +458,7 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     line = col("line")
     is_object = _is_json_object(line)
     if stage.params:
-        _json_expressions(layers, stage)
+        _json_expressions(layers, stage, dialect)
         return
     if dialect != "duckdb":
         raise UnsupportedInDialect("json parser without parameters", dialect)
@@ -526,12 +526,13 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     )
 
 
-def _json_expressions(layers: Layers, stage: ast.JsonParser) -> None:
+def _json_expressions(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     """`| json name="path", …` as Loki's `JSONExpressionParser`: an empty line is left
     alone; a line that does not start with `{`, `[` or `"` gets `JSONParserErr` (without
-    details) and no labels; otherwise each path's value is set (a JSON `null` as `""`, an
-    object or array as its text), and a path not found sets `""` unless its name is a
-    stream or metadata label (a value found for such a name goes to `<name>_extracted`).
+    details) and no labels; otherwise each path's value is set (a JSON `null` as `""`, a
+    number as written, an object or array as its text), and a path not found sets `""`
+    unless its name is a stream or metadata label (a value found for such a name goes to
+    `<name>_extracted`).
     Text that is not valid JSON gets Loki's error, and `""` for every name that is not a
     stream or metadata label."""
     line = col("line")
@@ -539,9 +540,17 @@ def _json_expressions(layers: Layers, stage: ast.JsonParser) -> None:
     # Text, not a JSON value: Trino's `json_extract` then keeps a number's text (`41.50`)
     doc = case((valid, line.copy()), default=lit("{}"))
     base = fn("list_concat", fn("map_keys", col("stream")), fn("map_keys", col("meta")))
+    paths = [lit(_json_path(p.expression)) for p in stage.params]
+    raws = [fn("json_extract", doc.copy(), path.copy()) for path in paths]
+    if dialect == "duckdb":
+        # Each path's value in a column of its own: DuckDB reads the line once for it, not
+        # once for every test of its type below. (Trino's SQL must see the `json_extract`
+        # that a cast to text reads: its JSON values have no such cast.)
+        names = [f"_jv{layers.n}_{i}" for i in range(len(paths))]
+        layers.push(**dict(zip(names, raws, strict=True)))
+        raws = [col(name) for name in names]
     entries = []
-    for p in stage.params:
-        raw = fn("json_extract", doc.copy(), lit(_json_path(p.expression)))
+    for p, path, raw in zip(stage.params, paths, raws, strict=True):
         kind = fn("json_type", raw)
         text = case(
             (
@@ -549,6 +558,13 @@ def _json_expressions(layers: Layers, stage: ast.JsonParser) -> None:
                 exp.JSONExtractScalar(this=raw.copy(), expression=lit("$")),
             ),
             (exp.EQ(this=kind.copy(), expression=lit("NULL")), lit("")),
+            (
+                _reprinted(kind.copy(), raw.copy(), line.copy(), dialect),
+                exp.JSONExtractScalar(
+                    this=fn("json_extract", _numbers_quoted(doc.copy()), path.copy()),
+                    expression=lit("$"),
+                ),
+            ),
             default=cast(raw.copy(), "VARCHAR"),
         )
         clash = fn("list_contains", base.copy(), lit(p.name))
@@ -577,11 +593,48 @@ def _json_expressions(layers: Layers, stage: ast.JsonParser) -> None:
     )
 
 
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
 # The tokens of a JSON text that are `json_tree` nodes or object keys, in document order.
-_JSON_TOKEN = (
-    r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?'
-    r"|true|false|null|[\[{]"
-)
+_JSON_TOKEN = rf"{_JSON_STRING}|{_JSON_NUMBER}|true|false|null|[\[{{]"
+
+
+def _reprinted(
+    kind: exp.Expression, raw: exp.Expression, line: exp.Expression, dialect: str
+) -> exp.Expression:
+    """The JSON value `raw` (of type `kind`) is a number the engine prints otherwise than
+    written: a real number (`1.50`, `1e3`), or an integer 0 in a line that holds `-0`.
+    ClickHouse's `raw` is the number reprinted (`2.0` is `2`, of type integer): there any
+    number."""
+    numbers = [lit("DOUBLE"), lit("BIGINT"), lit("UBIGINT")]
+    if dialect == "clickhouse":
+        return exp.In(this=kind, expressions=numbers)
+    negative_zero = exp.and_(
+        exp.In(this=kind, expressions=numbers[1:]),
+        exp.EQ(this=cast(raw, "VARCHAR"), expression=lit("0")),
+        fn("contains", line, lit("-0")),
+        copy=False,
+    )
+    return exp.or_(exp.EQ(this=kind.copy(), expression=lit("DOUBLE")), negative_zero, copy=False)
+
+
+def _numbers_quoted(doc: exp.Expression) -> exp.Expression:
+    """The JSON text `doc` with every number written as a string of its text (`1.50` →
+    `"1.50"`), so that the value at a path reads as written, as Loki reads it.
+
+    A replacement cannot tell which alternative matched: the regex marks every number
+    `\\x01N\\x02` and every string `"s"\\x01\\x02`. A valid JSON text holds neither
+    character, so plain replacements then take the pair after each string off and turn the
+    marks around each number into quotes."""
+    marked = fn(
+        "regexp_replace",
+        doc,
+        lit(f"({_JSON_STRING})|({_JSON_NUMBER})"),
+        lit("\\1\x01\\2\x02"),
+        lit("g"),
+    )
+    unmarked = fn("replace", marked, lit("\x01\x02"), lit(""))
+    return fn("replace", fn("replace", unmarked, lit("\x01"), lit('"')), lit("\x02"), lit('"'))
 
 
 def _json_tokens(line: exp.Expression) -> exp.Expression:

@@ -229,6 +229,29 @@ def test_constructs_without_a_clickhouse_form_are_refused(query_text):
         logql2sql.translate(query_text, dialect="clickhouse", start=0, end=60 * 10**9)
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"a": 1.50, "b": {"c": 1e3}, "l": [-0, 2.0]}', ["1.50", "1e3", "-0", "2.0"]),
+        ('{"a": 7, "b": {"c": "x\\"1.0\\""}, "l": ["", 3.00]}', ["7", 'x"1.0"', "", "3.00"]),
+    ],
+)
+def test_json_expressions_keep_number_text_as_written(clickhouse, tmp_path, line, expected):
+    """As Loki and the DuckDB SQL: ClickHouse reprints the numbers it extracts (`2.0` as
+    `2`), the quoted-numbers text keeps them as written."""
+    second = 10**9
+    case = {
+        "query": '{app="x"} | json a="a", c="b.c", l0="l[0]", l1="l[1]"',
+        "streams": [{"labels": {"app": "x"}, "entries": [[second, line]]}],
+        "type": "range",
+        "start_ns": 0,
+        "end_ns": 60 * second,
+        "step_ns": 0,
+    }
+    ((_, _, labels, _),) = run_on_clickhouse(clickhouse, tmp_path, case)
+    assert [dict(labels)[name] for name in ("a", "c", "l0", "l1")] == expected
+
+
 def main() -> None:
     """Every engine case on chDB: the pass rate per source file."""
     session = chdb_session.Session()

@@ -376,6 +376,31 @@ def test_json_parser_keeps_number_text_as_written(line, expected):
     assert labels == {"app": "a", **expected}
 
 
+# Each expectation is what Loki's own pipeline code returned for the line.
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            '{"a": 1.50, "b": {"c": 1e3}, "l": [-0, 2.0], "z": 0}',
+            {"a": "1.50", "c": "1e3", "l0": "-0", "l1": "2.0", "z": "0"},
+        ),
+        (
+            '{"a": -0, "b": {"c": -0.0}, "l": [7], "z": -0}',
+            {"a": "-0", "c": "-0.0", "l0": "7", "l1": "", "z": "-0"},
+        ),
+        # strings (empty ones, escaped quotes, digits) next to numbers keep their places
+        (
+            '{"s": "", "a": 0.10, "b": {"c": "x\\"1.0\\""}, "l": ["", 3.00]}',
+            {"a": "0.10", "c": 'x"1.0"', "l0": "", "l1": "3.00", "z": ""},
+        ),
+        ('[1.10, ""]', {"a": "", "c": "", "l0": "", "l1": "", "z": ""}),
+    ],
+)
+def test_json_expressions_keep_number_text_as_written(line, expected):
+    query = '{app="x"} | json a="a", c="b.c", l0="l[0]", l1="l[1]", z="z"'
+    assert _parsed(query, line) == expected
+
+
 def _parsed(query: str, line: str, labels: dict | None = None) -> dict:
     """The labels of the one entry of a log query over one line, stream labels left out."""
     labels = labels or {"app": "x"}

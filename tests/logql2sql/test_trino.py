@@ -202,7 +202,8 @@ def test_log_queries_give_duckdbs_rows(trino, query, direction):
 
 def test_json_numbers_keep_their_text_as_in_loki(trino):
     """Loki's `json` parser keeps a number's text (`41.50`, `1E+2`); Trino's SQL does too
-    (DuckDB's JSON functions print numbers their own way: `41.5`, `100.0`)."""
+    (Trino's `json_extract` keeps it; DuckDB's JSON functions print numbers their own way,
+    `41.5` and `100.0`, and its SQL reads them from the text with numbers quoted)."""
     streams = [{"labels": {"app": "a"}, "entries": [["1", '{"n":41.50,"e":1E+2,"o":{"k":1}}']]}]
     sql = logql2sql.translate(
         '{app="a"} | json n="n", e="e", o="o"', dialect="trino", start=0, end=10
