@@ -7,13 +7,17 @@ with the settings applied — what the CLI commands and the Dagster assets both 
     collect_garbage(lake) unreferenced objects older than `retention_delete_delay`
 
 Each reads the lake's own settings (`lake.settings`: the `compactor` section and the
-per-tenant limits), so the service, the CLI and Dagster apply one configuration.
+per-tenant limits), so the service, the CLI and Dagster apply one configuration. A tenant
+(a tenant's day, a delete request) whose step fails does not hold back the others: they
+are done, then `HousekeepingError` names the failures with what the others did.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from loglake.config import CompactorConfig
 from loglake.lake import Lake
@@ -35,6 +39,18 @@ Progress = Callable[[int, int, str], None]
 """`progress(done, total, what)` for long-running operations."""
 
 
+class HousekeepingError(Exception):
+    """`operation` failed for some of its steps; `result` is what the other steps did (what
+    the operation returns) and `errors` the failure of each failed step, by a name such as
+    `tenant 'a', day 2024-05-01` (the first failure is also the `__cause__`)."""
+
+    def __init__(self, operation: str, result: Any, errors: dict[str, Exception]) -> None:
+        self.operation, self.result, self.errors = operation, result, errors
+        failures = "; ".join(f"{step}: {err}" for step, err in errors.items())
+        super().__init__(f"{operation} failed for {len(errors)} step(s): {failures}")
+        self.__cause__ = next(iter(errors.values()))
+
+
 def compact_lake(
     lake: Lake,
     *,
@@ -51,10 +67,18 @@ def compact_lake(
     ]
     options = compaction_options(lake.settings.compactor)
     results = []
+    errors: dict[str, Exception] = {}
     for done, (tenant, day) in enumerate(work, 1):
-        results.append(compaction.compact_day(lake.store, tenant, day, options, lake.chunk_options))
+        try:
+            results.append(
+                compaction.compact_day(lake.store, tenant, day, options, lake.chunk_options)
+            )
+        except Exception as err:  # reported once the other days are compacted
+            errors[f"tenant {tenant!r}, day {day}"] = err
         if progress:
             progress(done, len(work), f"{tenant}/{day}")
+    if errors:
+        raise HousekeepingError("compaction", results, errors)
     return results
 
 
@@ -84,14 +108,22 @@ def apply_retention(
     if not lake.settings.compactor.retention_enabled:
         return RetentionRun(enabled=False)
     run = RetentionRun(enabled=True)
+    errors: dict[str, Exception] = {}
     tenants = manifest.tenants(lake.store)
     for done, tenant in enumerate(tenants, 1):
         policy = retention_policy(lake.settings.limits_for(tenant))
-        run.results.append(
-            retention.apply_retention(lake.store, tenant, policy, lake.chunk_options, now_ns=now_ns)
-        )
+        try:
+            run.results.append(
+                retention.apply_retention(
+                    lake.store, tenant, policy, lake.chunk_options, now_ns=now_ns
+                )
+            )
+        except Exception as err:  # reported once the other tenants are done
+            errors[f"tenant {tenant!r}"] = err
         if progress:
             progress(done, len(tenants), tenant)
+    if errors:
+        raise HousekeepingError("retention", run, errors)
     return run
 
 
@@ -108,13 +140,19 @@ def process_deletes(lake: Lake, *, now_ns: int | None = None) -> list[deletes.De
         for t in tenants_with_requests(lake.store)
         if settings.limits_for(t).deletion_mode == "filter-and-delete"
     ]
-    return deletes.process_deletes(
-        lake.store,
-        lake.chunk_options,
-        cancel_period_ns=settings.compactor.delete_request_cancel_period,
-        now_ns=now_ns,
-        tenants=tenants,
-    )
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    cancel_period = settings.compactor.delete_request_cancel_period
+    results = []
+    errors: dict[str, Exception] = {}
+    for tenant in tenants:
+        for request in deletes.due_requests(lake.store, tenant, cancel_period, now_ns):
+            try:
+                results.append(deletes.process_request(lake.store, request, lake.chunk_options))
+            except Exception as err:  # the request stays pending, for the next run
+                errors[f"tenant {tenant!r}, request {request.request_id}"] = err
+    if errors:
+        raise HousekeepingError("deletes", results, errors)
+    return results
 
 
 def collect_garbage(

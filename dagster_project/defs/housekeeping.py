@@ -10,6 +10,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     DefaultScheduleStatus,
+    Failure,
     MaterializeResult,
     ScheduleDefinition,
     asset,
@@ -19,8 +20,15 @@ from dagster import (
 
 from dagster_project.defs.compaction import LAKE_WRITER_POOL, lake_compaction
 from dagster_project.defs.resources import LakeResource
-from loglake.operations import apply_retention, collect_garbage, process_deletes
+from loglake.operations import (
+    HousekeepingError,
+    RetentionRun,
+    apply_retention,
+    collect_garbage,
+    process_deletes,
+)
 from storage import manifest
+from storage.deletes import DeleteResult
 from storage.landing import list_landing
 
 LANDING_BACKLOG_LIMIT = 1000
@@ -34,21 +42,31 @@ def lake_retention(context: AssetExecutionContext, lake: LakeResource) -> Materi
     stream's period — Loki's `retention_stream` rules by priority, else the tenant's
     `retention_period`. Wholly expired days and chunks leave the manifest unread; chunks
     where only some streams expired are rewritten without them."""
-    run = apply_retention(lake.open())
+    try:
+        run = apply_retention(lake.open())
+    except HousekeepingError as err:  # the other tenants were done: say what was done
+        raise _failure(err, _retention_metadata(err.result)) from err
     if not run.enabled:
         context.log.info("retention is disabled (compactor.retention_enabled: false)")
+    return MaterializeResult(metadata=_retention_metadata(run))
+
+
+def _retention_metadata(run: RetentionRun) -> dict[str, object]:
     results = run.results
-    return MaterializeResult(
-        metadata={
-            "enabled": run.enabled,
-            "tenants": len(results),
-            "rows_removed": sum(r.rows_removed for r in results),
-            "days_dropped": sum(r.days_dropped for r in results),
-            "chunks_dropped": sum(r.chunks_dropped for r in results),
-            "chunks_rewritten": sum(r.chunks_rewritten for r in results),
-            "manifest_commits": sum(r.commits for r in results),
-        }
-    )
+    return {
+        "enabled": run.enabled,
+        "tenants": len(results),
+        "rows_removed": sum(r.rows_removed for r in results),
+        "days_dropped": sum(r.days_dropped for r in results),
+        "chunks_dropped": sum(r.chunks_dropped for r in results),
+        "chunks_rewritten": sum(r.chunks_rewritten for r in results),
+        "manifest_commits": sum(r.commits for r in results),
+    }
+
+
+def _failure(err: HousekeepingError, metadata: dict[str, object]) -> Failure:
+    """The run's failure, with what the steps that did not fail did."""
+    return Failure(description=str(err), metadata={**metadata, "failed": "; ".join(err.errors)})
 
 
 @asset(group_name="housekeeping", deps=["lake_flush"], pool=LAKE_WRITER_POOL)
@@ -58,19 +76,29 @@ def lake_deletes(context: AssetExecutionContext, lake: LakeResource) -> Material
     chunks holding selected lines are rewritten without them, one manifest commit per day
     and shard, and the request is marked processed. Queries hide the lines from the moment
     a request is received (in `filter-only` mode too, where nothing is rewritten)."""
-    results = process_deletes(lake.open())
+    try:
+        results = process_deletes(lake.open())
+    except HousekeepingError as err:  # the other requests were processed
+        _log_deletes(context, err.result)
+        raise _failure(err, _deletes_metadata(err.result)) from err
+    _log_deletes(context, results)
+    return MaterializeResult(metadata=_deletes_metadata(results))
+
+
+def _log_deletes(context: AssetExecutionContext, results: list[DeleteResult]) -> None:
     for r in results:
         context.log.info(f"{r.tenant} {r.request_id}: {r.lines_deleted} lines deleted")
-    return MaterializeResult(
-        metadata={
-            "requests_processed": len(results),
-            "shards_processed": sum(r.shards for r in results),
-            "landing_objects_flushed": sum(r.landing_flushed for r in results),
-            "lines_deleted": sum(r.lines_deleted for r in results),
-            "chunks_dropped": sum(r.chunks_dropped for r in results),
-            "chunks_rewritten": sum(r.chunks_rewritten for r in results),
-        }
-    )
+
+
+def _deletes_metadata(results: list[DeleteResult]) -> dict[str, object]:
+    return {
+        "requests_processed": len(results),
+        "shards_processed": sum(r.shards for r in results),
+        "landing_objects_flushed": sum(r.landing_flushed for r in results),
+        "lines_deleted": sum(r.lines_deleted for r in results),
+        "chunks_dropped": sum(r.chunks_dropped for r in results),
+        "chunks_rewritten": sum(r.chunks_rewritten for r in results),
+    }
 
 
 @asset(

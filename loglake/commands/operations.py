@@ -45,6 +45,14 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+def _failed(operation: str, errors: dict[str, Exception]) -> None:
+    """Print each failed step of `operation` and exit 1, if any failed."""
+    for step, err in errors.items():
+        console.print(f"[red]error:[/red] {operation} of {step} failed: {err}")
+    if errors:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the housekeeping commands to the CLI."""
 
@@ -56,21 +64,25 @@ def register(app: typer.Typer) -> None:
         day: Annotated[str | None, typer.Option(help="Only this day (YYYY-MM-DD).")] = None,
     ) -> None:
         """Merge each day's small chunks into large sorted ones (one commit per day)."""
-        from loglake.operations import compact_lake
+        from loglake.operations import HousekeepingError, compact_lake
 
         the_lake = _open(config, lake)
+        errors: dict[str, Exception] = {}
         with progress_bar() as bar:
             task = bar.add_task("compact", total=None, detail="")
 
             def report(done: int, total: int, what: str) -> None:
                 bar.update(task, completed=done, total=total, detail=what)
 
-            results = compact_lake(
-                the_lake,
-                tenants=[tenant] if tenant else None,
-                days=[day] if day else None,
-                progress=report,
-            )
+            try:
+                results = compact_lake(
+                    the_lake,
+                    tenants=[tenant] if tenant else None,
+                    days=[day] if day else None,
+                    progress=report,
+                )
+            except HousekeepingError as err:  # the other days were compacted
+                results, errors = err.result, err.errors
         merged = [r for r in results if r.merged_chunks]
         raw = sum(r.raw_bytes for r in merged)
         cpu = sum(r.cpu_seconds for r in merged)
@@ -83,20 +95,25 @@ def register(app: typer.Typer) -> None:
             f"{sum(r.duplicates_dropped for r in merged)} duplicates dropped, "
             f"{raw / 1e6 / cpu if cpu else 0:.0f} MB/s per CPU-second"
         )
+        _failed("compaction", errors)
 
     @app.command()
     def retention(lake: LakeOpt = None, config: ConfigOpt = None) -> None:
         """Remove entries past their retention period (needs compactor.retention_enabled)."""
-        from loglake.operations import apply_retention
+        from loglake.operations import HousekeepingError, apply_retention
 
         the_lake = _open(config, lake)
+        errors: dict[str, Exception] = {}
         with progress_bar() as bar:
             task = bar.add_task("retention", total=None, detail="")
 
             def report(done: int, total: int, what: str) -> None:
                 bar.update(task, completed=done, total=total, detail=what)
 
-            run = apply_retention(the_lake, progress=report)
+            try:
+                run = apply_retention(the_lake, progress=report)
+            except HousekeepingError as err:  # the other tenants were done
+                run, errors = err.result, err.errors
         if not run.enabled:
             console.print("retention is disabled (compactor.retention_enabled: false)")
             return
@@ -105,24 +122,30 @@ def register(app: typer.Typer) -> None:
                 f"{r.tenant}: {r.rows_removed} entries removed, {r.days_dropped} days dropped, "
                 f"{r.chunks_dropped} chunks dropped, {r.chunks_rewritten} rewritten"
             )
+        _failed("retention", errors)
 
     @app.command()
     def deletes(lake: LakeOpt = None, config: ConfigOpt = None) -> None:
         """Apply delete requests whose cancel period is over."""
-        from loglake.operations import process_deletes
+        from loglake.operations import HousekeepingError, process_deletes
 
         the_lake = _open(config, lake)
         if not the_lake.settings.compactor.retention_enabled:
             console.print("deletes need compactor.retention_enabled: true (as in Loki)")
             return
+        errors: dict[str, Exception] = {}
         with console.status("processing delete requests"):
-            results = process_deletes(the_lake)
+            try:
+                results = process_deletes(the_lake)
+            except HousekeepingError as err:  # the other requests were processed
+                results, errors = err.result, err.errors
         for r in results:
             console.print(
                 f"{r.tenant} {r.request_id}: {r.lines_deleted} lines deleted over "
                 f"{len(r.days)} days" + (" (cancelled meanwhile)" if r.cancelled else "")
             )
         console.print(f"{len(results)} delete requests processed")
+        _failed("deletes", errors)
 
     @app.command()
     def gc(
