@@ -65,7 +65,7 @@ import re
 from sqlglot import exp
 
 from logql2sql.errors import UnsupportedInDialect
-from logql2sql.sqlbuild import col, lam, lit, num, rewrite_bottom_up
+from logql2sql.sqlbuild import col, lam, lit, negate, num, rewrite_bottom_up
 
 DIALECT = "clickhouse"
 _LABEL_MAP = "Map(String, Nullable(String))"
@@ -227,7 +227,7 @@ def _guard(case: exp.Case) -> exp.Case:
     for cond, value in [*branches, (None, default)]:
         taken = (
             exp.and_(
-                *[exp.Not(this=call("ifNull", c.copy(), exp.false())) for c in earlier],
+                *[negate(call("ifNull", c.copy(), exp.false())) for c in earlier],
                 *([call("ifNull", cond.copy(), exp.false())] if cond is not None else []),
                 copy=False,
             )

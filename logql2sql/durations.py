@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from logql2sql.sqlbuild import case, cast, col, fn, lam, let, lit, num, try_cast
+from logql2sql.sqlbuild import case, cast, col, fn, lam, let, lit, negate, num, try_cast
 
 _GO_DURATION = r"[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0"
 _PART = r"[0-9]*\.?[0-9]*(?:ns|us|µs|μs|ms|s|m|h)"
@@ -103,9 +103,7 @@ def unwrap_seconds(step: exp.Column, raw: exp.Expression, dialect: str) -> exp.E
     # other texts: the general form, its nanoseconds bound once (rare rows: the list the
     # binding allocates does not matter there)
     general = let(nanoseconds(raw), "_dn", seconds(col("_dn"), dialect))
-    return case(
-        (exp.Not(this=exp.Is(this=step.copy(), expression=exp.Null())), exact), default=general
-    )
+    return case((negate(exp.Is(this=step.copy(), expression=exp.Null())), exact), default=general)
 
 
 def seconds_literal(ns: int) -> exp.Expression:

@@ -33,7 +33,20 @@ from sqlglot import exp
 
 from logql2sql.errors import LogQLError
 from logql2sql.lexical import quote
-from logql2sql.sqlbuild import array, case, cast, col, fn, item, lam, let, lit, num, try_cast
+from logql2sql.sqlbuild import (
+    array,
+    case,
+    cast,
+    col,
+    fn,
+    item,
+    lam,
+    let,
+    lit,
+    negate,
+    num,
+    try_cast,
+)
 
 # ------------------------------------------------------------------ the pattern, in Python
 
@@ -250,11 +263,11 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
     """An IPv6 run `c` is a valid address inside `rng` (as Go's `parseIPv6` reads it)."""
     has4 = fn("contains", c, lit("."))
     q = col("q")
-    v4_ok = exp.or_(exp.Not(this=has4), exp.NEQ(this=q, expression=lit("")), copy=False)
+    v4_ok = exp.or_(negate(has4), exp.NEQ(this=q, expression=lit("")), copy=False)
     head0 = fn("left", c, exp.Sub(this=fn("length", c), expression=fn("length", q)))
     head = case(
         (
-            exp.And(this=has4, expression=exp.Not(this=fn("ends_with", head0, lit("::")))),
+            exp.And(this=has4, expression=negate(fn("ends_with", head0, lit("::")))),
             fn("left", head0, exp.Sub(this=fn("length", head0), expression=num(1))),
         ),
         default=head0,
@@ -288,7 +301,7 @@ def _v6_match(c: exp.Expression, rng: IpRange) -> exp.Expression:
     bad_group = fn(
         "list_filter",
         all_groups,
-        lam(["g"], exp.Not(this=fn("regexp_full_match", col("g"), lit(_HEX_GROUP)))),
+        lam(["g"], negate(fn("regexp_full_match", col("g"), lit(_HEX_GROUP)))),
     )
     total = exp.Paren(
         this=exp.Add(
@@ -363,7 +376,7 @@ def ip_contains(text: exp.Expression, rng: IpRange | None) -> exp.Expression:
         runs = found if runs is None else fn("list_concat", runs, found)
     assert runs is not None
     c = col("c")
-    valid = exp.Not(this=exp.Is(this=c, expression=exp.Null()))
+    valid = negate(exp.Is(this=c, expression=exp.Null()))
     test = _v4_match(c, rng) if rng.bits == 32 else _v6_match(c, rng)
     hits = fn("list_filter", runs, lam(["c"], exp.And(this=valid, expression=test)))
     return exp.Coalesce(

@@ -56,6 +56,7 @@ from logql2sql.sqlbuild import (
     lam,
     let,
     lit,
+    negate,
     num,
 )
 
@@ -268,8 +269,8 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
     early, candidate, scanned = _patterns(name)
     null = cast(exp.Null(), "VARCHAR")
     after_quote = case(
-        (exp.Not(this=fn("contains", line.copy(), lit('"'))), null),
-        (exp.Not(this=fn("regexp_matches", line.copy(), lit(candidate))), null.copy()),
+        (negate(fn("contains", line.copy(), lit('"'))), null),
+        (negate(fn("regexp_matches", line.copy(), lit(candidate))), null.copy()),
         default=fn(
             "nullif", let(_scan(line, scanned), "_p", _from_scan(col("_p"), line, name)), lit("")
         ),
@@ -279,7 +280,7 @@ def parsed(line: exp.Expression, name: str) -> exp.Expression:
     tests = _presence_tests(line, name)
     if not tests:
         return value
-    skips = [(exp.Not(this=t), cast(exp.Null(), "VARCHAR")) for t in tests]
+    skips = [(negate(t), cast(exp.Null(), "VARCHAR")) for t in tests]
     return case(*skips, default=value)
 
 
@@ -302,13 +303,13 @@ def first_layer(
     """
     early, candidate, scanned = _patterns(name)
     tests = _presence_tests(line, name)
-    taken = exp.Not(this=exp.Is(this=known.copy(), expression=exp.Null()))
-    skip = [taken, *([exp.Not(this=tests[0])] if tests else [])]
+    taken = negate(exp.Is(this=known.copy(), expression=exp.Null()))
+    skip = [taken, *([negate(tests[0])] if tests else [])]
     found = _found(_before_quote(line, skip), early)
     needs_scan = exp.and_(
         fn("contains", line.copy(), lit('"')),
         exp.Is(this=found.copy(), expression=exp.Null()),
-        *[exp.Not(this=a.copy()) for a in skip],
+        *[negate(a.copy()) for a in skip],
         fn("regexp_matches", line.copy(), lit(candidate)),
         copy=False,
     )
@@ -342,8 +343,8 @@ def may_have(
     if not tests:
         return None
     return exp.or_(
-        exp.Not(this=exp.Is(this=own.copy(), expression=exp.Null())),
-        exp.Not(this=exp.Is(this=get(meta.copy(), name), expression=exp.Null())),
+        negate(exp.Is(this=own.copy(), expression=exp.Null())),
+        negate(exp.Is(this=get(meta.copy(), name), expression=exp.Null())),
         tests[0],
         copy=False,
     )

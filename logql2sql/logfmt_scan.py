@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from logql2sql.sqlbuild import case, cast, col, fn, item, lam, let, lit, num, try_cast
+from logql2sql.sqlbuild import case, cast, col, fn, item, lam, let, lit, negate, num, try_cast
 
 SEP = r"\x00-\x20"
 _INVALID = "\ufffd"  # U+FFFD itself (RE2's `\x{FFFD}` has no Java spelling)
@@ -135,7 +135,7 @@ def _token(token: exp.Expression) -> exp.Expression:
     )
     lone = fn("regexp_matches", token.copy(), lit(r"^\\u[dD][89a-fA-F][0-9a-fA-F]{2}$"))
     return case(
-        (exp.Not(this=fn("starts_with", token.copy(), lit("\\"))), token.copy()),
+        (negate(fn("starts_with", token.copy(), lit("\\"))), token.copy()),
         (exp.EQ(this=token.copy(), expression=lit("\\'")), lit("'")),
         (lone, lit("\ufffd")),
         default=as_json,

@@ -59,6 +59,7 @@ from logql2sql.sqlbuild import (
     map_set,
     map_without,
     max_ignoring_nan,
+    negate,
     num,
     series_text,
     table,
@@ -438,7 +439,7 @@ class Lowerer:
                 num(1.0).as_("value", copy=False),
             )
             .from_(self.steps().subquery(st, copy=False), copy=False)
-            .where(exp.Not(this=exp.Exists(this=held)), copy=False)
+            .where(negate(exp.Exists(this=held)), copy=False)
         )
 
     def bucketed(
@@ -777,7 +778,7 @@ class Lowerer:
                 stream = col("labels", s)
             series = logfmt_labels.labels(col("line", e), stream, col("meta", e))
             if extra:  # a converting filter's error and its details are labels too
-                set_by_filter = exp.Not(this=exp.Is(this=col("_det", e), expression=exp.Null()))
+                set_by_filter = negate(exp.Is(this=col("_det", e), expression=exp.Null()))
                 errors = map_of([(ERROR, col("_err", e)), (ERROR_DETAILS, col("_det", e))])
                 series = case(
                     (set_by_filter, canonical(fn("map_concat", series, errors))),
@@ -1046,7 +1047,7 @@ class Lowerer:
             exists = exp.Exists(
                 this=exp.select(num(1)).from_(right, copy=False).where(same, copy=False)
             )
-            cond = exists if op.op == "and" else exp.Not(this=exists)
+            cond = exists if op.op == "and" else negate(exists)
             return (
                 exp.select(
                     col("ts", la).as_("ts", copy=False),
@@ -1065,7 +1066,7 @@ class Lowerer:
                 )
                 .from_(right, copy=False)
                 .where(
-                    exp.Not(this=exp.Exists(this=exp.select(num(1)).from_(left).where(same))),
+                    negate(exp.Exists(this=exp.select(num(1)).from_(left).where(same))),
                     copy=False,
                 )
             )

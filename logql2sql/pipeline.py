@@ -44,6 +44,7 @@ from logql2sql.sqlbuild import (
     lit,
     map_set,
     map_without,
+    negate,
     num,
     try_cast,
 )
@@ -184,7 +185,7 @@ def string_match(value: exp.Expression, op: str, pattern: str) -> exp.Expression
         matches = exp.NEQ(this=value, expression=lit(""))
     else:
         matches = fn("regexp_full_match", value, lit(f"(?s:{pattern})"))
-    return matches if op == "=~" else exp.Not(this=matches)
+    return matches if op == "=~" else negate(matches)
 
 
 def lower_pipeline(layers: Layers, stages: tuple[ast.Stage, ...], dialect: str) -> None:
@@ -243,7 +244,7 @@ def _pattern_match(line: exp.Expression, pattern: str) -> exp.Expression:
     rest = exp.NEQ(this=end.copy(), expression=fn("length", line.copy()))
     done = exp.And(
         this=exp.GTE(this=end, expression=num(0)),
-        expression=rest if ends_on_capture else exp.Not(this=rest),
+        expression=rest if ends_on_capture else negate(rest),
     )
     nonempty = exp.GT(this=fn("length", line.copy()), expression=num(0))
     return exp.And(this=nonempty, expression=sqlbuild.let(offset, "_end", done))
@@ -269,7 +270,7 @@ def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
     for c in conds[1:]:
         cond = exp.Or(this=cond, expression=c)
     if stage.op in ("!=", "!~", "!>"):
-        cond = exp.Not(this=exp.Paren(this=cond))
+        cond = negate(exp.Paren(this=cond))
     layers.filter(cond)
 
 
@@ -332,9 +333,7 @@ def extracted_labels(
     v_i = sqlbuild.item(values, col("i"))
     keep: exp.Expression = exp.EQ(this=fn("list_position", names.copy(), k_i), expression=col("i"))
     if not keep_empty:
-        keep = exp.And(
-            this=exp.Not(this=exp.Is(this=k_i.copy(), expression=exp.Null())), expression=keep
-        )
+        keep = exp.And(this=negate(exp.Is(this=k_i.copy(), expression=exp.Null())), expression=keep)
     idx = fn(
         "list_filter",
         fn("range", num(1), exp.Add(this=exp.ArraySize(this=names.copy()), expression=num(1))),
@@ -406,7 +405,7 @@ def _logfmt(layers: Layers, stage: ast.LogfmtParser, dialect: str) -> None:
         keys, values = logfmt_pairs(line, first_error=first)
         _merge_extracted(layers, keys, values, keep_empty=stage.keep_empty)
     if first is not None:
-        failed = exp.Not(this=exp.Is(this=first.copy(), expression=exp.Null()))
+        failed = negate(exp.Is(this=first.copy(), expression=exp.Null()))
         details = logfmt_scan.strict_error_details(line)
         layers.push(
             lbls=case((failed, with_error("LogfmtParserErr", details)), default=col("lbls"))
@@ -442,6 +441,30 @@ def _is_json_object(line: exp.Expression) -> exp.Expression:
     )
 
 
+_JSON_WS = r"[ \t\n\r]*"
+"""The white space jsonparser skips between tokens."""
+_MALFORMED_OBJECT = "Value looks like object, but can't find closing '}' symbol"
+
+
+def _object_error(line: exp.Expression) -> exp.Expression:
+    """The error jsonparser's `ObjectEach` (Loki's `json` and `unpack`) returns for a line
+    that is no JSON object, as far as the line's opening tells: no `{` first, or neither a
+    key nor `}` after it, is a malformed object; nothing after it, malformed JSON; NULL for
+    `{}` (the walk ends there, whatever follows). A line that opens well but fails later
+    gets "invalid JSON object": jsonparser's own error would need its walk."""
+    opening = f"^{_JSON_WS}\\{{{_JSON_WS}"
+    return case(
+        (negate(fn("regexp_matches", line, lit(f"^{_JSON_WS}\\{{"))), lit(_MALFORMED_OBJECT)),
+        (fn("regexp_matches", line.copy(), lit(opening + "$")), lit("Malformed JSON error")),
+        (fn("regexp_matches", line.copy(), lit(opening + "\\}")), cast(exp.Null(), "VARCHAR")),
+        (
+            negate(fn("regexp_matches", line.copy(), lit(opening + '"'))),
+            lit(_MALFORMED_OBJECT),
+        ),
+        default=lit("invalid JSON object"),
+    )
+
+
 # `json` and `unpack` validate and read JSON with DuckDB's JSON functions (`json_valid`,
 # `json_keys`, `json_type`), which have no exact Spark counterpart: Spark's JSON reading
 # accepts text after the first JSON value (lines Loki marks `JSONParserErr` would parse),
@@ -464,10 +487,10 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
         raise UnsupportedInDialect("json parser without parameters", dialect)
     tree = exp.Anonymous(this="json_tree", expressions=[case((is_object, line), default=lit("{}"))])
     atomic = exp.And(
-        this=exp.Not(
-            this=exp.In(this=col("type"), expressions=[lit("OBJECT"), lit("ARRAY"), lit("NULL")])
+        this=negate(
+            exp.In(this=col("type"), expressions=[lit("OBJECT"), lit("ARRAY"), lit("NULL")])
         ),
-        expression=exp.Not(this=fn("contains", col("fullkey"), lit("["))),
+        expression=negate(fn("contains", col("fullkey"), lit("["))),
     )
     key = fn(
         "regexp_replace",
@@ -518,11 +541,10 @@ def _json(layers: Layers, stage: ast.JsonParser, dialect: str) -> None:
     vals = exp.Coalesce(this=exp.Subquery(this=vals_q), expressions=[cast(array(), "VARCHAR[]")])
     keys = fn("list_transform", keys, lam(["k"], sanitize(col("k"))))
     _merge_extracted(layers, keys, vals)
+    layers.push(_json_err=case((negate(is_object.copy()), _object_error(line.copy()))))
+    failed = negate(exp.Is(this=col("_json_err"), expression=exp.Null()))
     layers.push(
-        lbls=case(
-            (exp.Not(this=is_object), with_error("JSONParserErr", lit("invalid JSON object"))),
-            default=col("lbls"),
-        )
+        lbls=case((failed, with_error("JSONParserErr", col("_json_err"))), default=col("lbls"))
     )
 
 
@@ -575,19 +597,19 @@ def _json_expressions(layers: Layers, stage: ast.JsonParser, dialect: str) -> No
     found = fn(
         "list_filter",
         array(*entries),
-        lam(["e"], exp.Not(this=exp.Is(this=value, expression=exp.Null()))),
+        lam(["e"], negate(exp.Is(this=value, expression=exp.Null()))),
     )
     parsed = fn("map_concat", col("lbls"), fn("map_from_entries", found))
     empty = exp.EQ(this=line.copy(), expression=lit(""))
     starts = exp.In(
         this=fn("left", line.copy(), num(1)), expressions=[lit("{"), lit("["), lit('"')]
     )
-    layers.push(lbls=case((exp.or_(empty, exp.Not(this=starts)), col("lbls")), default=parsed))
+    layers.push(lbls=case((exp.or_(empty, negate(starts)), col("lbls")), default=parsed))
     layers.push(
         lbls=case(
             (empty.copy(), col("lbls")),
-            (exp.Not(this=starts.copy()), with_error("JSONParserErr")),
-            (exp.Not(this=valid.copy()), with_error("JSONParserErr", lit("invalid JSON object"))),
+            (negate(starts.copy()), with_error("JSONParserErr")),
+            (negate(valid.copy()), with_error("JSONParserErr", lit("invalid JSON object"))),
             default=col("lbls"),
         )
     )
@@ -673,10 +695,13 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     packed_line = case((packed.copy(), exp.JSONExtractScalar(this=doc, expression=lit("$._entry"))))
     layers.push(
         _keys=keys,
-        _bad=exp.Not(this=exp.paren(is_object.copy(), copy=False)),
+        _bad=negate(exp.paren(is_object.copy(), copy=False)),
         _entry=packed_line,
+        _unpack_err=case(
+            (negate(exp.paren(is_object.copy(), copy=False)), _object_error(line.copy()))
+        ),
     )
-    doc2 = cast(case((exp.Not(this=col("_bad")), col("line")), default=lit("{}")), "JSON")
+    doc2 = cast(case((negate(col("_bad")), col("line")), default=lit("{}")), "JSON")
     values = fn(
         "list_transform",
         col("_keys"),
@@ -696,10 +721,13 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
         lbls=case(
             (exp.EQ(this=col("line"), expression=lit("")), col("lbls")),  # passed through
             (
-                exp.Not(this=fn("starts_with", col("line"), lit("{"))),
+                negate(fn("starts_with", col("line"), lit("{"))),
                 with_error("JSONParserErr", lit("expecting json object(6), but it is not")),
             ),
-            (col("_bad"), with_error("JSONParserErr", lit("invalid JSON object"))),
+            (
+                negate(exp.Is(this=col("_unpack_err"), expression=exp.Null())),
+                with_error("JSONParserErr", col("_unpack_err")),
+            ),
             default=col("lbls"),
         ),
     )
@@ -783,7 +811,7 @@ def _pattern(layers: Layers, stage: ast.PatternParser, dialect: str) -> None:
     present = fn(
         "list_filter",
         entries,
-        lam(["e"], exp.Not(this=exp.Is(this=col("e"), expression=exp.Null()))),
+        lam(["e"], negate(exp.Is(this=col("e"), expression=exp.Null()))),
     )
     partly = fn("map_concat", col("lbls"), fn("map_from_entries", present))
     layers.push(lbls=case((matched, whole), default=partly))
@@ -867,8 +895,8 @@ def _duration_error(value: exp.Expression) -> exp.Expression:
         (
             exp.and_(
                 fn("regexp_matches", value, lit(r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[^0-9.]")),
-                exp.Not(
-                    this=exp.In(
+                negate(
+                    exp.In(
                         this=unit,
                         expressions=[lit(u) for u in ("ns", "us", "µs", "μs", "ms", "s", "m", "h")],
                     )
@@ -888,7 +916,7 @@ def _bytes_error(value: exp.Expression) -> exp.Expression:
     number = fn("replace", fn("regexp_extract", value, lit(_BYTES_NUMBER)), lit(","), lit(""))
     return case(
         (
-            exp.Not(this=fn("regexp_full_match", number, lit(_GO_UNSIGNED_FLOAT))),
+            negate(fn("regexp_full_match", number, lit(_GO_UNSIGNED_FLOAT))),
             _float_error(number),
         ),
         default=_concat(lit("unhandled size name: "), _bytes_unit(value)),
@@ -981,7 +1009,7 @@ def _ip_leaf(f: ast.IpLabelFilter, error: exp.Expression) -> exp.Expression:
     except LogQLError:
         return exp.NEQ(this=error, expression=lit(""))
     if f.op == "!=":
-        found = exp.Not(this=found)
+        found = negate(found)
     raw = _lookup(f.name)
     return case(
         (exp.NEQ(this=error, expression=lit("")), exp.true()),
@@ -1027,7 +1055,7 @@ def converting_leaf(
         (unparsable, exp.true()),
         default=_compare(converted, f.op, rhs),
     )
-    return passes, exp.and_(exp.Not(this=absent), unparsable, copy=False), details
+    return passes, exp.and_(negate(absent), unparsable, copy=False), details
 
 
 def _duration_leaf(
@@ -1038,7 +1066,7 @@ def _duration_leaf(
     nanoseconds, which only those texts pay for."""
     step = durations.unwrap_step(raw.copy(), "duckdb")
     general = durations.nanoseconds(raw.copy())
-    fast = exp.Not(this=exp.Is(this=step, expression=exp.Null()))
+    fast = negate(exp.Is(this=step, expression=exp.Null()))
     unparsable = exp.Is(this=general, expression=exp.Null())
     passes = case(
         (exp.Is(this=raw.copy(), expression=exp.Null()), exp.false()),
@@ -1047,8 +1075,8 @@ def _duration_leaf(
         default=_compare(general.copy(), f.op, num(f.value)),
     )
     failed = exp.and_(
-        exp.Not(this=exp.Is(this=raw, expression=exp.Null())),
-        exp.Not(this=fast.copy()),
+        negate(exp.Is(this=raw, expression=exp.Null())),
+        negate(fast.copy()),
         unparsable.copy(),
         copy=False,
     )
@@ -1068,7 +1096,7 @@ def _evaluate(
     if isinstance(f, ast.OrLabelFilter):
         left = _evaluate(layers, f.left, guard, names, dialect)
         right = _evaluate(
-            layers, f.right, exp.and_(guard, exp.Not(this=left), copy=False), names, dialect
+            layers, f.right, exp.and_(guard, negate(left), copy=False), names, dialect
         )
         return exp.or_(left, right, copy=False)
     if isinstance(f, ast.AndLabelFilter):
@@ -1181,7 +1209,7 @@ def _label_format(layers: Layers, stage: ast.LabelFormat, dialect: str) -> None:
             moved = map_without(
                 map_set(col("lbls"), item.dst, get(col("lbls"), item.src)), [item.src]
             )
-            present = exp.Not(this=exp.Is(this=get(col("lbls"), item.src), expression=exp.Null()))
+            present = negate(exp.Is(this=get(col("lbls"), item.src), expression=exp.Null()))
             layers.push(
                 lbls=case((present, moved), default=col("lbls")),
                 **recorded(item.dst, present.copy()),
@@ -1225,7 +1253,7 @@ def _drop(layers: Layers, stage: ast.Drop, dialect: str) -> None:
     kept = fn(
         "list_filter",
         fn("map_entries", col("lbls")),
-        lam(["e"], exp.Not(this=exp.Paren(this=any_match))),
+        lam(["e"], negate(exp.Paren(this=any_match))),
     )
     layers.push(lbls=fn("map_from_entries", kept))
 

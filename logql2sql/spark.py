@@ -32,7 +32,7 @@ import re
 from sqlglot import exp
 
 from logql2sql.errors import UnsupportedInDialect
-from logql2sql.sqlbuild import cast, col, fn, lam, lit, num, rewrite_bottom_up
+from logql2sql.sqlbuild import cast, col, fn, lam, lit, negate, num, rewrite_bottom_up
 
 DIALECT = "spark"
 
@@ -266,7 +266,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 def _map_concat(earlier: exp.Expression, later: exp.Expression) -> exp.Expression:
     """`earlier` with the entries of `later` added or replacing, `later` evaluated once
     (bound as the lambda parameter of a one-element `transform`)."""
-    keep = exp.Not(this=fn("list_contains", fn("map_keys", col("_mm")), col("_mk")))
+    keep = negate(fn("list_contains", fn("map_keys", col("_mm")), col("_mk")))
     kept = exp.Anonymous(this="map_filter", expressions=[earlier, lam(["_mk", "_mv"], keep)])
     merged = exp.Anonymous(this="map_concat", expressions=[kept, col("_mm")])
     bound = fn("list_transform", exp.Array(expressions=[later]), lam(["_mm"], merged))

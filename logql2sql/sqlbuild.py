@@ -130,6 +130,14 @@ def lam(params: list[str], body: exp.Expression) -> exp.Lambda:
     return exp.Lambda(this=body, expressions=[exp.to_identifier(p) for p in params])
 
 
+def negate(condition: exp.Expression) -> exp.Not:
+    """`NOT condition`, an AND/OR condition in parentheses: sqlglot prints the `exp.Not` of
+    a connector bare (`NOT a OR b`, which negates `a` alone)."""
+    if isinstance(condition, exp.Connector):
+        condition = exp.Paren(this=condition)
+    return exp.Not(this=condition)
+
+
 def let(value: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:
     """`body` with `name` bound to `value`, which is evaluated once.
 
@@ -185,8 +193,8 @@ def map_without(mapping: exp.Expression, names: list[str]) -> exp.Expression:
     """The map without the given keys (entry order kept)."""
     if not names:
         return mapping
-    keep = exp.Not(
-        this=fn(
+    keep = negate(
+        fn(
             "list_contains",
             array(*[lit(n) for n in names]),
             exp.Dot(this=col("e"), expression=exp.to_identifier("key")),
@@ -205,8 +213,8 @@ def map_of(pairs: list[tuple[str, exp.Expression]]) -> exp.Expression:
     if not pairs:
         return empty_map()
     entries = array(*[entry(lit(n), v) for n, v in pairs])
-    present = exp.Not(
-        this=exp.Is(
+    present = negate(
+        exp.Is(
             this=exp.Dot(this=col("e"), expression=exp.to_identifier("value")),
             expression=exp.Null(),
         )
@@ -264,14 +272,14 @@ def compare(left: exp.Expression, op: str, right: exp.Expression) -> exp.Express
     any_nan = nan[0] if len(nan) == 1 else exp.or_(*nan, copy=False)
     if op == "!=":
         return exp.Paren(this=exp.or_(plain, any_nan, copy=False))
-    return exp.Paren(this=exp.and_(plain, exp.Not(this=exp.Paren(this=any_nan)), copy=False))
+    return exp.Paren(this=exp.and_(plain, negate(exp.Paren(this=any_nan)), copy=False))
 
 
 def max_ignoring_nan(value: exp.Expression) -> exp.Expression:
     """Go's running max that replaces a NaN (NaN only when every value is NaN)."""
     numbers = exp.Filter(
         this=exp.Max(this=value),
-        expression=exp.Where(this=exp.Not(this=fn("isnan", value.copy()))),
+        expression=exp.Where(this=negate(fn("isnan", value.copy()))),
     )
     return exp.Coalesce(this=numbers, expressions=[exp.Max(this=value.copy())])
 

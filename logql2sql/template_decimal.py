@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from logql2sql.sqlbuild import case, cast, col, fn, item, let, lit, num
+from logql2sql.sqlbuild import case, cast, col, fn, item, let, lit, negate, num
 
 Decimal = tuple[exp.Expression, exp.Expression]
 """(coefficient HUGEINT, exponent BIGINT) of one decimal value."""
@@ -214,7 +214,7 @@ def decimal_call(
     for i, x in enumerate(floats):  # in Go's order: each operand converted, then divided by
         bad = non_finite(x.copy())
         message = fn("concat", lit("Cannot create a Decimal from "), bad.copy())
-        checks.append((exp.Not(this=exp.Is(this=bad, expression=exp.Null())), message))
+        checks.append((negate(exp.Is(this=bad, expression=exp.Null())), message))
         if name == "divf" and i > 0:
             zero = exp.EQ(this=x.copy(), expression=num(0.0))
             checks.append((zero, lit("decimal division by 0")))

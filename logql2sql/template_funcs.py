@@ -40,7 +40,7 @@ from sqlglot import exp
 from logql2sql import template_builtins as builtins
 from logql2sql.errors import UnsupportedInDialect
 from logql2sql.regex import compile_re2, group_names
-from logql2sql.sqlbuild import case, cast, col, fn, go_quote, lam, let, lit, num, try_cast
+from logql2sql.sqlbuild import case, cast, col, fn, go_quote, lam, let, lit, negate, num, try_cast
 from logql2sql.template_builtins import INT_KINDS
 from logql2sql.template_dates import NS, format_time, layout_chunks, parse_time, split_time
 from logql2sql.template_decimal import decimal_call
@@ -337,7 +337,7 @@ def _and_or(ev, name, cmd, args, dot, env, final) -> Val:
     err = values[-1].err
     for v in reversed(values[:-1]):
         t = truth(v)
-        stop = t if name == "or" else exp.Not(this=t)
+        stop = t if name == "or" else negate(t)
         out = case((stop, v.sql), default=out)
         err = first_error(
             v.err, case((stop.copy(), exp.Null()), default=err) if err is not None else None
@@ -353,7 +353,7 @@ def _and_or_truth(name: str, values: list[Val]) -> Val:
     err = values[-1].err
     for v in reversed(values[:-1]):
         t = truth(v)
-        stop = t if name == "or" else exp.Not(this=t)
+        stop = t if name == "or" else negate(t)
         out = case((stop, t.copy()), default=out)
         err = first_error(
             v.err, case((stop.copy(), exp.Null()), default=err) if err is not None else None
@@ -401,7 +401,7 @@ def _compare(ev, name, cmd, args, dot, env, final) -> Val:
     for r in results[1:]:
         out = exp.or_(out, r)
     if name == "ne":
-        out = exp.Not(this=exp.Paren(this=out))
+        out = negate(exp.Paren(this=out))
     return Val("bool", out, first_error(*errs))
 
 
@@ -862,7 +862,7 @@ def _title(s: exp.Expression) -> exp.Expression:
     sep = exp.or_(
         exp.and_(
             fn("regexp_full_match", prev, lit(r"[\x00-\x7f]")),
-            exp.Not(this=fn("regexp_full_match", prev.copy(), lit("[A-Za-z0-9_]"))),
+            negate(fn("regexp_full_match", prev.copy(), lit("[A-Za-z0-9_]"))),
         ),
         fn(
             "regexp_full_match",
@@ -1014,7 +1014,7 @@ def _build() -> dict:
                 concat(lit("[:"), text(end), lit("] with length "), text(n), lit("]")),
             ),
             (
-                exp.and_(exp.Not(this=neg_start.copy()), open_end.copy()),
+                exp.and_(negate(neg_start.copy()), open_end.copy()),
                 concat(lit("["), text(start), lit(":"), text(n), lit("]")),
             ),
             default=concat(lit("["), text(start), lit(":"), text(end), lit("]")),
@@ -1215,7 +1215,7 @@ def _build() -> dict:
             )
             err = case(
                 (
-                    exp.Not(this=ok),
+                    negate(ok),
                     ev.error_at(
                         cmd,
                         concat(lit("error calling len: len of type "), json_go_type(x.sql.copy())),
@@ -1232,7 +1232,7 @@ def _build() -> dict:
     F["slice"] = lambda ev, v, cmd, dot: builtins.slice_(ev, v, cmd)
     F["call"] = lambda ev, v, cmd, dot: builtins.call(ev, v, cmd)
     F["js"] = lambda ev, v, cmd, dot: _s("string", builtins.js_escape(_sprint(ev, v, False)))
-    F["not"] = lambda ev, v, cmd, dot: _s("bool", exp.Not(this=truth(v[0])))
+    F["not"] = lambda ev, v, cmd, dot: _s("bool", negate(truth(v[0])))
 
     def default(ev, v, cmd, dot):
         d = v[0]
@@ -1356,7 +1356,7 @@ def _build() -> dict:
         )
         parse_err = case(
             (
-                exp.Not(this=valid),
+                negate(valid),
                 concat(
                     lit("strconv.ParseInt: parsing "), go_quote(s.copy()), lit(": invalid syntax")
                 ),
@@ -1373,7 +1373,7 @@ def _build() -> dict:
         )
         err = case(
             (
-                exp.Not(this=exp.Is(this=parse_err, expression=exp.Null())),
+                negate(exp.Is(this=parse_err, expression=exp.Null())),
                 ev.error_at(
                     cmd,
                     concat(
@@ -1461,7 +1461,7 @@ def _indent(n: exp.Expression, s: exp.Expression) -> exp.Expression:
 
 def _empty(v: Val) -> exp.Expression:
     """sprig's `empty`: the zero value of its type (nil, "", 0, false, empty list/map)."""
-    return exp.Not(this=truth(v)) if v.kind != "time" else exp.false()
+    return negate(truth(v)) if v.kind != "time" else exp.false()
 
 
 _FUNCTIONS = _build()

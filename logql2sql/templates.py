@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from logql2sql import template_funcs as funcs
 from logql2sql.errors import LogQLError, UnsupportedInDialect
-from logql2sql.sqlbuild import case, cast, col, fn, get, lam, lit, num
+from logql2sql.sqlbuild import case, cast, col, fn, get, lam, lit, negate, num
 from logql2sql.template_parse import (
     Action,
     Bool,
@@ -290,7 +290,7 @@ class _Evaluator:
         def first(errs: exp.Expression | None) -> exp.Expression:
             if errs is None:
                 return exp.Null()
-            present = lam(["_x"], exp.Not(this=exp.Is(this=col("_x"), expression=exp.Null())))
+            present = lam(["_x"], negate(exp.Is(this=col("_x"), expression=exp.Null())))
             return exp.Bracket(
                 this=fn("list_filter", errs, present), expressions=[num(1)], offset=1
             )

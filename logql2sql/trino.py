@@ -48,7 +48,7 @@ from sqlglot import exp
 from logql2sql.errors import UnsupportedInDialect
 from logql2sql.pipeline import GO_SPECIAL
 from logql2sql.spark import java_replacement
-from logql2sql.sqlbuild import cast, col, lam, lit, num, rewrite_bottom_up
+from logql2sql.sqlbuild import cast, col, lam, lit, negate, num, rewrite_bottom_up
 
 DIALECT = "trino"
 
@@ -200,9 +200,7 @@ def _json_scalar(node: exp.JSONExtractScalar) -> exp.Expression:
     source = node.this
     if isinstance(source, exp.TryCast) and source.to.is_type("json"):
         text = source.this
-        valid = exp.Not(
-            this=exp.Is(this=call("try", call("json_parse", text)), expression=exp.Null())
-        )
+        valid = negate(exp.Is(this=call("try", call("json_parse", text)), expression=exp.Null()))
         scalar = call("json_extract_scalar", text.copy(), node.expression)
         return exp.If(this=valid, true=scalar)
     return call("json_extract_scalar", source, node.expression)
@@ -218,9 +216,7 @@ def _quantile(node: exp.PercentileCont) -> exp.Expression:
     of the sorted non-NULL values (NULL when there are none), as DuckDB's."""
     values = exp.Filter(
         this=call("array_agg", node.this),
-        expression=exp.Where(
-            this=exp.Not(this=exp.Is(this=node.this.copy(), expression=exp.Null()))
-        ),
+        expression=exp.Where(this=negate(exp.Is(this=node.this.copy(), expression=exp.Null()))),
     )
     q = node.expression
     a = col("_qa")
@@ -314,9 +310,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:  # noqa: C901 - one table 
     if name == "fmod":
         return call("mod", *args)
     if name == "json_valid":
-        return exp.Not(
-            this=exp.Is(this=call("try", call("json_parse", *args)), expression=exp.Null())
-        )
+        return negate(exp.Is(this=call("try", call("json_parse", *args)), expression=exp.Null()))
     if name in _UNSUPPORTED:
         raise UnsupportedInDialect(name, DIALECT)
     return node

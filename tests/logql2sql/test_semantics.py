@@ -504,3 +504,50 @@ def test_unpack_reads_only_an_object_that_starts_the_line(line, labels):
     if "error" in labels:
         want = {"__error__": "JSONParserErr", "__error_details__": labels["error"]}
     assert _parsed('{app="x"} | unpack', line) == want
+
+
+# Each expectation is what Loki's own pipeline code returned for the line.
+@pytest.mark.parametrize(
+    ("query", "line", "labels"),
+    [
+        # the left side passed: the right one does not run, so `c` sets no conversion error
+        ("(a > 1 or b > 1) or c > 1", "a=0 b=5 c=zz", {"a": "0", "b": "5", "c": "zz"}),
+        # the left side failed: the right one runs, and `c` sets its conversion error
+        (
+            "(a > 1 and b > 1) or c > 1",
+            "a=0 b=0 c=zz",
+            {
+                "__error__": "LabelFilterErr",
+                "__error_details__": 'strconv.ParseFloat: parsing "zz": invalid syntax',
+                "a": "0",
+                "b": "0",
+                "c": "zz",
+            },
+        ),
+    ],
+)
+def test_an_or_runs_its_right_side_as_its_compound_left_side_says(query, line, labels):
+    assert _parsed('{app="x"} | logfmt | ' + query, line) == labels
+
+
+MALFORMED_OBJECT = "Value looks like object, but can't find closing '}' symbol"
+
+
+# Each expectation is what Loki's own pipeline code returned for the line.
+@pytest.mark.parametrize(
+    ("parser", "line", "details"),
+    [
+        ("json", "level=info msg=x", MALFORMED_OBJECT),  # no `{` first
+        ("json", "", MALFORMED_OBJECT),
+        ("json", "  [1]", MALFORMED_OBJECT),
+        ("json", "{a:1}", MALFORMED_OBJECT),  # neither a key nor `}` after the `{`
+        ("json", " { ", "Malformed JSON error"),  # nothing after the `{`
+        ("json", "{} x", None),  # jsonparser's walk ends at the `}`
+        ("unpack", "{", "Malformed JSON error"),
+        ("unpack", "{a:1}", MALFORMED_OBJECT),
+        ("unpack", "{ }}", None),
+    ],
+)
+def test_json_errors_for_a_line_that_opens_no_object_are_lokis(parser, line, details):
+    want = {} if details is None else {"__error__": "JSONParserErr", "__error_details__": details}
+    assert _parsed('{app="x"} | ' + parser, line) == want

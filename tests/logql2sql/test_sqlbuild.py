@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlglot import exp
 
-from logql2sql.sqlbuild import _data_type, cast, col, fn, lit, num
+from logql2sql.sqlbuild import _data_type, cast, col, fn, lit, negate, num
 
 NAMES = [
     "regexp_matches",  # a typed node
@@ -47,3 +47,10 @@ def test_columns_with_and_without_table():
     assert col("line").sql("duckdb") == "line"
     assert col("line", "e").sql("duckdb") == "e.line"
     assert col("line") == exp.column("line")
+
+
+def test_negate_keeps_a_connector_whole():
+    a, b = col("a"), col("b")
+    assert negate(exp.or_(a, b)).sql("duckdb") == "NOT (a OR b)"
+    assert negate(exp.and_(a.copy(), b.copy())).sql("duckdb") == "NOT (a AND b)"
+    assert negate(col("c")).sql("duckdb") == "NOT c"
