@@ -26,3 +26,19 @@ def instance_for_test() -> Iterator[dg.DagsterInstance]:
     gc.collect()
     with dg.instance_for_test() as instance:
         yield instance
+
+
+def failed_materialization(
+    asset: dg.AssetsDefinition, lake: dg.ConfigurableResource
+) -> tuple[str, dict[str, object]]:
+    """Materialize `asset` with the lake resource `lake`, which must fail: the failure's
+    message and the metadata the asset's `Failure` carried."""
+    with instance_for_test() as instance:
+        result = dg.materialize(
+            [asset], resources={"lake": lake}, instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data
+    metadata = {k: v.value for k, v in error.user_failure_data.metadata.items()}
+    return error.error.message, metadata

@@ -15,7 +15,7 @@ from dagster_project.defs.ingest import lake_flush
 from dagster_project.defs.resources import LakeResource
 from dagster_project.defs.sensors import landing_sensor
 from storage.landing import list_landing, write_landing
-from tests.dagster_instance import instance_for_test
+from tests.dagster_instance import failed_materialization, instance_for_test
 from tests.storage.helpers import T0, entries
 
 
@@ -74,16 +74,10 @@ def test_a_flush_failing_for_one_tenant_fails_the_run_after_flushing_the_others(
     (broken,) = list_landing(store, "a")
     with open(store.path(broken.key), "r+b") as f:
         f.truncate(broken.size // 2)
-    with instance_for_test() as instance:
-        result = dg.materialize(
-            [lake_flush], resources={"lake": lake}, instance=instance, raise_on_error=False
-        )
-        assert not result.success
-        [failure] = [e for e in result.all_events if e.is_step_failure]
-    error = failure.step_failure_data
-    assert "flush failed for 1 tenant(s): tenant 'a'" in error.error.message
-    assert error.user_failure_data.metadata["failed_tenants"].value == "a"
-    assert error.user_failure_data.metadata["rows"].value == 2
+    message, metadata = failed_materialization(lake_flush, lake)
+    assert "flush failed for 1 tenant(s): tenant 'a'" in message
+    assert metadata["failed_tenants"] == "a"
+    assert metadata["rows"] == 2
     assert lake.open().sql("SELECT count(*) AS n FROM logs", "b").to_pylist() == [{"n": 2}]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -21,7 +20,7 @@ from loglake.operations import HousekeepingError, apply_retention, compact_lake,
 from loglake.ops_config import parse_delete_query
 from storage import delete_requests, manifest
 from storage.objectstore import ObjectStore
-from tests.dagster_instance import instance_for_test
+from tests.dagster_instance import failed_materialization
 from tests.storage.helpers import T0
 from tests.storage.operations.lake_builders import chunk_rows, small_flushes
 
@@ -110,32 +109,19 @@ def test_cli_reports_what_was_done_and_the_failure_and_exits_1(tmp_path) -> None
     assert f"compaction of tenant 'b', day {DAY} failed" in output
 
 
-def failure_metadata(asset, resource: LakeResource) -> tuple[str, dict[str, object]]:
-    """The message and metadata of the failed materialization of `asset`."""
-    with instance_for_test() as instance:
-        result = dg.materialize(
-            [asset], resources={"lake": resource}, instance=instance, raise_on_error=False
-        )
-        assert not result.success
-        [failure] = [e for e in result.all_events if e.is_step_failure]
-    error = failure.step_failure_data
-    metadata = {k: v.value for k, v in error.user_failure_data.metadata.items()}
-    return error.error.message, metadata
-
-
 def test_dagster_assets_fail_with_the_work_done_in_their_metadata(tmp_path) -> None:
     broken_lake(tmp_path, **RETENTION)
     config = tmp_path / "loglake.yaml"
     config.write_text(yaml.safe_dump(RETENTION))
     resource = LakeResource(lake=str(tmp_path), config_file=str(config))
-    message, metadata = failure_metadata(lake_retention, resource)
+    message, metadata = failed_materialization(lake_retention, resource)
     assert "retention failed for 1 step(s): tenant 'b'" in message
     assert metadata["failed"] == "tenant 'b'"
     assert metadata["tenants"] == 2 and metadata["rows_removed"] > 0
     lake = resource.open()
     add_request(lake, "a")
     failed_id = add_request(lake, "b")
-    message, metadata = failure_metadata(lake_deletes, resource)
+    message, metadata = failed_materialization(lake_deletes, resource)
     assert f"deletes failed for 1 step(s): tenant 'b', request {failed_id}" in message
     assert metadata["failed"] == f"tenant 'b', request {failed_id}"
     assert metadata["requests_processed"] == 1
