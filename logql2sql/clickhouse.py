@@ -27,8 +27,9 @@ an absent key is NULL either way, see below).
   groups), `regexp_extract_all` is `extractAllGroups`, `regexp_replace` is
   `replaceRegexpOne`/`replaceRegexpAll` (`g`); RE2 replacement strings (`\\1`) are
   ClickHouse's.
-- Text: `lower`/`upper`/`left` are their UTF-8 forms (DuckDB counts characters),
-  `strlen` (bytes) is `length`, `split_part` indexes `splitByString`.
+- Text: `lower`/`upper`/`left`/`substr`/`strpos` are their UTF-8 forms (DuckDB counts
+  characters), `strlen` (bytes) is `length`, `split_part` indexes `splitByString`,
+  `encode` (to bytes) is dropped (a String is its bytes).
 - Numbers: `fmod` is `%` on doubles (C's remainder, as DuckDB's), `TRY_CAST` is
   `accurateCastOrNull`, `isnan` is `isNaN`, `quantile_cont` is `quantileExactInclusive`
   (linear interpolation between closest ranks), `var_pop`/`stddev_pop`
@@ -95,6 +96,8 @@ _TYPES = {
     exp.Lower: "lowerUTF8",
     exp.Upper: "upperUTF8",
     exp.Left: "leftUTF8",
+    exp.Substring: "substringUTF8",
+    exp.StrPosition: "positionUTF8",
     exp.IsNan: "isNaN",
     exp.MapKeys: "mapKeys",
     # The `Stable` forms, as DuckDB's: NaN from NaN or infinite inputs (`varPop` gives 0).
@@ -286,6 +289,8 @@ def _regex_node(node: exp.Expression) -> exp.Expression | None:
 def _rewrite(node: exp.Expression) -> exp.Expression:  # noqa: C901 - one table of cases
     if isinstance(node, exp.GenerateSeries):
         return _series(node)
+    if isinstance(node, exp.Encode):  # a String is its bytes already (`hex` reads them)
+        return node.this
     if isinstance(node, exp.Unnest) and len(node.expressions) == 1:
         return _unnest(node)
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Identifier):

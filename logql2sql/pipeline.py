@@ -46,6 +46,7 @@ from logql2sql.sqlbuild import (
     map_without,
     negate,
     num,
+    time_quote,
     try_cast,
 )
 from logql2sql.stages import check_line_filter_value
@@ -885,12 +886,13 @@ def _float_error(text: exp.Expression) -> exp.Expression:
 
 
 def _duration_error(value: exp.Expression) -> exp.Expression:
-    """The error Go's `time.ParseDuration` returns for an unparsable `value`."""
+    """The error Go's `time.ParseDuration` returns for an unparsable `value` (quoted as the
+    `time` package quotes, see `time_quote`)."""
     unit = fn("regexp_extract", value, lit(r"^[-+]?[0-9]*\.?[0-9]*([^0-9.]+)"), num(1))
     return case(
         (
             fn("regexp_full_match", value, lit(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)")),
-            _concat(lit("time: missing unit in duration "), go_quote(value)),
+            _concat(lit("time: missing unit in duration "), time_quote(value)),
         ),
         (
             exp.and_(
@@ -904,10 +906,13 @@ def _duration_error(value: exp.Expression) -> exp.Expression:
                 copy=False,
             ),
             _concat(
-                lit("time: unknown unit "), go_quote(unit), lit(" in duration "), go_quote(value)
+                lit("time: unknown unit "),
+                time_quote(unit),
+                lit(" in duration "),
+                time_quote(value),
             ),
         ),
-        default=_concat(lit("time: invalid duration "), go_quote(value)),
+        default=_concat(lit("time: invalid duration "), time_quote(value)),
     )
 
 

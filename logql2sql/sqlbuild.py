@@ -228,17 +228,67 @@ def map_set(mapping: exp.Expression, key: str, value: exp.Expression) -> exp.Exp
     return fn("map_concat", mapping, fn("map", array(lit(key)), array(value)))
 
 
+_GO_NAMED_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def _in_quotes(text: exp.Expression) -> exp.Expression:
+    """`"` || text || `"`."""
+    return exp.DPipe(this=exp.DPipe(this=lit('"'), expression=text), expression=lit('"'))
+
+
+def _backslashed(value: exp.Expression) -> exp.Expression:
+    """`value` with backslashes and double quotes escaped."""
+    return fn("replace", fn("replace", value, lit("\\"), lit("\\\\")), lit('"'), lit('\\"'))
+
+
 def go_quote(value: exp.Expression) -> exp.Expression:
-    """Go's `%q` of a string (backslashes and double quotes escaped)."""
-    escaped = fn("replace", fn("replace", value, lit("\\"), lit("\\\\")), lit('"'), lit('\\"'))
-    return exp.DPipe(this=exp.DPipe(this=lit('"'), expression=escaped), expression=lit('"'))
+    """Go's `strconv.Quote` (`%q`) of a string: backslashes, double quotes and the control
+    characters with a one-letter escape (`\\n`, `\\t`, …) escaped. (Go also escapes the
+    other control and non-printable characters, as `\\x1f` or `\\u00a0`; those stay.)"""
+    escaped = _backslashed(value)
+    for char, escape in _GO_NAMED_ESCAPES.items():
+        escaped = fn("replace", escaped, lit(char), lit(escape))
+    return _in_quotes(escaped)
+
+
+def time_quote(value: exp.Expression) -> exp.Expression:
+    """The quoting of Go's `time` package errors (`time: invalid duration "…"`): backslashes
+    and double quotes escaped, and every byte of a control or non-ASCII character written
+    `\\xhh` (`"1é"` is `"1\\xc3\\xa9"`). Runs of printable ASCII and single other characters
+    are taken apart only for a text that has any of the latter."""
+    run = col("_t")
+    plain = _backslashed(run.copy())
+    hexed = fn(
+        "regexp_replace",
+        fn("lower", fn("hex", fn("encode", run.copy()))),
+        lit("(..)"),
+        lit("\\\\x\\1"),
+        lit("g"),
+    )
+    piece = case((fn("regexp_full_match", run.copy(), lit("[ -~]+")), plain), default=hexed)
+    pieces = fn("regexp_extract_all", value.copy(), lit("[ -~]+|[^ -~]"))
+    written = fn("array_to_string", fn("list_transform", pieces, lam(["_t"], piece)), lit(""))
+    ascii_only = fn("regexp_full_match", value.copy(), lit("[ -~]*"))
+    return _in_quotes(case((ascii_only, _backslashed(value)), default=written))
 
 
 def series_text(labels: exp.Expression) -> exp.Expression:
     """A canonical label map as Prometheus prints a label set: `{a="x", b="y"}`."""
     key = exp.Dot(this=col("e"), expression=exp.to_identifier("key"))
     value = exp.Dot(this=col("e"), expression=exp.to_identifier("value"))
-    pair = exp.DPipe(this=exp.DPipe(this=key, expression=lit("=")), expression=go_quote(value))
+    # Go quotes the values (`strconv.Quote`); control characters are left unescaped here,
+    # where every metric query carries the text (7 more replacements per value, for what
+    # label values rarely hold)
+    quoted = _in_quotes(_backslashed(value))
+    pair = exp.DPipe(this=exp.DPipe(this=key, expression=lit("=")), expression=quoted)
     pairs = fn("list_transform", fn("map_entries", labels), lam(["e"], pair))
     joined = fn("array_to_string", pairs, lit(", "))
     return exp.DPipe(this=exp.DPipe(this=lit("{"), expression=joined), expression=lit("}"))

@@ -252,6 +252,32 @@ def test_json_expressions_keep_number_text_as_written(clickhouse, tmp_path, line
     assert [dict(labels)[name] for name in ("a", "c", "l0", "l1")] == expected
 
 
+@pytest.mark.parametrize(
+    ("query", "line", "details"),
+    [
+        # a quoted value with a non-ASCII character is read whole (characters, not bytes)
+        ("v > 1", 'v="1é" w=2', 'strconv.ParseFloat: parsing "1é": invalid syntax'),
+        ("v > 1s", 'v="1é"', 'time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'),
+        ("v > 1s", 'v="1\\t"', 'time: unknown unit "\\x09" in duration "1\\x09"'),
+    ],
+)
+def test_conversion_errors_read_and_quote_the_value_as_loki(
+    clickhouse, tmp_path, query, line, details
+):
+    """As Loki (and the DuckDB SQL): the value, then Go's quoting of it."""
+    second = 10**9
+    case = {
+        "query": '{app="x"} | logfmt | ' + query,
+        "streams": [{"labels": {"app": "x"}, "entries": [[second, line]]}],
+        "type": "range",
+        "start_ns": 0,
+        "end_ns": 60 * second,
+        "step_ns": 0,
+    }
+    ((_, _, labels, _),) = run_on_clickhouse(clickhouse, tmp_path, case)
+    assert dict(labels)["__error_details__"] == details
+
+
 def main() -> None:
     """Every engine case on chDB: the pass rate per source file."""
     session = chdb_session.Session()

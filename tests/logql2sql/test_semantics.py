@@ -551,3 +551,22 @@ MALFORMED_OBJECT = "Value looks like object, but can't find closing '}' symbol"
 def test_json_errors_for_a_line_that_opens_no_object_are_lokis(parser, line, details):
     want = {} if details is None else {"__error__": "JSONParserErr", "__error_details__": details}
     assert _parsed('{app="x"} | ' + parser, line) == want
+
+
+# Each expectation is what Loki's own pipeline code returned for the line: `strconv`
+# quotes with Go's escapes, the `time` package writes every byte of a control or non-ASCII
+# character as `\xhh`.
+@pytest.mark.parametrize(
+    ("query", "line", "details"),
+    [
+        ("v > 1", 'v="1\\t"', 'strconv.ParseFloat: parsing "1\\t": invalid syntax'),
+        ("v > 1", 'v="1\\té"', 'strconv.ParseFloat: parsing "1\\té": invalid syntax'),
+        ("v > 1s", 'v="1é"', 'time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'),
+        ("v > 1s", 'v="1\\t"', 'time: unknown unit "\\x09" in duration "1\\x09"'),
+        ("v > 1s", 'v="a\\"b"', 'time: invalid duration "a\\"b"'),
+        ("v > 1s", "v=1x", 'time: unknown unit "x" in duration "1x"'),
+    ],
+)
+def test_conversion_errors_quote_the_value_as_go_does(query, line, details):
+    labels = _parsed('{app="x"} | logfmt | ' + query, line)
+    assert (labels["__error__"], labels["__error_details__"]) == ("LabelFilterErr", details)
