@@ -85,7 +85,7 @@ def unquote(token: str) -> str:
         raise ParseError("invalid UTF-8 encoding") from None
 
 
-_GO_ESCAPES = {
+GO_ESCAPES = {  # the characters Go writes with a one-letter escape
     "\a": "\\a",
     "\b": "\\b",
     "\f": "\\f",
@@ -102,8 +102,8 @@ def go_escape(ch: str, quote: str = '"') -> str:
     a lone surrogate from `surrogateescape` is the byte it stands for (`\\xff`)."""
     if ch == quote:
         return "\\" + ch
-    if ch in _GO_ESCAPES:
-        return _GO_ESCAPES[ch]
+    if ch in GO_ESCAPES:
+        return GO_ESCAPES[ch]
     if ch == " " or ch.isprintable():
         return ch
     cp = ord(ch)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from logql2sql.lexical import GO_ESCAPES
 from logql2sql.symbolic import Symbol
 
 # Builders pass `copy=False`: every tree here is built fresh for one query, and copying
@@ -228,17 +229,6 @@ def map_set(mapping: exp.Expression, key: str, value: exp.Expression) -> exp.Exp
     return fn("map_concat", mapping, fn("map", array(lit(key)), array(value)))
 
 
-_GO_NAMED_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
-
-
 def _in_quotes(text: exp.Expression) -> exp.Expression:
     """`"` || text || `"`."""
     return exp.DPipe(this=exp.DPipe(this=lit('"'), expression=text), expression=lit('"'))
@@ -254,8 +244,9 @@ def go_quote(value: exp.Expression) -> exp.Expression:
     characters with a one-letter escape (`\\n`, `\\t`, …) escaped. (Go also escapes the
     other control and non-printable characters, as `\\x1f` or `\\u00a0`; those stay.)"""
     escaped = _backslashed(value)
-    for char, escape in _GO_NAMED_ESCAPES.items():
-        escaped = fn("replace", escaped, lit(char), lit(escape))
+    for char, escape in GO_ESCAPES.items():
+        if char != "\\":  # escaped first, with the double quote
+            escaped = fn("replace", escaped, lit(char), lit(escape))
     return _in_quotes(escaped)
 
 

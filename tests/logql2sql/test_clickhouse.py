@@ -229,6 +229,19 @@ def test_constructs_without_a_clickhouse_form_are_refused(query_text):
         logql2sql.translate(query_text, dialect="clickhouse", start=0, end=60 * 10**9)
 
 
+def one_line_case(query: str, line: str) -> dict:
+    """A log query over one line of stream `{app="x"}`, as an engine case."""
+    second = 10**9
+    return {
+        "query": query,
+        "streams": [{"labels": {"app": "x"}, "entries": [[second, line]]}],
+        "type": "range",
+        "start_ns": 0,
+        "end_ns": 60 * second,
+        "step_ns": 0,
+    }
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -239,16 +252,8 @@ def test_constructs_without_a_clickhouse_form_are_refused(query_text):
 def test_json_expressions_keep_number_text_as_written(clickhouse, tmp_path, line, expected):
     """As Loki and the DuckDB SQL: ClickHouse reprints the numbers it extracts (`2.0` as
     `2`), the quoted-numbers text keeps them as written."""
-    second = 10**9
-    case = {
-        "query": '{app="x"} | json a="a", c="b.c", l0="l[0]", l1="l[1]"',
-        "streams": [{"labels": {"app": "x"}, "entries": [[second, line]]}],
-        "type": "range",
-        "start_ns": 0,
-        "end_ns": 60 * second,
-        "step_ns": 0,
-    }
-    ((_, _, labels, _),) = run_on_clickhouse(clickhouse, tmp_path, case)
+    query = '{app="x"} | json a="a", c="b.c", l0="l[0]", l1="l[1]"'
+    ((_, _, labels, _),) = run_on_clickhouse(clickhouse, tmp_path, one_line_case(query, line))
     assert [dict(labels)[name] for name in ("a", "c", "l0", "l1")] == expected
 
 
@@ -265,15 +270,7 @@ def test_conversion_errors_read_and_quote_the_value_as_loki(
     clickhouse, tmp_path, query, line, details
 ):
     """As Loki (and the DuckDB SQL): the value, then Go's quoting of it."""
-    second = 10**9
-    case = {
-        "query": '{app="x"} | logfmt | ' + query,
-        "streams": [{"labels": {"app": "x"}, "entries": [[second, line]]}],
-        "type": "range",
-        "start_ns": 0,
-        "end_ns": 60 * second,
-        "step_ns": 0,
-    }
+    case = one_line_case('{app="x"} | logfmt | ' + query, line)
     ((_, _, labels, _),) = run_on_clickhouse(clickhouse, tmp_path, case)
     assert dict(labels)["__error_details__"] == details
 
