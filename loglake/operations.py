@@ -14,7 +14,6 @@ are done, then `HousekeepingError` names the failures with what the others did.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,16 +139,19 @@ def process_deletes(lake: Lake, *, now_ns: int | None = None) -> list[deletes.De
         for t in tenants_with_requests(lake.store)
         if settings.limits_for(t).deletion_mode == "filter-and-delete"
     ]
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    cancel_period = settings.compactor.delete_request_cancel_period
-    results = []
     errors: dict[str, Exception] = {}
-    for tenant in tenants:
-        for request in deletes.due_requests(lake.store, tenant, cancel_period, now_ns):
-            try:
-                results.append(deletes.process_request(lake.store, request, lake.chunk_options))
-            except Exception as err:  # the request stays pending, for the next run
-                errors[f"tenant {tenant!r}, request {request.request_id}"] = err
+
+    def failed(request: deletes.DeleteRequest, err: Exception) -> None:
+        errors[f"tenant {request.tenant!r}, request {request.request_id}"] = err
+
+    results = deletes.process_deletes(
+        lake.store,
+        lake.chunk_options,
+        cancel_period_ns=settings.compactor.delete_request_cancel_period,
+        now_ns=now_ns,
+        tenants=tenants,
+        on_error=failed,
+    )
     if errors:
         raise HousekeepingError("deletes", results, errors)
     return results

@@ -23,6 +23,7 @@ times in milliseconds, as Loki) and its line passes every line filter.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -179,11 +180,19 @@ def process_deletes(
     cancel_period_ns: int = DEFAULT_CANCEL_PERIOD_NS,
     now_ns: int | None = None,
     tenants: list[str] | None = None,
+    on_error: Callable[[DeleteRequest, Exception], None] | None = None,
 ) -> list[DeleteResult]:
-    """Process every due request of every tenant (or of `tenants`)."""
+    """Process every due request of every tenant (or of `tenants`). With `on_error`, a
+    request that fails is handed to it and stays pending (for the next run) while the
+    others are processed; without, the failure ends the run."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     results = []
     for tenant in tenants if tenants is not None else delete_requests.tenants_with_requests(store):
         for request in due_requests(store, tenant, cancel_period_ns, now_ns):
-            results.append(process_request(store, request, options))
+            try:
+                results.append(process_request(store, request, options))
+            except Exception as err:
+                if on_error is None:
+                    raise
+                on_error(request, err)
     return results
