@@ -696,11 +696,8 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
     packed_line = case((packed.copy(), exp.JSONExtractScalar(this=doc, expression=lit("$._entry"))))
     layers.push(
         _keys=keys,
-        _bad=negate(exp.paren(is_object.copy(), copy=False)),
+        _bad=negate(is_object.copy()),
         _entry=packed_line,
-        _unpack_err=case(
-            (negate(exp.paren(is_object.copy(), copy=False)), _object_error(line.copy()))
-        ),
     )
     doc2 = cast(case((negate(col("_bad")), col("line")), default=lit("{}")), "JSON")
     values = fn(
@@ -715,6 +712,7 @@ def _unpack(layers: Layers, stage: ast.UnpackParser, dialect: str) -> None:
             "list_reverse", fn("list_transform", col("_keys"), lam(["k"], sanitize(col("k"))))
         ),
         _vals2=fn("list_reverse", values),
+        _unpack_err=case((col("_bad"), _object_error(col("line")))),
     )
     _merge_extracted(layers, col("_keys2"), col("_vals2"))
     layers.push(
