@@ -271,7 +271,7 @@ def _line_filter(layers: Layers, stage: ast.LineFilter, dialect: str) -> None:
     for c in conds[1:]:
         cond = exp.Or(this=cond, expression=c)
     if stage.op in ("!=", "!~", "!>"):
-        cond = negate(exp.Paren(this=cond))
+        cond = negate(cond)
     layers.filter(cond)
 
 
@@ -1256,7 +1256,7 @@ def _drop(layers: Layers, stage: ast.Drop, dialect: str) -> None:
     kept = fn(
         "list_filter",
         fn("map_entries", col("lbls")),
-        lam(["e"], negate(exp.Paren(this=any_match))),
+        lam(["e"], negate(any_match)),
     )
     layers.push(lbls=fn("map_from_entries", kept))
 

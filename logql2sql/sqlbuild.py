@@ -313,7 +313,7 @@ def compare(left: exp.Expression, op: str, right: exp.Expression) -> exp.Express
     any_nan = nan[0] if len(nan) == 1 else exp.or_(*nan, copy=False)
     if op == "!=":
         return exp.Paren(this=exp.or_(plain, any_nan, copy=False))
-    return exp.Paren(this=exp.and_(plain, negate(exp.Paren(this=any_nan)), copy=False))
+    return exp.Paren(this=exp.and_(plain, negate(any_nan), copy=False))
 
 
 def max_ignoring_nan(value: exp.Expression) -> exp.Expression:

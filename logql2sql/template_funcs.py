@@ -401,7 +401,7 @@ def _compare(ev, name, cmd, args, dot, env, final) -> Val:
     for r in results[1:]:
         out = exp.or_(out, r)
     if name == "ne":
-        out = negate(exp.Paren(this=out))
+        out = negate(out)
     return Val("bool", out, first_error(*errs))
 
 
